@@ -19,7 +19,7 @@ Why
 How
     :func:`rotate_iou_cpu_eval` has the exact signature and semantics of
     ``rotate_iou_gpu_eval`` (boxes ``(x, y, dx, dy, angle)`` in KITTI's camera-frame BEV
-    layout, corners ``c + R(-angle) @ v``, i.e. clockwise-positive rotation; criterion -1 =
+    layout, corners ``c + R(-angle) @ v``, i.e. clockwise-positive rotation with y up; criterion -1 =
     IoU, 0 = inter/area(boxes), 1 = inter/area(query_boxes), 2 = intersection area — the
     3D path multiplies the last by the height overlap itself) and computes the polygon
     intersection with mmcv's compiled ``box_iou_rotated`` CPU kernel. When the original
@@ -67,9 +67,10 @@ def rotate_iou_cpu_eval(boxes: np.ndarray,
         return np.zeros((n, k), dtype=boxes.dtype)
     b1 = torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32))
     b2 = torch.from_numpy(np.ascontiguousarray(query_boxes, dtype=np.float32))
-    # rotate_iou.py places corners at c + R(-angle) v: a clockwise-positive angle, which is
-    # mmcv's clockwise=True convention.
-    iof = box_iou_rotated(b1, b2, mode='iof', aligned=False, clockwise=True)
+    # rotate_iou.py places corners at c + R(-angle) v (x right, y up: clockwise-positive).
+    # mmcv's flag is named for image axes (y down), where that same rotation is its
+    # clockwise=False; tests/test_kitti_cpu_iou.py pins this against exact polygons.
+    iof = box_iou_rotated(b1, b2, mode='iof', aligned=False, clockwise=False)
     area1 = (b1[:, 2] * b1[:, 3])[:, None]
     area2 = (b2[:, 2] * b2[:, 3])[None, :]
     inter = iof * area1
