@@ -1,0 +1,5 @@
+"""PointDistiller losses (registered into mmdet3d's ``MODELS``)."""
+from .graph_ops import chunked_feature_knn, gather_edge_projection
+from .pointdistiller_loss import PointDistillerLoss
+
+__all__ = ['PointDistillerLoss', 'chunked_feature_knn', 'gather_edge_projection']

@@ -1,0 +1,532 @@
+"""PointDistiller local-distillation loss (graph feature extractor + reweighted imitation).
+
+Implements §3.2 of *PointDistiller: Structured Knowledge Distillation Towards Efficient and
+Compact 3D Detection* (Zhang et al., CVPR 2023) as one registry module. See
+:class:`PointDistillerLoss` for the semantics and the list of differences from the released
+code.
+"""
+import math
+from numbers import Integral, Real
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmdet3d.registry import MODELS
+
+from .fused_edge_loss import fused_edge_graph_mse
+from .graph_ops import chunked_feature_knn, gather_edge_projection
+
+FEATURE_LAYOUTS = ('voxel', 'bev', 'point')
+SCORES = ('num_points', 'teacher_max')
+POOLS = ('none', 'max')
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    return int(value)
+
+
+@MODELS.register_module()
+class PointDistillerLoss(BaseModule):
+    r"""PointDistiller loss: top-N sampling, dynamic kNN graph, adapters, reweighted MSE.
+
+    For every sample ``b`` of the batch (elements = non-empty voxels/pillars, BEV cells or
+    points, ``M_b`` of them):
+
+    1. **Importance score** ``s``: ``num_points`` per voxel (``score='num_points'``, voxel
+       layout only) or the channel-max of the *teacher* feature (``score='teacher_max'``).
+    2. **Top-N**: the ``N_b = min(N, M_b)`` highest-scoring elements are the queries
+       (per sample, never batch-wide).
+    3. **kNN graph** (``local=True``): for every query ``i`` its ``K_b = min(K, M_b)``
+       nearest elements in the teacher feature space (squared Euclidean, candidates = all
+       ``M_b`` elements of the sample); ``K`` counts the centre, which is always node 0.
+       The *same* indices gather teacher and student features.
+    4. **Edge features** ``e_ik = cat(x_j(i,k), x_i)`` (neighbour, centre) go through
+       separate, trainable adapters ``gamma_T: 2 C_T -> C'`` and ``gamma_S: 2 C_S -> C'``
+       (mmcv ``ConvModule``: 1x1 Conv without bias + BN2d + ReLU). This gives the graph
+       features ``G_T, G_S`` of shape (N_b, K_b, C'); ``pool='max'`` max-pools them over
+       ``K`` to (N_b, C') (PointRCNN), ``pool='none'`` compares all ``K`` edges (voxel
+       detectors).
+    5. **Weights** ``w_b = N_b * softmax(score_sel / tau)`` over the ``N_b`` queries (mean 1);
+       ``score_sel`` is the selection score for the voxel layout and the max over ``K`` and
+       channels of ``G_T`` (detached) for the ``bev``/``point`` layouts (the paper's rule for
+       point-based detectors). ``reweight=False`` uses ones.
+    6. **Loss** ``loss_weight * sum_b sum_i w_bi * mean_{k,c}(G_T - G_S)^2 / sum_b N_b``.
+
+    Memory bound (mathematically identical to the dense formulation):
+
+    * the kNN distance matrix is built in blocks of ``knn_chunk_size`` queries
+      (``knn_chunk_size x M_b`` scalars at a time, never ``N x M``);
+    * the (N, K, 2C) edge tensor is never materialised: the 1x1 conv over
+      ``cat(x_j, x_i)`` equals ``W1 x_j + W2 x_i``, so all elements are projected first
+      ((M_b, C') and (N_b, C')) and an edge output is a gather plus a broadcast add;
+    * with plain ``BN2d``/``ReLU`` adapters (the default) the edge activations are not
+      stored either: :class:`~.fused_edge_loss.FusedEdgeGraphMSE` recomputes them in chunks
+      of ``knn_chunk_size`` queries (2 passes forward, 2 backward), so activation memory is
+      O(knn_chunk_size * K * C') instead of O(N * K * C'). Its BatchNorm reproduces
+      ``nn.BatchNorm2d`` over the dense (B, C', N, K) edge-conv output exactly: batch
+      statistics over all samples' ``sum_b N_b K_b`` positions (biased variance), running
+      statistics updated with the unbiased variance, ``momentum`` and
+      ``num_batches_tracked``; running statistics in eval mode;
+    * other adapters (SyncBN, non-ReLU activations), ``local=False``, or ``self.fused =
+      False`` use plain autograd on the (sum_b N_b K_b, C') adapter outputs, applying the
+      ConvModule's own norm layer to them as one (1, C', sum_b N_b K_b, 1) batch.
+
+    Computation runs in float32 (float64 if the module was cast with ``.double()``) with
+    autocast disabled; teacher features are detached inside ``forward``. Non-finite inputs
+    are not checked: a NaN simply propagates to the returned loss.
+
+    Clamping: a sample with fewer than ``N`` elements uses all of them, one with fewer than
+    ``K`` elements uses ``K_b = M_b``; a sample without elements contributes nothing; if no
+    sample has an element (or, in training mode with BatchNorm, the whole batch has a single
+    edge, for which batch statistics are undefined) the loss is a zero connected to the
+    student feature and to every adapter parameter, so backward/DDP keep working.
+
+    Differences from the original code (github.com/RunpeiDong/PointDistiller @ a5dc465),
+    following the paper where the code is buggy or inconsistent:
+
+    * Top-N and kNN are per sample for every layout. The released KITTI PointPillars path
+      pools the pillars of the whole batch (N=6000 per batch, neighbours across scenes).
+    * Reweighting follows the paper for every detector: voxel layout ``N_b *
+      softmax(num_points / tau)`` (or of the teacher channel-max with
+      ``score='teacher_max'``), bev/point layouts ``N_b * softmax(max(G_T) / tau)``. In the
+      released code only KITTI PointPillars reweights (with tau hard-coded to 1e-2); the
+      SECOND (constant B) and nuScenes (constant 1) weights are softmaxes over a size-1 axis,
+      and the PointRCNN weight is computed from the raw feature but never applied.
+    * ``reweight=False`` ("LD w/o RL") keeps the same squared-error form with uniform
+      weights; the released non-reweighted path is ``torch.dist(G_T, G_S) * 5e-4`` (an
+      un-squared norm). ``local=False`` implements "RL w/o LD" (reweighted mimicking of the
+      selected features through C_T->C' / C_S->C' adapters), which has no released code.
+    * The centre is forced to be node 0 of its own graph; the original relies on the
+      distance-0 tie, which is ambiguous for duplicate features (e.g. empty BEV cells).
+    * Normalisation: mean over all selected queries of the weighted per-query MSE. The
+      original computes ``2 * mean`` (set ``loss_weight=2.0`` to match it); its SECOND path
+      is effectively multiplied by the batch size, which is not reproduced.
+    * N/K larger than a sample are clamped (the original's ``topk`` would raise).
+    * Adapters live in this module (in the distiller), not inside the detector class, so
+      the exported student has the keys of a plain mmdet3d model.
+
+    Args:
+        teacher_channels (int): C_T, channels of the teacher feature.
+        student_channels (int): C_S, channels of the student feature.
+        adapter_channels (int): C', output channels of both adapters.
+        num_queries (int): N, queries (distilled elements) per sample.
+        num_neighbors (int): K, graph nodes per query, the centre included.
+        feature_layout (str): ``'voxel'``: (M, C) rows + ``batch_idx``; ``'bev'``:
+            (B, C, H, W) maps; ``'point'``: (B, C, P) point features.
+        score (str): ``'num_points'`` (voxel layout only) or ``'teacher_max'``.
+        temperature (float): tau of the weight softmax, > 0.
+        reweight (bool): False gives uniform weights.
+        local (bool): False disables the graph (each selected element is its own "edge",
+            adapters C_T->C' and C_S->C', ``pool`` ignored).
+        pool (str): ``'none'`` compares all K edge features, ``'max'`` max-pools over K.
+        loss_weight (float): multiplier of the returned loss, >= 0.
+        knn_chunk_size (int): queries per kNN distance block and per chunk of the fused
+            edge operator.
+        norm_cfg (dict | None): norm layer of the adapters; must build a 2-D batch-norm
+            layer (BN, BN2d, SyncBN, ...) or be None (then the conv has a bias).
+        act_cfg (dict | None): activation of the adapters.
+        init_cfg (dict | list[dict], optional): mmengine initialisation config.
+
+    Attributes:
+        fused (bool): use the fused, activation-free-memory operator when the adapters
+            allow it (default True; False forces the plain autograd path, same results).
+        teacher_adapter (ConvModule): gamma_T, weight (C', 2 C_T, 1, 1) (or C_T if not local).
+        student_adapter (ConvModule): gamma_S, weight (C', 2 C_S, 1, 1) (or C_S).
+        last_selection (list[dict]): after each forward, one dict per sample with
+            ``index`` (N_b,) long and ``weight`` (N_b,), both detached. ``index`` is the
+            row of ``teacher_feat`` (voxel layout), the flat ``h * W + w`` cell (bev) or the
+            point index (point). For the voxel layout the list has ``max(batch_idx) + 1``
+            entries (empty samples give empty tensors).
+    """
+
+    def __init__(self,
+                 teacher_channels: int,
+                 student_channels: int,
+                 adapter_channels: int,
+                 num_queries: int,
+                 num_neighbors: int,
+                 feature_layout: str = 'voxel',
+                 score: str = 'num_points',
+                 temperature: float = 1.0,
+                 reweight: bool = True,
+                 local: bool = True,
+                 pool: str = 'none',
+                 loss_weight: float = 1.0,
+                 knn_chunk_size: int = 1024,
+                 norm_cfg: Optional[dict] = dict(type='BN2d'),
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.teacher_channels = _check_positive_int('teacher_channels', teacher_channels)
+        self.student_channels = _check_positive_int('student_channels', student_channels)
+        self.adapter_channels = _check_positive_int('adapter_channels', adapter_channels)
+        self.num_queries = _check_positive_int('num_queries', num_queries)
+        self.num_neighbors = _check_positive_int('num_neighbors', num_neighbors)
+        self.knn_chunk_size = _check_positive_int('knn_chunk_size', knn_chunk_size)
+        if feature_layout not in FEATURE_LAYOUTS:
+            raise ValueError(
+                f'feature_layout must be one of {FEATURE_LAYOUTS}, got {feature_layout!r}')
+        if score not in SCORES:
+            raise ValueError(f'score must be one of {SCORES}, got {score!r}')
+        if score == 'num_points' and feature_layout != 'voxel':
+            raise ValueError("score='num_points' is only available for feature_layout='voxel' "
+                             f"(got feature_layout={feature_layout!r}); use score='teacher_max'")
+        if pool not in POOLS:
+            raise ValueError(f'pool must be one of {POOLS}, got {pool!r}')
+        if (isinstance(temperature, bool) or not isinstance(temperature, Real)
+                or not math.isfinite(temperature) or temperature <= 0):
+            raise ValueError(f'temperature must be a finite number > 0, got {temperature!r}')
+        if (isinstance(loss_weight, bool) or not isinstance(loss_weight, Real)
+                or not math.isfinite(loss_weight) or loss_weight < 0):
+            raise ValueError(f'loss_weight must be a finite number >= 0, got {loss_weight!r}')
+        for name, flag in (('reweight', reweight), ('local', local)):
+            if not isinstance(flag, bool):
+                raise ValueError(f'{name} must be a bool, got {flag!r}')
+        self.feature_layout = feature_layout
+        self.score = score
+        self.temperature = float(temperature)
+        self.reweight = reweight
+        self.local = local
+        self.pool = pool
+        self.loss_weight = float(loss_weight)
+
+        factor = 2 if local else 1
+        self.teacher_adapter = ConvModule(
+            factor * self.teacher_channels, self.adapter_channels, 1,
+            norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.student_adapter = ConvModule(
+            factor * self.student_channels, self.adapter_channels, 1,
+            norm_cfg=norm_cfg, act_cfg=act_cfg)
+        for adapter in (self.teacher_adapter, self.student_adapter):
+            norm = adapter.norm if adapter.with_norm else None
+            if norm is not None and (not isinstance(norm, _BatchNorm) or isinstance(
+                    norm, (nn.BatchNorm1d, nn.BatchNorm3d))):
+                raise ValueError(
+                    'norm_cfg must build a 2-D batch-norm layer (e.g. BN, BN2d, SyncBN) or be '
+                    f'None, got {norm_cfg!r} -> {type(norm).__name__}')
+        self.fused = True
+        self.last_selection: List[Dict[str, Tensor]] = []
+
+    # ------------------------------------------------------------------ checks
+    def _check_inputs(self, teacher_feat: Tensor, student_feat: Tensor,
+                      batch_idx: Optional[Tensor], num_points: Optional[Tensor]) -> None:
+        """Validate layouts, channel counts and auxiliary tensors (raises ValueError)."""
+        for name, feat in (('teacher_feat', teacher_feat), ('student_feat', student_feat)):
+            if not isinstance(feat, Tensor) or not feat.is_floating_point():
+                raise ValueError(f'{name} must be a floating-point Tensor, got '
+                                 f'{type(feat).__name__}'
+                                 + (f' of dtype {feat.dtype}' if isinstance(feat, Tensor) else ''))
+        ndim, shape_doc = {'voxel': (2, '(M, C)'), 'bev': (4, '(B, C, H, W)'),
+                           'point': (3, '(B, C, P)')}[self.feature_layout]
+        for name, feat in (('teacher_feat', teacher_feat), ('student_feat', student_feat)):
+            if feat.dim() != ndim:
+                raise ValueError(f"feature_layout='{self.feature_layout}' expects {name} of shape "
+                                 f'{shape_doc}, got shape {tuple(feat.shape)}')
+        for name, feat, cfg_name, expected in (
+                ('teacher_feat', teacher_feat, 'teacher_channels', self.teacher_channels),
+                ('student_feat', student_feat, 'student_channels', self.student_channels)):
+            if feat.shape[1] != expected:
+                raise ValueError(f'{name} has {feat.shape[1]} channels but '
+                                 f'{cfg_name}={expected}')
+        t_rest = (teacher_feat.shape[0], ) + tuple(teacher_feat.shape[2:])
+        s_rest = (student_feat.shape[0], ) + tuple(student_feat.shape[2:])
+        if t_rest != s_rest:
+            names = {'voxel': '(M,)', 'bev': '(B, H, W)', 'point': '(B, P)'}[self.feature_layout]
+            raise ValueError('teacher_feat and student_feat must describe the same elements: '
+                             f'teacher {names}={t_rest}, student {names}={s_rest}')
+        if teacher_feat.device != student_feat.device:
+            raise ValueError(f'teacher_feat is on {teacher_feat.device} but student_feat is on '
+                             f'{student_feat.device}')
+        if self.feature_layout != 'voxel':
+            return
+        num_elem = teacher_feat.shape[0]
+        if batch_idx is None:
+            raise ValueError("batch_idx (M,) is required for feature_layout='voxel'")
+        if not isinstance(batch_idx, Tensor) or batch_idx.dtype.is_floating_point \
+                or batch_idx.dtype == torch.bool or tuple(batch_idx.shape) != (num_elem, ):
+            raise ValueError(f'batch_idx must be an integer Tensor of shape ({num_elem},), got '
+                             + (f'{batch_idx.dtype} of shape {tuple(batch_idx.shape)}'
+                                if isinstance(batch_idx, Tensor) else type(batch_idx).__name__))
+        if num_elem > 0 and int(batch_idx.min()) < 0:
+            raise ValueError('batch_idx must be non-negative sample indices, got '
+                             f'min {int(batch_idx.min())}')
+        if self.score == 'num_points':
+            if num_points is None:
+                raise ValueError("num_points (M,) is required with score='num_points'")
+            if not isinstance(num_points, Tensor) or tuple(num_points.shape) != (num_elem, ):
+                raise ValueError(f'num_points must be a Tensor of shape ({num_elem},), got '
+                                 + (f'shape {tuple(num_points.shape)}' if isinstance(
+                                     num_points, Tensor) else type(num_points).__name__))
+
+    def _compute_dtype(self) -> torch.dtype:
+        dtype = self.teacher_adapter.conv.weight.dtype
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError('PointDistillerLoss adapters must be float32 or float64 (mixed '
+                            f'precision is handled by autocast), got {dtype}')
+        return dtype
+
+    # ----------------------------------------------------------------- helpers
+    def _flatten(self, teacher_feat: Tensor, student_feat: Tensor, batch_idx: Optional[Tensor],
+                 num_points: Optional[Tensor], dtype: torch.dtype
+                 ) -> Tuple[Tensor, Tensor, Tensor, List[int], Tensor]:
+        """Rows of all samples, grouped by sample.
+
+        Returns:
+            tuple: ``teacher`` (sum M_b, C_T) detached, ``student`` (sum M_b, C_S), ``score``
+            (sum M_b,) detached, ``counts`` list of M_b, ``orig_index`` (sum M_b,) long index
+            reported in :attr:`last_selection`.
+        """
+        teacher_feat = teacher_feat.detach()
+        if self.feature_layout == 'voxel':
+            batch_idx = batch_idx.long()
+            num_samples = int(batch_idx.max()) + 1 if batch_idx.numel() else 0
+            counts = torch.bincount(batch_idx, minlength=num_samples).tolist()
+            order = torch.argsort(batch_idx, stable=True)
+            teacher = teacher_feat.index_select(0, order).to(dtype)
+            student = student_feat.index_select(0, order).to(dtype)
+            if self.score == 'num_points':
+                score = num_points.detach().index_select(0, order).to(dtype)
+            else:
+                score = teacher.amax(dim=1)
+            return teacher, student, score, counts, order
+        # bev (B, C, H, W) -> (B, HW, C); point (B, C, P) -> (B, P, C)
+        num_samples, num_elem = teacher_feat.shape[0], math.prod(teacher_feat.shape[2:])
+        teacher = teacher_feat.flatten(2).transpose(1, 2).reshape(-1, self.teacher_channels)
+        student = student_feat.flatten(2).transpose(1, 2).reshape(-1, self.student_channels)
+        teacher, student = teacher.to(dtype), student.to(dtype)
+        score = teacher.amax(dim=1) if teacher.numel() else teacher.new_zeros(teacher.shape[0])
+        orig_index = torch.arange(num_elem, device=teacher.device).repeat(num_samples)
+        return teacher, student, score, [num_elem] * num_samples, orig_index
+
+    def _zero_loss(self, student_feat: Tensor, dtype: torch.dtype) -> Tensor:
+        """A zero connected to the student feature and every adapter parameter."""
+        zero = student_feat.sum().to(dtype) * 0
+        for param in self.parameters():
+            zero = zero + param.sum().to(dtype) * 0
+        return zero
+
+    @staticmethod
+    def _norm_act(adapter: ConvModule, edge: Tensor) -> Tensor:
+        """Apply the adapter's BN (all rows form one batch) and its activation.
+
+        Args:
+            edge (Tensor): (L, C') conv outputs, one row per edge position.
+
+        Returns:
+            Tensor: (L, C').
+        """
+        num_pos, channels = edge.shape
+        # (1, C', L, 1) channels-last view of the (L, C') rows: no copy.
+        edge4 = edge.view(1, num_pos, 1, channels).permute(0, 3, 1, 2)
+        if adapter.with_norm:
+            edge4 = adapter.norm(edge4)
+        if adapter.with_activation:
+            edge4 = adapter.activate(edge4)  # in place on the BN output, not on a view
+        return edge4.permute(0, 2, 3, 1).reshape(num_pos, channels)
+
+    @staticmethod
+    def _project(adapter: ConvModule, feats: Tensor, sel: Tensor) -> Tuple[Tensor, Tensor]:
+        """Split 1x1 conv over cat(x_j, x_i): ``W1 x_j`` for all rows, ``W2 x_i + b`` for queries.
+
+        Args:
+            feats (Tensor): (sum M_b, C) all elements.
+            sel (Tensor): (sum N_b,) long rows of the queries.
+
+        Returns:
+            tuple[Tensor, Tensor]: (sum M_b, C') neighbour-side and (sum N_b, C') centre-side
+            projections.
+        """
+        channels = feats.shape[1]
+        weight = adapter.conv.weight.flatten(1)  # (C', 2C)
+        proj_nbr = feats @ weight[:, :channels].t()
+        proj_ctr = feats.index_select(0, sel) @ weight[:, channels:].t()
+        if adapter.conv.bias is not None:
+            proj_ctr = proj_ctr + adapter.conv.bias
+        return proj_nbr, proj_ctr
+
+    def _fusable(self) -> bool:
+        """Whether the fused operator reproduces the adapters exactly (plain BN2d, ReLU)."""
+        for adapter in (self.teacher_adapter, self.student_adapter):
+            if adapter.with_norm and type(adapter.norm) is not nn.BatchNorm2d:
+                return False
+            if adapter.with_activation and type(adapter.activate) is not nn.ReLU:
+                return False
+        return self.teacher_adapter.with_activation == self.student_adapter.with_activation
+
+    def _graph_mse_fused(self, teacher: Tensor, student: Tensor, sel_all: Tensor,
+                         nbr_list: List[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Per-query MSE and teacher max via :class:`FusedEdgeGraphMSE` (local graphs)."""
+        proj_t = self._project(self.teacher_adapter, teacher, sel_all)
+        proj_s = self._project(self.student_adapter, student, sel_all)
+        return fused_edge_graph_mse(
+            proj_t[0], proj_t[1], proj_s[0], proj_s[1], nbr_list,
+            self.teacher_adapter.norm, self.student_adapter.norm,
+            self.teacher_adapter.with_activation, self.pool, self.knn_chunk_size)
+
+    def _graph_mse_unfused(self, teacher: Tensor, student: Tensor, sel_all: Tensor,
+                           nbr_list: List[Tensor], sel_counts: List[int],
+                           nbr_counts: List[int]) -> Tuple[Tensor, Tensor]:
+        """Per-query MSE (sum N_b,) and detached teacher max (sum N_b,) with plain autograd.
+
+        Materialises the (sum N_b K_b, C') adapter outputs (never the (N, K, 2C) edges); used
+        for ``local=False`` and for adapters the fused operator does not cover (SyncBN,
+        activations other than ReLU).
+        """
+        total_sel = sel_all.shape[0]
+        channels = self.adapter_channels
+        ctr = None
+        if not self.local:  # K = 1: gamma(x_i)
+            graph = []
+            for adapter, feats in ((self.teacher_adapter, teacher),
+                                   (self.student_adapter, student)):
+                out = feats.index_select(0, sel_all) @ adapter.conv.weight.flatten(1).t()
+                if adapter.conv.bias is not None:
+                    out = out + adapter.conv.bias
+                graph.append(self._norm_act(adapter, out))
+            graph_t, graph_s = graph
+        else:
+            k_per_query = torch.repeat_interleave(
+                torch.tensor(nbr_counts, device=sel_all.device),
+                torch.tensor(sel_counts, device=sel_all.device))  # (sum N_b,)
+            if len(set(nbr_counts)) > 1:  # ragged: flat (L,) edges
+                nbr = torch.cat([n.reshape(-1) for n in nbr_list])
+                ctr = torch.repeat_interleave(torch.arange(total_sel, device=sel_all.device),
+                                              k_per_query)
+            else:
+                nbr = torch.cat(nbr_list)  # (sum N_b, K)
+            graph_t = self._norm_act(self.teacher_adapter, gather_edge_projection(
+                *self._project(self.teacher_adapter, teacher, sel_all), nbr, ctr))
+            graph_s = self._norm_act(self.student_adapter, gather_edge_projection(
+                *self._project(self.student_adapter, student, sel_all), nbr, ctr))
+            if self.pool == 'max':
+                graph_t = self._segment_max_over_k(graph_t, sel_counts, nbr_counts)
+                graph_s = self._segment_max_over_k(graph_s, sel_counts, nbr_counts)
+                ctr = None  # now (sum N_b, C')
+        # graph_*: (L, C') query-major, or (sum N_b, C')
+        sq = F.mse_loss(graph_s, graph_t, reduction='none').sum(dim=1)
+        with torch.no_grad():
+            row_max = graph_t.amax(dim=1)
+        if ctr is None:  # the same number of rows per query
+            per_query = sq.view(total_sel, -1).sum(dim=1) / (sq.numel() // total_sel * channels)
+            teacher_max = row_max.view(total_sel, -1).amax(dim=1)
+        else:
+            per_query = sq.new_zeros(total_sel).index_add_(0, ctr, sq)
+            per_query = per_query / (k_per_query.to(sq.dtype) * channels)
+            teacher_max = row_max.new_full((total_sel, ), float('-inf')).scatter_reduce_(
+                0, ctr, row_max, reduce='amax')
+        return per_query, teacher_max
+
+    @staticmethod
+    def _segment_max_over_k(graph: Tensor, num_sel: Sequence[int], num_nbr: Sequence[int]
+                            ) -> Tensor:
+        """(L, C') query-major edge features -> (sum N_b, C') max over each query's K_b."""
+        if len(set(num_nbr)) == 1:
+            return graph.view(sum(num_sel), num_nbr[0], -1).amax(dim=1)
+        pooled, start = [], 0
+        for n, k in zip(num_sel, num_nbr):
+            pooled.append(graph[start:start + n * k].view(n, k, -1).amax(dim=1))
+            start += n * k
+        return torch.cat(pooled)
+
+    # ----------------------------------------------------------------- forward
+    def forward(self,
+                teacher_feat: Tensor,
+                student_feat: Tensor,
+                batch_idx: Optional[Tensor] = None,
+                num_points: Optional[Tensor] = None) -> Tensor:
+        """Compute the PointDistiller loss.
+
+        Args:
+            teacher_feat (Tensor): voxel (M, C_T); bev (B, C_T, H, W); point (B, C_T, P).
+                Detached inside (no gradient reaches the teacher).
+            student_feat (Tensor): same layout with C_S channels.
+            batch_idx (Tensor, optional): (M,) integer sample index of every voxel; required
+                for the voxel layout, ignored otherwise.
+            num_points (Tensor, optional): (M,) points per voxel; required for the voxel layout
+                with ``score='num_points'``, ignored otherwise.
+
+        Returns:
+            Tensor: scalar loss (float32, or float64 for a double module), already multiplied
+            by ``loss_weight``.
+        """
+        self._check_inputs(teacher_feat, student_feat, batch_idx, num_points)
+        with torch.autocast(device_type=student_feat.device.type, enabled=False):
+            return self._forward(teacher_feat, student_feat, batch_idx, num_points)
+
+    def _forward(self, teacher_feat: Tensor, student_feat: Tensor, batch_idx: Optional[Tensor],
+                 num_points: Optional[Tensor]) -> Tensor:
+        dtype = self._compute_dtype()
+        teacher, student, score, counts, orig_index = self._flatten(
+            teacher_feat, student_feat, batch_idx, num_points, dtype)
+        device = teacher.device
+
+        # ---- per-sample top-N and kNN (indices only, no autograd)
+        sel_list, nbr_list, num_sel, num_nbr = [], [], [], []
+        offset = 0
+        with torch.no_grad():
+            for num_elem in counts:
+                n = min(self.num_queries, num_elem)
+                k = min(self.num_neighbors, num_elem) if self.local else 1
+                if n == 0:
+                    sel = torch.empty(0, dtype=torch.long, device=device)
+                    nbr = torch.empty((0, k), dtype=torch.long, device=device)
+                else:
+                    sel = score[offset:offset + num_elem].topk(n, sorted=True).indices
+                    if self.local:
+                        nbr = chunked_feature_knn(teacher[offset:offset + num_elem], sel, k,
+                                                  self.knn_chunk_size) + offset
+                    else:
+                        nbr = None
+                    sel = sel + offset
+                sel_list.append(sel)
+                nbr_list.append(nbr)
+                num_sel.append(n)
+                num_nbr.append(k)
+                offset += num_elem
+        total_sel = sum(num_sel)
+        total_edges = sum(n * k for n, k in zip(num_sel, num_nbr))
+        has_bn = self.teacher_adapter.with_norm
+        if total_sel == 0 or (self.training and has_bn and total_edges < 2):
+            self.last_selection = [
+                dict(index=orig_index[sel], weight=teacher.new_zeros(0)) for sel in sel_list]
+            return self._zero_loss(student_feat, dtype)
+
+        sel_all = torch.cat(sel_list)  # (sum N_b,)
+        nonempty = [i for i, n in enumerate(num_sel) if n > 0]
+        sel_counts = [num_sel[i] for i in nonempty]
+        nbr_counts = [num_nbr[i] for i in nonempty]
+        nbrs = [nbr_list[i] for i in nonempty] if self.local else []
+
+        # ---- per-query mean_{k,c} (G_T - G_S)^2 and max_{k,c} G_T (detached), (sum N_b,)
+        if self.local and self.fused and self._fusable():
+            per_query, teacher_max = self._graph_mse_fused(teacher, student, sel_all, nbrs)
+        else:
+            per_query, teacher_max = self._graph_mse_unfused(teacher, student, sel_all, nbrs,
+                                                             sel_counts, nbr_counts)
+
+        # ---- weights (detached): N_b * softmax(score / tau) per sample
+        with torch.no_grad():
+            if not self.reweight:
+                weight = per_query.new_ones(total_sel)
+            else:
+                wscore = (score.index_select(0, sel_all)
+                          if self.feature_layout == 'voxel' else teacher_max)
+                weight = torch.cat([
+                    n * torch.softmax(w / self.temperature, dim=0)
+                    for n, w in zip(sel_counts, wscore.split(sel_counts))])
+        loss = (weight * per_query).sum() / total_sel * self.loss_weight
+
+        weights_iter = iter(weight.split(sel_counts))
+        self.last_selection = [
+            dict(index=orig_index[sel],
+                 weight=next(weights_iter) if n > 0 else weight.new_zeros(0))
+            for sel, n in zip(sel_list, num_sel)]
+        return loss
