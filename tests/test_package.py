@@ -17,6 +17,7 @@ def test_import_activates_shims_and_registers_into_mmdet3d_scope():
     # every module of the package is registered where mmdet3d configs look it up
     own = [name for name, cls in MODELS.module_dict.items()
            if cls.__module__.startswith('mmdet3d_pointdistiller')]
+    assert 'PointDistillerLoss' in own
     for name in own:
         assert MODELS.get(name).__module__.startswith('mmdet3d_pointdistiller')
 
