@@ -2,6 +2,7 @@
 import itertools
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -9,12 +10,10 @@ import textwrap
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss, chunked_feature_knn
-from mmdet3d_pointdistiller.models.losses.fused_edge_loss import SPARSE_MIN_ROWS, scatter_rows
 from mmdet3d_pointdistiller.models.losses.dense_reference import (DenseAdapter,
                                                                   dense_pointdistiller_loss,
                                                                   dense_reference_from_module,
@@ -318,27 +317,13 @@ def test_single_edge_in_training_is_zero_but_eval_works():
     assert_matches_dense(module, teacher, student, batch_idx, num_points)
 
 
-@pytest.mark.parametrize('k', [1, 3])
-def test_scatter_rows_sparse_and_dense_paths(k):
-    gen = torch.Generator().manual_seed(5)
-    index = torch.randint(0, 50, (600, ), generator=gen)
-    values = torch.randn(600 // k, 7, generator=gen, dtype=torch.float64)
-    expected = torch.zeros(50, 7, dtype=torch.float64)
-    for r, row in enumerate(index.tolist()):
-        expected[row] += values[r // k]
-    for use_sparse in (True, False):
-        out = scatter_rows(index, values, torch.ones(50, 7, dtype=torch.float64), k, use_sparse)
-        torch.testing.assert_close(out, expected + 1)
-
-
 @pytest.mark.parametrize('train', [True, False])
 @pytest.mark.parametrize('pool', ['none', 'max'])
 def test_matches_dense_at_moderate_size(pool, train):
-    """Chunks of 9600 edges take the CSR scatter path; 2 samples, float64."""
+    """Two samples of 2000/1500 elements, N=150, K=64, 9600 edges per chunk, float64."""
     module = make_module(num_queries=150, num_neighbors=64, knn_chunk_size=150, pool=pool)
     module.train(train)
     teacher, student, batch_idx, num_points = voxel_inputs(sizes=(2000, 1500), seed=4)
-    assert 150 * 64 >= SPARSE_MIN_ROWS
     assert_matches_dense(module, teacher, student, batch_idx, num_points, atol=1e-9)
 
 
@@ -438,7 +423,8 @@ def test_forward_errors():
         module(torch.randn(teacher.shape[0], 8), student, batch_idx, num_points)
     with pytest.raises(ValueError, match=f'student_feat has 3 channels but student_channels={C_S}'):
         module(teacher, torch.randn(teacher.shape[0], 3), batch_idx, num_points)
-    with pytest.raises(ValueError, match=r"batch_idx \(M,\) is required for feature_layout='voxel'"):
+    with pytest.raises(ValueError,
+                       match=r"batch_idx \(M,\) is required for feature_layout='voxel'"):
         module(teacher, student, None, num_points)
     with pytest.raises(ValueError, match='batch_idx must be an integer Tensor of shape'):
         module(teacher, student, batch_idx[:-1], num_points)
@@ -448,6 +434,12 @@ def test_forward_errors():
         module(teacher[:-1], student, batch_idx, num_points)
     with pytest.raises(ValueError, match=r"expects teacher_feat of shape \(M, C\)"):
         module(teacher[None], student, batch_idx, num_points)
+    with pytest.raises(ValueError, match='must be non-negative sample indices'):
+        module(teacher, student, batch_idx - 1, num_points)
+    with pytest.raises(ValueError, match='student_feat must be a floating-point Tensor'):
+        module(teacher, student.long(), batch_idx, num_points)
+    with pytest.raises(TypeError, match='adapters must be float32 or float64'):
+        make_module(dtype=torch.float16)(teacher.half(), student.half(), batch_idx, num_points)
     bev = make_module(feature_layout='bev', score='teacher_max')
     with pytest.raises(ValueError, match='same elements'):
         bev(torch.randn(2, C_T, 5, 7), torch.randn(2, C_S, 5, 6))
@@ -470,7 +462,8 @@ _BENCH = textwrap.dedent('''
     num_points = torch.randint(1, 33, (m,))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    if mode == 'chunked':
+    if mode in ('chunked', 'unfused'):
+        module.fused = mode == 'chunked'
         loss = module(teacher, student, batch_idx, num_points)
     else:
         loss = dense_reference_from_module(module, teacher, student, batch_idx, num_points)[0].loss
@@ -483,18 +476,21 @@ _BENCH = textwrap.dedent('''
 ''')
 
 
-def run_bench(mode, m=12000, n=6000, k=128):
+def run_bench(mode, m=12000, n=6000, k=128, threads=1):
+    """Forward+backward of one sample in a fresh process; peak RSS from getrusage."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = subprocess.run([sys.executable, '-c', _BENCH, mode, str(m), str(n), str(k)],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_paper_scale_chunked_beats_dense():
+    """PointPillars-4x scale, one thread (robust to a loaded machine); ~30 s."""
     dense = run_bench('dense')
     chunked = run_bench('chunked')
     print(json.dumps(dict(dense=dense, chunked=chunked), indent=1))
-    assert math.isclose(dense['loss'], chunked['loss'], rel_tol=1e-4)
-    assert chunked['delta_rss_mb'] * 2 < dense['delta_rss_mb']
-    assert (chunked['forward_s'] + chunked['backward_s']) * 1.5 < \
+    assert math.isclose(dense['loss'], chunked['loss'], rel_tol=1e-5)
+    assert chunked['delta_rss_mb'] * 4 < dense['delta_rss_mb']
+    assert (chunked['forward_s'] + chunked['backward_s']) * 2 < \
         dense['forward_s'] + dense['backward_s']

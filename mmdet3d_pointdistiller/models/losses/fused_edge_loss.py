@@ -38,7 +38,6 @@ updated once per call with the unbiased variance, ``momentum`` (cumulative avera
 Shapes: ``M`` = all candidate elements (all samples), ``Nq`` = all queries, ``C'`` = adapter
 channels, ``K_i`` = graph size of query ``i``, ``L = sum_i K_i``.
 """
-import warnings
 from typing import List, NamedTuple, Optional, Tuple
 
 import torch
@@ -66,44 +65,9 @@ def make_chunks(nbr_list: List[Tensor], chunk_size: int) -> List[EdgeChunk]:
     return chunks
 
 
-SPARSE_MIN_ROWS = 8192
-
-
-def scatter_rows(index: Tensor, values: Tensor, out: Tensor, k: int = 1,
-                 use_sparse: Optional[bool] = None) -> Tensor:
-    """Row scatter-add: ``out[index[r]] += values[r // k]`` for every ``r``.
-
-    Adds row ``values[r // k]`` to ``out[index[r]]`` for every ``r`` (``k=1``: plain
-    ``index_add_``; ``k>1``: every value row is repeated ``k`` times without materialising the
-    repetition). For large CPU scatters (at least ``SPARSE_MIN_ROWS`` rows) a CSR
-    sparse-dense product is used (about 5x faster than ``index_add_`` there); otherwise, and
-    on other devices, ``index_add_``.
-
-    Args:
-        index (Tensor): (E,) long destination rows.
-        values (Tensor): (E // k, C).
-        out (Tensor): (M, C) accumulated in place.
-        k (int): repetition of each value row.
-        use_sparse (bool, optional): force the CSR (True) or ``index_add_`` (False) path.
-
-    Returns:
-        Tensor: ``out``.
-    """
-    if use_sparse is None:
-        use_sparse = out.device.type == 'cpu' and index.numel() >= SPARSE_MIN_ROWS
-    if not use_sparse:
-        src = values if k == 1 else values.repeat_interleave(k, dim=0)
-        return out.index_add_(0, index, src)
-    num_rows = out.shape[0]
-    perm = torch.argsort(index, stable=True)
-    crow = index.new_zeros(num_rows + 1)
-    torch.cumsum(torch.bincount(index, minlength=num_rows), 0, out=crow[1:])
-    col = perm if k == 1 else torch.div(perm, k, rounding_mode='floor')
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
-        mat = torch.sparse_csr_tensor(crow, col, values.new_ones(index.shape[0]),
-                                      (num_rows, values.shape[0]), check_invariants=False)
-        return out.add_(mat @ values)
+def _relu_mask_(grad: Tensor, out_of_relu: Tensor, out: Tensor) -> Tensor:
+    """``out = grad * (out_of_relu > 0)`` in one kernel (ReLU's own backward), no allocation."""
+    return torch.ops.aten.threshold_backward.grad_input(grad, out_of_relu, 0, grad_input=out)
 
 
 class _Side:
@@ -118,7 +82,8 @@ class _Side:
         self.sum_nbr = None  # S (Nq, C'), batch statistics only
         self.nbr_t, self.ctr_t = proj_nbr, proj_ctr  # scaled/shifted projections
 
-    def prepare(self, chunks: List[EdgeChunk], cnt: Tensor, k_q: Tensor, num_edges: int):
+    def prepare(self, chunks: List[EdgeChunk], cnt: Tensor, k_q: Tensor, num_edges: int,
+                max_edges: int):
         """Statistics, running-stat update and the scaled projections (see module doc)."""
         norm = self.norm
         if norm is None:
@@ -137,9 +102,11 @@ class _Side:
                                  f'got {num_edges} edge positions')
             p64, q64 = self.proj_nbr.double(), self.proj_ctr.double()
             s64 = q64.new_empty(q64.shape)
+            buf = p64.new_empty((max_edges, p64.shape[1]))  # reused by every chunk
             for ch in chunks:
-                s64[ch.q0:ch.q1] = p64.index_select(0, ch.index).view(
-                    ch.q1 - ch.q0, ch.k, -1).sum(dim=1)
+                gathered = torch.index_select(p64, 0, ch.index, out=buf[:ch.index.numel()])
+                s64[ch.q0:ch.q1] = gathered.view(ch.q1 - ch.q0, ch.k, -1).sum(dim=1)
+            del buf
             cnt64, k64 = cnt.double().unsqueeze(1), k_q.double().unsqueeze(1)
             mean64 = ((cnt64 * p64).sum(0) + (k64 * q64).sum(0)) / num_edges
             var64 = ((cnt64 * (p64 - mean64).square()).sum(0) + (k64 * q64.square()).sum(0)
@@ -162,11 +129,18 @@ class _Side:
         self.nbr_t = self.proj_nbr * self.scale
         self.ctr_t = torch.addcmul(shift, self.proj_ctr, self.scale)
 
-    def activation(self, chunk: EdgeChunk, relu: bool) -> Tensor:
-        """Adapter output of one chunk: (c, k, C')."""
-        u = self.nbr_t.index_select(0, chunk.index).view(chunk.q1 - chunk.q0, chunk.k, -1)
+    def activation(self, chunk: EdgeChunk, relu: bool, buf: Tensor) -> Tensor:
+        """Adapter output of one chunk, written into ``buf`` (>= E rows): (c, k, C')."""
+        u = torch.index_select(self.nbr_t, 0, chunk.index, out=buf[:chunk.index.numel()])
+        u = u.view(chunk.q1 - chunk.q0, chunk.k, -1)
         u += self.ctr_t[chunk.q0:chunk.q1].unsqueeze(1)
         return u.clamp_min_(0) if relu else u
+
+
+def _workspace(like: Tensor, rows: int, count: int) -> List[Tensor]:
+    """``count`` (rows, C') buffers reused by every chunk (avoids one fresh allocation and its
+    page faults per chunk and operation)."""
+    return [like.new_empty((rows, like.shape[1])) for _ in range(count)]
 
 
 class FusedEdgeGraphMSE(torch.autograd.Function):
@@ -193,28 +167,31 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
         for ch in chunks:
             cnt += torch.bincount(ch.index, minlength=num_rows)
             k_q[ch.q0:ch.q1] = ch.k
-        num_edges = sum((ch.q1 - ch.q0) * ch.k for ch in chunks)
+        num_edges = sum(ch.index.numel() for ch in chunks)
+        max_edges = max(ch.index.numel() for ch in chunks)
         sides = (_Side(proj_nbr_t, proj_ctr_t, norms[0], gamma_t, beta_t),
                  _Side(proj_nbr_s, proj_ctr_s, norms[1], gamma_s, beta_s))
         for side in sides:
-            side.prepare(chunks, cnt, k_q, num_edges)
+            side.prepare(chunks, cnt, k_q, num_edges, max_edges)
         per_query = proj_ctr_t.new_empty(num_query)
         teacher_max = proj_ctr_t.new_empty(num_query)
+        buf_t, buf_s, buf_d = _workspace(proj_ctr_t, max_edges, 3)
         for ch in chunks:
-            y_t = sides[0].activation(ch, relu)
-            y_s = sides[1].activation(ch, relu)
+            y_t = sides[0].activation(ch, relu, buf_t)
+            y_s = sides[1].activation(ch, relu, buf_s)
             if pool == 'max':
                 y_t, y_s = y_t.amax(dim=1), y_s.amax(dim=1)  # (c, C')
                 per_query[ch.q0:ch.q1] = (y_t - y_s).square_().sum(dim=1) / channels
                 teacher_max[ch.q0:ch.q1] = y_t.amax(dim=1)
             else:
-                per_query[ch.q0:ch.q1] = \
-                    (y_t - y_s).square_().sum(dim=(1, 2)) / (ch.k * channels)
+                diff = torch.sub(y_t, y_s, out=buf_d[:ch.index.numel()].view(y_t.shape))
+                per_query[ch.q0:ch.q1] = diff.square_().sum(dim=(1, 2)) / (ch.k * channels)
                 teacher_max[ch.q0:ch.q1] = y_t.amax(dim=(1, 2))
         ctx.save_for_backward(proj_nbr_t, proj_ctr_t, proj_nbr_s, proj_ctr_s)
         for side in sides:  # the saved tensors hold the projections
             side.proj_nbr = side.proj_ctr = None
-        ctx.sides, ctx.cnt, ctx.k_q, ctx.num_edges = sides, cnt, k_q, num_edges
+        ctx.sides, ctx.cnt, ctx.k_q = sides, cnt, k_q
+        ctx.num_edges, ctx.max_edges = num_edges, max_edges
         ctx.relu, ctx.pool, ctx.chunks = relu, pool, chunks
         ctx.mark_non_differentiable(teacher_max)
         return per_query, teacher_max
@@ -232,34 +209,32 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
             coef = coef / ctx.k_q.to(coef.dtype)
         acc_g = [torch.zeros_like(proj[2 * s]) if need[s] else None for s in range(2)]  # G
         acc_h = [torch.zeros_like(proj[2 * s + 1]) if need[s] else None for s in range(2)]  # H
-        acc_r = [torch.zeros_like(proj[2 * s]) if need[s] and sides[s].batch_stats else None
-                 for s in range(2)]  # R
+        buf_t, buf_s, buf_d, buf_g = _workspace(proj[1], ctx.max_edges, 4)
         for ch in chunks:
-            y_t = sides[0].activation(ch, relu)
-            y_s = sides[1].activation(ch, relu)
+            num_e = ch.index.numel()
+            y_t = sides[0].activation(ch, relu, buf_t)
+            y_s = sides[1].activation(ch, relu, buf_s)
             c2 = 2 * coef[ch.q0:ch.q1].view(-1, 1, 1)
+            g_view = buf_g[:num_e].view(y_t.shape)
             if ctx.pool == 'max':
                 m_t, m_s = y_t.amax(dim=1, keepdim=True), y_s.amax(dim=1, keepdim=True)
                 d = (m_t - m_s).mul_(c2)  # (c, 1, C')
-                # amax's gradient: split evenly between tied maxima
-                w_t = (y_t == m_t).to(d.dtype)
-                w_t.div_(w_t.sum(dim=1, keepdim=True))
-                w_s = (y_s == m_s).to(d.dtype)
-                w_s.div_(w_s.sum(dim=1, keepdim=True))
-                grads = (w_t.mul_(d), w_s.mul_(d))
             else:
-                d = (y_t - y_s).mul_(c2)
-                grads = (d, d)
-            # g of the student side is -grads[1]; the sign is applied to the sums below
-            for s, (g, y) in enumerate(zip(grads, (y_t, y_s))):
+                d = torch.sub(y_t, y_s, out=buf_d[:num_e].view(y_t.shape)).mul_(c2)
+            # g of the student side is -g; the sign is applied to the sums below
+            for s, (y, m) in enumerate(((y_t, m_t if ctx.pool == 'max' else None),
+                                        (y_s, m_s if ctx.pool == 'max' else None))):
                 if not need[s]:
                     continue
-                if relu:
-                    g = g * (y > 0)
+                if ctx.pool == 'max':  # amax's gradient: split evenly between tied maxima
+                    g = torch.eq(y, m, out=g_view)
+                    g.mul_(d / g.sum(dim=1, keepdim=True))
+                    if relu:
+                        g = _relu_mask_(g, y, g)
+                else:
+                    g = _relu_mask_(d, y, g_view) if relu else d
                 acc_h[s][ch.q0:ch.q1] += g.sum(dim=1)
-                scatter_rows(ch.index, g.reshape(-1, channels), acc_g[s])
-                if acc_r[s] is not None:
-                    scatter_rows(ch.index, proj[2 * s + 1][ch.q0:ch.q1], acc_r[s], k=ch.k)
+                acc_g[s].index_add_(0, ch.index, g.view(num_e, channels))
         out = [None] * 12
         cnt = ctx.cnt.to(coef.dtype).unsqueeze(1)
         k_q = ctx.k_q.to(coef.dtype).unsqueeze(1)
@@ -276,9 +251,15 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
                 d_gamma = side.invstd * (((p_rows - side.mean) * g_rows).sum(dim=0)
                                          + (q_rows * h_rows).sum(dim=0))
                 if side.batch_stats:
+                    # R_j = sum over edges e -> j of Q_ctr(e)
+                    r_rows = torch.zeros_like(p_rows)
+                    for ch in chunks:
+                        rep = buf_t[:ch.index.numel()].view(ch.q1 - ch.q0, ch.k, channels)
+                        rep.copy_(q_rows[ch.q0:ch.q1].unsqueeze(1).expand_as(rep))
+                        r_rows.index_add_(0, ch.index, rep.view(-1, channels))
                     a = d_beta / ctx.num_edges
                     b = d_gamma * side.invstd / ctx.num_edges
-                    d_p = g_rows - cnt * a - b * (cnt * (p_rows - side.mean) + acc_r[s])
+                    d_p = g_rows - cnt * a - b * (cnt * (p_rows - side.mean) + r_rows)
                     d_q = h_rows - k_q * a - b * (k_q * (q_rows - side.mean) + side.sum_nbr)
                     d_p, d_q = d_p * side.scale, d_q * side.scale
                 else:

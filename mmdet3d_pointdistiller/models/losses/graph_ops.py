@@ -50,15 +50,20 @@ def chunked_feature_knn(feats: Tensor,
     out = torch.empty((num_query, k), dtype=torch.long, device=feats.device)
     if num_query == 0:
         return out
-    sq_norm = feats.square().sum(dim=1)  # (M,)
+    sq_norm = feats.square().sum(dim=1).unsqueeze(0)  # (1, M)
     feats_t = feats.t()  # (C, M) view
+    # one distance block and one value block, reused by every chunk (no re-allocation)
+    dist_buf = feats.new_empty((min(chunk_size, num_query), num_cand))
+    val_buf = feats.new_empty((min(chunk_size, num_query), k))
     for start in range(0, num_query, chunk_size):
         q_idx = query_index[start:start + chunk_size]  # (c,)
-        query = feats.index_select(0, q_idx)  # (c, C)
+        num = q_idx.shape[0]
         # (c, M) = |x_j|^2 - 2 q.x_j ; addmm fuses the two terms.
-        dist = torch.addmm(sq_norm.unsqueeze(0), query, feats_t, beta=1.0, alpha=-2.0)
+        dist = torch.addmm(sq_norm, feats.index_select(0, q_idx), feats_t, beta=1.0,
+                           alpha=-2.0, out=dist_buf[:num])
         dist.scatter_(1, q_idx.unsqueeze(1), float('-inf'))
-        out[start:start + q_idx.shape[0]] = dist.topk(k, dim=1, largest=False, sorted=True).indices
+        torch.topk(dist, k, dim=1, largest=False, sorted=True,
+                   out=(val_buf[:num], out[start:start + num]))
     return out
 
 

@@ -11,10 +11,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet3d.registry import MODELS
@@ -315,22 +314,25 @@ class PointDistillerLoss(BaseModule):
 
     @staticmethod
     def _norm_act(adapter: ConvModule, edge: Tensor) -> Tensor:
-        """Apply the adapter's BN (all rows form one batch) and its activation.
+        """Apply the adapter's norm (all rows form one batch) and its activation.
+
+        The rows are transposed to a contiguous (1, C', L, 1) NCHW tensor, the layout of the
+        dense (B, C', N, K) edge-conv output (the CPU channels-last BN kernel accumulates its
+        statistics in lower precision).
 
         Args:
             edge (Tensor): (L, C') conv outputs, one row per edge position.
 
         Returns:
-            Tensor: (L, C').
+            Tensor: (C', L) channel-major adapter outputs.
         """
         num_pos, channels = edge.shape
-        # (1, C', L, 1) channels-last view of the (L, C') rows: no copy.
-        edge4 = edge.view(1, num_pos, 1, channels).permute(0, 3, 1, 2)
+        edge4 = edge.t().contiguous().view(1, channels, num_pos, 1)
         if adapter.with_norm:
             edge4 = adapter.norm(edge4)
         if adapter.with_activation:
-            edge4 = adapter.activate(edge4)  # in place on the BN output, not on a view
-        return edge4.permute(0, 2, 3, 1).reshape(num_pos, channels)
+            edge4 = adapter.activate(edge4)
+        return edge4.view(channels, num_pos)
 
     @staticmethod
     def _project(adapter: ConvModule, feats: Tensor, sel: Tensor) -> Tuple[Tensor, Tensor]:
@@ -376,7 +378,7 @@ class PointDistillerLoss(BaseModule):
                            nbr_counts: List[int]) -> Tuple[Tensor, Tensor]:
         """Per-query MSE (sum N_b,) and detached teacher max (sum N_b,) with plain autograd.
 
-        Materialises the (sum N_b K_b, C') adapter outputs (never the (N, K, 2C) edges); used
+        Materialises the (C', sum N_b K_b) adapter outputs (never the (N, K, 2C) edges); used
         for ``local=False`` and for adapters the fused operator does not cover (SyncBN,
         activations other than ReLU).
         """
@@ -409,32 +411,33 @@ class PointDistillerLoss(BaseModule):
             if self.pool == 'max':
                 graph_t = self._segment_max_over_k(graph_t, sel_counts, nbr_counts)
                 graph_s = self._segment_max_over_k(graph_s, sel_counts, nbr_counts)
-                ctr = None  # now (sum N_b, C')
-        # graph_*: (L, C') query-major, or (sum N_b, C')
-        sq = F.mse_loss(graph_s, graph_t, reduction='none').sum(dim=1)
+                ctr = None  # now (C', sum N_b)
+        # graph_*: (C', L) channel-major, edges query-major, or (C', sum N_b)
+        sq = F.mse_loss(graph_s, graph_t, reduction='none').sum(dim=0)
         with torch.no_grad():
-            row_max = graph_t.amax(dim=1)
-        if ctr is None:  # the same number of rows per query
+            col_max = graph_t.amax(dim=0)
+        if ctr is None:  # the same number of columns per query
             per_query = sq.view(total_sel, -1).sum(dim=1) / (sq.numel() // total_sel * channels)
-            teacher_max = row_max.view(total_sel, -1).amax(dim=1)
+            teacher_max = col_max.view(total_sel, -1).amax(dim=1)
         else:
             per_query = sq.new_zeros(total_sel).index_add_(0, ctr, sq)
             per_query = per_query / (k_per_query.to(sq.dtype) * channels)
-            teacher_max = row_max.new_full((total_sel, ), float('-inf')).scatter_reduce_(
-                0, ctr, row_max, reduce='amax')
+            teacher_max = col_max.new_full((total_sel, ), float('-inf')).scatter_reduce_(
+                0, ctr, col_max, reduce='amax')
         return per_query, teacher_max
 
     @staticmethod
     def _segment_max_over_k(graph: Tensor, num_sel: Sequence[int], num_nbr: Sequence[int]
                             ) -> Tensor:
-        """(L, C') query-major edge features -> (sum N_b, C') max over each query's K_b."""
+        """(C', L) channel-major edge features -> (C', sum N_b) max over each query's K_b."""
+        channels = graph.shape[0]
         if len(set(num_nbr)) == 1:
-            return graph.view(sum(num_sel), num_nbr[0], -1).amax(dim=1)
+            return graph.view(channels, sum(num_sel), num_nbr[0]).amax(dim=2)
         pooled, start = [], 0
         for n, k in zip(num_sel, num_nbr):
-            pooled.append(graph[start:start + n * k].view(n, k, -1).amax(dim=1))
+            pooled.append(graph[:, start:start + n * k].reshape(channels, n, k).amax(dim=2))
             start += n * k
-        return torch.cat(pooled)
+        return torch.cat(pooled, dim=1)
 
     # ----------------------------------------------------------------- forward
     def forward(self,
