@@ -7,6 +7,13 @@ it is needed:
   and an exact allow-list (no global switch-off of the safety).
 * :mod:`.kitti_iou` — no CUDA: ``KittiMetric``'s rotated IoU runs on mmcv's CPU kernel
   instead of numba.cuda.
+* :mod:`.numpy_long` — numpy 1.24-1.26: ``ObjectSample``'s database sampler gets the
+  ``np.long`` it still uses (mmdet3d #2821), scoped to that one module.
+* :mod:`.point_ops_cpu` — no CUDA: CPU implementations of mmcv's CUDA-only point ops
+  (FPS, gather/group, ball query, three_nn/interpolate, points_in_boxes, RoIPointPool3d)
+  for CPU tensors, so PointRCNN trains and predicts.
+* :mod:`.spconv_cpu` — no CUDA, spconv installed: spconv's CPU backward no longer asks
+  for a CUDA stream, so SECOND trains.
 
 :func:`activate` is idempotent; :data:`ACTIVE` records which shims are on in this process.
 """
@@ -17,6 +24,9 @@ from typing import Dict
 from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_loader,
                          safe_torch_load)
 from .kitti_iou import register_kitti_cpu_iou, rotate_iou_cpu_eval
+from .numpy_long import register_dbsampler_numpy_long
+from .point_ops_cpu import register_point_ops_cpu
+from .spconv_cpu import register_spconv_cpu
 
 __all__ = ['activate', 'ACTIVE', 'UnsafeCheckpointError', 'safe_torch_load',
            'rotate_iou_cpu_eval']
@@ -28,4 +38,7 @@ def activate() -> Dict[str, bool]:
     """Turn on every shim this machine needs and return which ones are active."""
     ACTIVE['safe_checkpoint_loader'] = register_safe_checkpoint_loader()
     ACTIVE['kitti_cpu_iou'] = register_kitti_cpu_iou()
+    ACTIVE['dbsampler_numpy_long'] = register_dbsampler_numpy_long()
+    ACTIVE['point_ops_cpu'] = register_point_ops_cpu()
+    ACTIVE['spconv_cpu'] = register_spconv_cpu()
     return dict(ACTIVE)
