@@ -4,6 +4,7 @@ The exported file must load with ``strict=True`` into the student-only baseline 
 run under ``mim test mmdet3d`` (here on mmdet3d's one-frame KITTI set).
 """
 import copy
+import importlib.util
 import os
 import subprocess
 import sys
@@ -122,17 +123,28 @@ def test_export_rekeys_spconv_versions_so_second_kernels_are_not_permuted(tmp_pa
         other.load_state_dict(bare, strict=True)
 
 
-def test_export_errors(pp_export, tmp_path):
-    _, _, dst, _ = pp_export
-    rc, out = run_tool(tmp_path / 'missing.pth', tmp_path / 'x.pth')
-    assert rc == 1 and f'input checkpoint {tmp_path / "missing.pth"} does not exist' in out
-    rc, out = run_tool(dst, tmp_path / 'x.pth')  # a plain student checkpoint
-    assert rc == 1 and 'is not a PointDistiller checkpoint' in out
-    assert "top-level prefixes: ['backbone', 'bbox_head', 'neck', 'voxel_encoder']" in out
-    assert "'student.*'" in out and not (tmp_path / 'x.pth').exists()
-    src = pp_export[1]
-    rc, out = run_tool(src, tmp_path / 'x.pth', '--config', SECOND_BASELINE)
-    assert rc == 1 and 'do not load strictly into' in out and 'Missing key' in out
+def _tool_module():
+    spec = importlib.util.spec_from_file_location('export_student', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_export_errors(pp_export, tmp_path, capsys):
+    main = _tool_module().main  # in-process: the CLI itself is exercised by pp_export
+    _, src, dst, _ = pp_export
+    out_file = tmp_path / 'x.pth'
+    assert main([str(tmp_path / 'missing.pth'), str(out_file)]) == 1
+    err = capsys.readouterr().err
+    assert f'input checkpoint {tmp_path / "missing.pth"} does not exist' in err
+    assert main([str(dst), str(out_file)]) == 1  # a plain student checkpoint
+    err = capsys.readouterr().err
+    assert 'is not a PointDistiller checkpoint' in err and "'student.*'" in err
+    assert "top-level prefixes: ['backbone', 'bbox_head', 'neck', 'voxel_encoder']" in err
+    assert main([str(src), str(out_file), '--config', str(SECOND_BASELINE)]) == 1
+    err = capsys.readouterr().err
+    assert f'do not load strictly into {SECOND_BASELINE}' in err and 'Missing key' in err
+    assert not out_file.exists()
 
 
 QUICKSTART = REPO / 'configs/quickstart/pointpillars_hv_secfpn_1xb1-4it_kitti-mini-3d-3class.py'
