@@ -11,7 +11,8 @@ it is needed:
   ``np.long`` it still uses (mmdet3d #2821), scoped to that one module.
 * :mod:`.point_ops_cpu` — no CUDA: CPU implementations of mmcv's CUDA-only point ops
   (FPS, gather/group, ball query, three_nn/interpolate, points_in_boxes, RoIPointPool3d)
-  for CPU tensors, so PointRCNN trains and predicts.
+  for CPU tensors, plus an exact pruned path for mmcv's O(N^2) CPU ``nms_rotated``, so
+  PointRCNN trains and predicts.
 * :mod:`.spconv_cpu` — no CUDA, spconv installed: spconv's CPU backward no longer asks
   for a CUDA stream, so SECOND trains.
 

@@ -3,25 +3,29 @@
 What it replaces
     For CPU tensors only, the CUDA-only kernels of these mmcv 2.1.0 ops:
 
-    =====================================  ==========================================
-    mmcv op (autograd Function / function)  patched attribute
-    =====================================  ==========================================
-    ``furthest_point_sample``              ``FurthestPointSampling.forward``
-    ``furthest_point_sample_with_dist``    ``FurthestPointSamplingWithDist.forward``
-    ``gather_points``                      ``GatherPoints.forward`` / ``.backward``
-    ``ball_query`` (batched form)          ``BallQuery.forward``
-    ``grouping_operation`` (batched form)  ``GroupingOperation.forward`` / ``.backward``
-    ``three_nn``                           ``ThreeNN.forward``
-    ``three_interpolate``                  ``ThreeInterpolate.forward`` / ``.backward``
-    ``RoIPointPool3d``                     ``RoIPointPool3dFunction.forward``
-    ``points_in_boxes_part`` / ``_all``    the function objects (see below)
-    =====================================  ==========================================
+    ======================================  ==========================================
+    mmcv op                                 patched attribute
+    ======================================  ==========================================
+    ``furthest_point_sample``               ``FurthestPointSampling.forward``
+    ``furthest_point_sample_with_dist``     ``FurthestPointSamplingWithDist.forward``
+    ``gather_points``                       ``GatherPoints.forward`` / ``.backward``
+    ``ball_query`` (batched form)           ``BallQuery.forward``
+    ``grouping_operation`` (batched form)   ``GroupingOperation.forward`` / ``.backward``
+    ``three_nn``                            ``ThreeNN.forward``
+    ``three_interpolate``                   ``ThreeInterpolate.forward`` / ``.backward``
+    ``RoIPointPool3d``                      ``RoIPointPool3dFunction.forward``
+    ``points_in_boxes_part`` / ``_all``     the function objects (see How)
+    ``nms_rotated`` (CPU kernel is O(N^2))  the function object (see How)
+    ======================================  ==========================================
 
     These are all the CUDA-only mmcv ops that mmdet3d 1.4.0's PointRCNN
     (``point_rcnn/point-rcnn_8xb2_kitti-3d-3class.py``: ``PointNet2SAMSG`` backbone,
     ``PointNetFPNeck``, ``PointRPNHead``, ``PointRCNNRoIHead`` with
     ``Single3DRoIPointExtractor`` and ``PointRCNNBboxHead``) reaches in ``loss`` and
     ``predict``; the F-FPS variant is included because it shares the FPS code.
+    ``nms_rotated`` has a CPU kernel, but it evaluates the polygon IoU of every kept box
+    with every later box: PointRPNHead's 9000-proposal NMS took ~95 s per call on 2 cores,
+    so single-label float32 calls get an exact pruned path.
 
 Why
     mmcv 2.1.0 ships CUDA kernels only for these ops; on a CPU tensor they fail at once
@@ -32,39 +36,50 @@ Why
 How
     Each autograd ``Function``'s ``forward``/``backward`` staticmethod is replaced by a
     dispatcher that calls mmcv's original for any tensor that is not on the CPU (CUDA keeps
-    mmcv's kernels) and a vectorised PyTorch implementation for CPU tensors. Because
-    mmdet3d and mmcv bind ``op = Function.apply`` by name, every existing reference
-    (``mmcv.ops.gather_points``, ``from mmcv.ops import gather_points``, ...) dispatches
-    without being re-bound. The stacked (``*_batch_cnt``) forms of ``ball_query`` and
-    ``grouping_operation`` are not implemented here and keep mmcv's behaviour.
+    mmcv's kernels) and a vectorised PyTorch implementation for CPU tensors (a backward
+    follows the path its forward took). Because mmdet3d and mmcv bind
+    ``op = Function.apply`` by name, every existing reference (``mmcv.ops.gather_points``,
+    ``from mmcv.ops import gather_points``, ...) dispatches without being re-bound. The
+    stacked (``*_batch_cnt``) forms of ``ball_query`` and ``grouping_operation`` are not
+    implemented here and keep mmcv's behaviour.
 
-    ``points_in_boxes_part``/``points_in_boxes_all`` are plain functions that call
-    ``torch.cuda.current_device()``; the narrowest dispatch point is the function object
-    itself, so a dispatching wrapper (``__wrapped__`` = the original) is bound in
-    ``mmcv.ops.points_in_boxes``, in the ``mmcv.ops`` namespace (which every later
-    ``from mmcv.ops import points_in_boxes_part`` reads) and in the mmdet3d modules that
-    import it by name, if they were imported before activation
-    (``mmdet3d.structures.bbox_3d.base_box3d``,
-    ``mmdet3d.models.middle_encoders.sparse_encoder``).
+    ``points_in_boxes_part``/``_all`` (which call ``torch.cuda.current_device()``) and
+    ``nms_rotated`` are plain functions; the narrowest dispatch point is the function object
+    itself, so a wrapper (``__wrapped__`` = the original, which it calls for non-CPU tensors
+    and, for ``nms_rotated``, for every case outside the proven one) is bound in its mmcv
+    module, in the ``mmcv.ops`` namespace (which every later ``from mmcv.ops import ...``
+    reads) and in the mmdet3d modules that import it by name, if they were imported before
+    activation (``mmdet3d.structures.bbox_3d.base_box3d``,
+    ``mmdet3d.models.middle_encoders.sparse_encoder``, ``mmdet3d.models.layers.box3d_nms``).
 
-    Semantics follow mmcv's CUDA kernels (``mmcv/ops/csrc/common/cuda/*_cuda_kernel.cuh``)
-    exactly: int32 indices; FPS starts at index 0 and breaks distance ties the way the CUDA
-    block reduction does (thread ``k % block_size`` with bit-reversed priority, then the
-    lowest ``k`` in a thread); ``ball_query`` takes the first ``sample_num`` points in index
+    Semantics follow mmcv's CUDA kernels (``mmcv/ops/csrc/common/cuda/*_cuda_kernel.cuh``):
+    int32 indices; FPS starts at index 0 and breaks distance ties the way the CUDA block
+    reduction does (thread ``k % block_size`` with bit-reversed priority, then the lowest
+    ``k`` within a thread); ``ball_query`` takes the first ``sample_num`` points in index
     order with ``d2 == 0 or min_r2 <= d2 < max_r2``, pads with the first neighbour found
     and returns all zeros for an empty ball; ``three_nn`` keeps the first of equal
-    distances and reports index 0 / distance ``sqrt(1e40)`` for missing neighbours;
-    ``RoIPointPool3d`` takes the first ``num_sampled_points`` points of a box in index order,
-    repeats them cyclically, and flags empty boxes with zero features. Gradients are
-    provided exactly where mmcv has them (features of ``gather_points``,
-    ``grouping_operation``, ``three_interpolate``; none for weights or indices). Float
-    results are identical to the kernels' arithmetic up to the CUDA compiler's
-    fused multiply-add contraction, which can only flip decisions for points lying within a
-    rounding error of a radius or box face.
+    distances and reports index 0 / distance ``sqrt(1e40)`` (inf in float32) for missing
+    neighbours; ``RoIPointPool3d`` takes the first ``num_sampled_points`` points of a box in
+    index order, repeats them cyclically, and flags empty boxes with zero features.
+    Gradients exist exactly where mmcv has them (features of ``gather_points``,
+    ``grouping_operation``, ``three_interpolate``; none for weights or indices).
+
+    Large inputs are never compared all-against-all: ball query, points-in-boxes and
+    RoI pooling test only candidate pairs from a BEV grid within a conservative reach
+    (radius, or box half-diagonal, plus a margin), ``three_nn`` bounds each x-sorted group's
+    third-neighbour distance first, and the NMS skips pairs whose IoU upper bound (areas,
+    axis-aligned overlap) is below the threshold. Every candidate gets the kernel's exact
+    test, so results equal the all-pairs evaluation (the tests check this).
+
+    Distances are computed as the kernels write them, each multiply and add rounded to the
+    input dtype. A CUDA build may contract them into fused multiply-adds, which changes a
+    squared distance by at most an ulp and so can flip a decision only for a point within
+    rounding error of a radius, a box face or an FPS tie.
 
 Versions
     Written for mmcv 2.1.0 (mmdet3d 1.4.0, torch 2.x). Active only when
-    ``torch.cuda.is_available()`` is False; with CUDA the classes are left untouched.
+    ``torch.cuda.is_available()`` is False; with CUDA the classes and functions are left
+    untouched.
 """
 from __future__ import annotations
 
@@ -82,7 +97,7 @@ __all__ = [
     'gather_points_backward_cpu', 'ball_query_cpu', 'grouping_operation_cpu',
     'grouping_operation_backward_cpu', 'three_nn_cpu', 'three_interpolate_cpu',
     'three_interpolate_backward_cpu', 'points_in_boxes_flags_cpu', 'points_in_boxes_part_cpu',
-    'points_in_boxes_all_cpu', 'roipoint_pool3d_cpu', 'point_ops_cpu_needed',
+    'points_in_boxes_all_cpu', 'roipoint_pool3d_cpu', 'nms_rotated_cpu', 'point_ops_cpu_needed',
     'register_point_ops_cpu', 'unregister_point_ops_cpu'
 ]
 
@@ -182,8 +197,8 @@ def furthest_point_sample_cpu(points_xyz: Tensor, num_points: int) -> Tensor:
         dy = torch.sub(y, y[rows, old].unsqueeze(1), out=buf[1])
         dz = torch.sub(z, z[rows, old].unsqueeze(1), out=buf[2])
         dx.mul_(dx)
-        dx.addcmul_(dy, dy)
-        return dx.addcmul_(dz, dz)
+        dx.add_(dy.mul_(dy))
+        return dx.add_(dz.mul_(dz))
 
     return _fps_loop(num_points, batch, n, dist_to, points_xyz.dtype, order)
 
@@ -260,13 +275,25 @@ def grouping_operation_backward_cpu(grad_out: Tensor, indices: Tensor, n: int) -
 
 
 # ---------------------------------------------------------------------------------- ball query
-def _sq_dist(centers: Tensor, points: Tensor) -> Tensor:
-    """(c - p)^2 summed over x, y, z left to right: (..., R, 3), (..., N, 3) -> (..., R, N)."""
-    d = centers[..., :, 0:1] - points[..., None, :, 0]
-    d = d * d
-    for i in (1, 2):
-        di = centers[..., :, i:i + 1] - points[..., None, :, i]
-        d.addcmul_(di, di)
+def _sq_dist(centers: Tensor, points: Tensor, pairwise: bool = False) -> Tensor:
+    """``(c - p)^2`` summed over x, y, z left to right, each step rounded (no FMA).
+
+    Args:
+        centers (Tensor): (..., R, 3), or (K, 3) with ``pairwise``.
+        points (Tensor): (..., N, 3), or (K, 3) with ``pairwise``.
+        pairwise (bool): distances of matching rows instead of all pairs.
+
+    Returns:
+        Tensor: (..., R, N), or (K, ) with ``pairwise``.
+    """
+    d = None
+    for i in range(3):
+        if pairwise:
+            di = centers[:, i] - points[:, i]
+        else:
+            di = centers[..., :, i:i + 1] - points[..., None, :, i]
+        di = di * di
+        d = di if d is None else d.add_(di)
     return d
 
 
@@ -290,6 +317,13 @@ def _first_k(mask: Tensor, k: int) -> Tuple[Tensor, Tensor]:
     return out, hit
 
 
+def _rank_in_run(sorted_ids: Tensor) -> Tensor:
+    """Position of each entry within its run of equal values in a sorted 1-D tensor."""
+    _, counts = torch.unique_consecutive(sorted_ids, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    return torch.arange(sorted_ids.numel()) - torch.repeat_interleave(starts, counts)
+
+
 def _finite_sorted(values: Tensor) -> Tuple[Tensor, Tensor]:
     """Indices of the finite entries sorted by value, and the sorted values (float64)."""
     v = values.double()
@@ -306,10 +340,9 @@ def ball_query_cpu(min_radius: float, max_radius: float, sample_num: int, xyz: T
     squared radii computed in float32 as in the kernel. The first ``sample_num`` such points
     in index order are returned; unused slots repeat the first one; an empty ball is all 0.
 
-    Small point sets are processed for many batch items at once. Large ones visit the
-    centres in x-sorted groups and test only the points whose x lies within the group's
-    x-range widened by the radius (conservative: ``d2 >= dx^2``), so the result equals the
-    all-pairs test.
+    Small point sets are processed for many batch items at once. For large ones only the
+    points within the radius in x and y (a conservative window: ``d2 >= dx^2, dy^2``) are
+    tested (:func:`_grid_candidates`), so the result equals the all-pairs test.
 
     Args:
         min_radius (float): inner radius.
@@ -342,21 +375,26 @@ def ball_query_cpu(min_radius: float, max_radius: float, sample_num: int, xyz: T
             out[s:e] = pos.view(e - s, m, sample_num).to(torch.int32)
         return out
     reach = abs(float(max_radius)) * (1 + 1e-3) + 1e-6
-    group = 128
     for b in range(batch):
         pts, ctr = xyz[b], center_xyz[b]
-        p_order, p_x = _finite_sorted(pts[:, 0])  # non-finite x is never in a ball
-        c_order, c_x = _finite_sorted(ctr[:, 0])  # such centres find nothing: stay all 0
-        for s in range(0, c_order.numel(), group):
-            e = min(s + group, c_order.numel())
-            lo = int(torch.searchsorted(p_x, c_x[s] - reach))
-            hi = int(torch.searchsorted(p_x, c_x[e - 1] + reach, right=True))
-            if hi <= lo:
-                continue
-            cols = p_order[lo:hi].sort().values  # candidate points in index order
-            pos, hit = _first_k(in_ball(_sq_dist(ctr[c_order[s:e]], pts[cols])), sample_num)
-            idx = torch.where(hit.unsqueeze(1), cols[pos], 0)
-            out[b, c_order[s:e]] = idx.to(torch.int32)
+        hits = []
+        # centres or points with non-finite x, y have NaN/inf d2: never in a ball
+        for c, p in _grid_candidates(pts[:, :2].double(), ctr[:, :2].double(),
+                                     torch.full((m, ), reach, dtype=torch.float64)):
+            inside = in_ball(_sq_dist(ctr[c], pts[p], pairwise=True))
+            key = torch.sort(c[inside] * n + p[inside]).values
+            hits.append(key[_rank_in_run(key // n) < sample_num])  # bounds the memory
+        key = torch.sort(torch.cat(hits)).values if hits else torch.zeros(0, dtype=torch.int64)
+        c_of, p_of = key // n, key % n
+        counts = torch.bincount(c_of, minlength=m)
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(key.numel()) - starts[c_of]
+        idx = torch.zeros((m, sample_num), dtype=torch.int64)
+        has = counts > 0
+        idx[has] = p_of[starts[has]].unsqueeze(1)  # pad with the first neighbour
+        keep = rank < sample_num
+        idx[c_of[keep], rank[keep]] = p_of[keep]
+        out[b] = idx.to(torch.int32)
     return out
 
 
@@ -503,60 +541,54 @@ def points_in_boxes_flags_cpu(points: Tensor, boxes: Tensor) -> Tensor:
     return _inside(points[:, 0:1], points[:, 1:2], points[:, 2:3], _box_terms(boxes))
 
 
-def _box_point_pairs(points: Tensor, boxes: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
-    """All (point, box) pairs with the point inside the box, in chunks.
+def _grid_candidates(pxy: Tensor, cxy: Tensor, reach: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
+    """Candidate (centre, point) pairs with ``|px - cx| <= reach`` and ``|py - cy| <= reach``.
 
-    Points are bucketed into a BEV grid (cell ~ the median box diagonal) and sorted by
-    (column, row); a box then only meets the points of the cells its circumscribed circle
-    touches, one contiguous run per grid column. A point inside a box lies within the box's
-    half-diagonal of its centre in x and y, so no inside pair is missed (the reach carries a
-    margin far above rounding error); each candidate pair gets the kernel's exact test with
-    per-box terms (:func:`_box_terms`). Boxes with NaN x, y, dx, dy or yaw and points with non-finite
-    x or y contain / lie in nothing in the kernel's arithmetic and are skipped.
+    Points are bucketed into a BEV grid (cell = median reach) and sorted by (column, row), so
+    the points of one grid column within a centre's row range are one contiguous run. Every
+    pair within reach in x and y is produced (a superset of the true neighbours); callers run
+    the kernel's exact test on them. Points and centres with non-finite x or y, and centres
+    with NaN reach, are left out (callers state why that is exact for their op).
 
     Args:
-        points (Tensor): (N, 3).
-        boxes (Tensor): (T, 7).
+        pxy (Tensor): (N, 2) float64 point x, y.
+        cxy (Tensor): (M, 2) float64 centre x, y.
+        reach (Tensor): (M, ) float64 half-width of each centre's square window.
 
     Yields:
-        tuple[Tensor, Tensor]: int64 point and box indices of inside pairs.
+        tuple[Tensor, Tensor]: int64 centre and point indices, at most ``_TILE`` pairs a time.
     """
-    p64, b64 = points.double(), boxes.double()
-    pts_ok = torch.isfinite(p64[:, :2]).all(dim=1).nonzero(as_tuple=True)[0]
-    reach = 0.5 * torch.sqrt(b64[:, 3]**2 + b64[:, 4]**2) * (1 + 1e-3) + 1e-6
-    box_ok = (~torch.isnan(b64[:, [0, 1, 3, 4, 6]]).any(dim=1) & ~torch.isnan(reach)
-              & torch.isfinite(b64[:, :2]).all(dim=1)).nonzero(as_tuple=True)[0]
-    if pts_ok.numel() == 0 or box_ok.numel() == 0:
+    pts_ok = torch.isfinite(pxy).all(dim=1).nonzero(as_tuple=True)[0]
+    ctr_ok = (torch.isfinite(cxy).all(dim=1) & ~torch.isnan(reach)).nonzero(as_tuple=True)[0]
+    if pts_ok.numel() == 0 or ctr_ok.numel() == 0:
         return
-    px, py = p64[pts_ok, 0], p64[pts_ok, 1]
+    px, py = pxy[pts_ok, 0], pxy[pts_ok, 1]
     x0, y0 = px.min(), py.min()
     extent = float(torch.maximum(px.max() - x0, py.max() - y0))
-    finite_reach = reach[box_ok][torch.isfinite(reach[box_ok])]
-    cell = float(2 * finite_reach.median()) if finite_reach.numel() else extent
+    r = reach[ctr_ok]
+    finite_r = r[torch.isfinite(r)]
+    cell = float(finite_r.median()) if finite_r.numel() else extent
     cell = max(cell, extent / 1024, 1e-6)
     p_col = torch.floor((px - x0) / cell).long()
     p_row = torch.floor((py - y0) / cell).long()
     n_col, n_row = int(p_col.max()) + 1, int(p_row.max()) + 1
-    key = p_col * n_row + p_row
-    key, order = torch.sort(key)
+    key, order = torch.sort(p_col * n_row + p_row)
     pts_sorted = pts_ok[order]
 
     def cell_range(c: Tensor, n_cells: int, origin: Tensor) -> Tuple[Tensor, Tensor]:
-        r = reach[box_ok]
         lo = torch.floor((c - r - origin) / cell).clamp(0, n_cells - 1).long()
         hi = torch.floor((c + r - origin) / cell).clamp(0, n_cells - 1).long()
         return lo, hi
 
-    col_lo, col_hi = cell_range(b64[box_ok, 0], n_col, x0)
-    row_lo, row_hi = cell_range(b64[box_ok, 1], n_row, y0)
+    col_lo, col_hi = cell_range(cxy[ctr_ok, 0], n_col, x0)
+    row_lo, row_hi = cell_range(cxy[ctr_ok, 1], n_row, y0)
     n_cols = col_hi - col_lo + 1
-    seg_box = torch.repeat_interleave(torch.arange(box_ok.numel()), n_cols)
-    seg_col = col_lo[seg_box] + torch.arange(seg_box.numel()) - \
+    seg_ctr = torch.repeat_interleave(torch.arange(ctr_ok.numel()), n_cols)
+    seg_col = col_lo[seg_ctr] + torch.arange(seg_ctr.numel()) - \
         torch.repeat_interleave(torch.cumsum(n_cols, 0) - n_cols, n_cols)
-    seg_lo = torch.searchsorted(key, seg_col * n_row + row_lo[seg_box])
-    seg_hi = torch.searchsorted(key, seg_col * n_row + row_hi[seg_box], right=True)
+    seg_lo = torch.searchsorted(key, seg_col * n_row + row_lo[seg_ctr])
+    seg_hi = torch.searchsorted(key, seg_col * n_row + row_hi[seg_ctr], right=True)
     seg_len = (seg_hi - seg_lo).clamp(min=0)
-    terms = _box_terms(boxes)
     ends = torch.cumsum(seg_len, 0)
     start = 0
     while start < seg_len.numel():
@@ -566,12 +598,34 @@ def _box_point_pairs(points: Tensor, boxes: Tensor) -> Iterator[Tuple[Tensor, Te
         lens = seg_len[start:stop]
         rep = torch.repeat_interleave(torch.arange(start, stop), lens)
         offs = torch.arange(rep.numel()) - (torch.cumsum(lens, 0) - lens).repeat_interleave(lens)
-        pt = pts_sorted[seg_lo[rep] + offs]
-        bx = box_ok[seg_box[rep]]
+        yield ctr_ok[seg_ctr[rep]], pts_sorted[seg_lo[rep] + offs]
+        start = stop
+
+
+def _box_point_pairs(points: Tensor, boxes: Tensor) -> Iterator[Tuple[Tensor, Tensor]]:
+    """All (point, box) pairs with the point inside the box, in chunks.
+
+    A point inside a box lies within the box's BEV half-diagonal of its centre in x and y,
+    so :func:`_grid_candidates` with that reach (plus a margin far above rounding error)
+    misses no inside pair; each candidate gets the kernel's exact test with per-box terms
+    (:func:`_box_terms`). Boxes with NaN x, y, dx, dy or yaw, or non-finite x, y, and
+    points with non-finite x or y contain / lie in nothing in the kernel's arithmetic.
+
+    Args:
+        points (Tensor): (N, 3).
+        boxes (Tensor): (T, 7).
+
+    Yields:
+        tuple[Tensor, Tensor]: int64 point and box indices of inside pairs.
+    """
+    b64 = boxes.double()
+    reach = 0.5 * torch.sqrt(b64[:, 3]**2 + b64[:, 4]**2) * (1 + 1e-3) + 1e-6
+    reach[torch.isnan(b64[:, [3, 4, 6]]).any(dim=1)] = math.nan
+    terms = _box_terms(boxes)
+    for bx, pt in _grid_candidates(points[:, :2].double(), b64[:, :2], reach):
         xyz = points[pt]
         inside = _inside(xyz[:, 0], xyz[:, 1], xyz[:, 2], terms[bx])
         yield pt[inside], bx[inside]
-        start = stop
 
 
 def _check_points_boxes(points: Tensor, boxes: Tensor) -> None:
@@ -847,7 +901,8 @@ def _group_backward(ctx: Any, grad_out: Tensor) -> Tuple[Tensor, None]:
 def _three_nn_forward(ctx: Any, target: Tensor, source: Tensor) -> Tuple[Tensor, Tensor]:
     dist2, idx = three_nn_cpu(target.contiguous(), source.contiguous())
     ctx.mark_non_differentiable(idx)
-    return torch.sqrt(dist2), idx
+    # correctly rounded like CUDA's sqrt (torch's float32 CPU sqrt can be 1 ulp off)
+    return torch.sqrt(dist2.double()).to(dist2.dtype), idx
 
 
 def _three_interp_forward(ctx: Any, features: Tensor, indices: Tensor, weight: Tensor) -> Tensor:
@@ -1012,7 +1067,10 @@ def register_point_ops_cpu() -> bool:
 
 
 def unregister_point_ops_cpu() -> bool:
-    """Restore every original recorded by :func:`register_point_ops_cpu`.
+    """Restore every original replaced by :func:`register_point_ops_cpu`.
+
+    Modules that imported a dispatching wrapper by name after activation are re-bound to
+    the wrapped original as well.
 
     Returns:
         bool: whether anything was restored.
@@ -1021,6 +1079,12 @@ def unregister_point_ops_cpu() -> bool:
     for (owner, name), original in list(_ORIGINALS.items()):
         setattr(owner, name, original)
     _ORIGINALS.clear()
+    for _, name, _, importers in _FUNCTION_WRAPPERS:
+        for mod_name in importers:
+            current = getattr(sys.modules.get(mod_name), name, None)
+            if getattr(current, '_pd_cpu_dispatch', False):
+                setattr(sys.modules[mod_name], name, current.__wrapped__)
+                restored = True
     return restored
 
 
