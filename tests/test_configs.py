@@ -22,6 +22,8 @@ ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py'))
 KD = [c for c in ALL if c.startswith('pointdistiller/')]
 BASELINES = [c for c in ALL if c.split('/')[0] in ('pointpillars', 'second', 'point_rcnn')]
 STUDENT_BASES = [c for c in ALL if c.startswith('_base_/students/')]
+DISTILL_BASES = [c for c in ALL if c.startswith('_base_/distill/')]
+QUICKSTART = [c for c in ALL if c.startswith('quickstart/')]
 
 # PointDistiller Table 1: parameters (M) of teacher and students (one decimal).
 PAPER_PARAMS = {
@@ -77,6 +79,7 @@ def teacher_ckpts(tmp_path_factory):
 
 def test_config_inventory():
     assert len(KD) == 9 and len(BASELINES) == 9 and len(STUDENT_BASES) == 9
+    assert len(DISTILL_BASES) == 4  # one per detector family and dataset
     # every KD config has its student-only baseline with the same file name stem
     for kd in KD:
         stem = kd.split('/', 1)[1][len('pointdistiller_'):]
@@ -85,7 +88,20 @@ def test_config_inventory():
         assert any(b.endswith('/' + baseline_name) for b in BASELINES), (kd, baseline_name)
 
 
-@pytest.mark.parametrize('name', [c for c in ALL if not c.startswith('pointdistiller/')])
+@pytest.mark.parametrize('name', DISTILL_BASES)
+def test_distill_bases_compose_with_any_student(name):
+    """A family's KD base defines no ``model`` (the student base does), so both compose."""
+    cfg = Config.fromfile(str(CONFIGS / name))
+    assert 'model' not in cfg
+    assert cfg.pd_distiller.type == 'PointDistillerDetector'
+    assert cfg.pd_distiller.teacher.cfg_path == cfg.teacher_cfg
+    assert cfg.pd_loss.type == 'PointDistillerLoss'
+    assert KD_KEYS - {'teacher_channels', 'student_channels'} <= set(cfg.pd_loss)
+    users = [kd for kd in KD if name in (CONFIGS / kd).read_text()]
+    assert users, f'{name} is used by no distillation config'
+
+
+@pytest.mark.parametrize('name', STUDENT_BASES + BASELINES + QUICKSTART)
 def test_plain_config_builds(name):
     cfg = Config.fromfile(str(CONFIGS / name))
     if not name.startswith('_base_/'):

@@ -15,6 +15,7 @@ import torch
 
 import mmdet3d_pointdistiller  # noqa: F401  activates the shims
 from mmdet3d_pointdistiller import compat
+from mmdet3d_pointdistiller.utils import load_kitti_frame
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 FRAME = SHARED / 'data' / 'kitti_real'
@@ -42,25 +43,9 @@ def _config(name):
 def _batch(name: str, cfg, train: bool):
     """One-sample batch of the real frame through KittiDataset and the stock transforms."""
     from mmengine.dataset import pseudo_collate
-    from mmdet3d.registry import DATASETS
-    pcr = cfg.point_cloud_range
-    pipeline = [dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4)]
-    if train:
-        pipeline.append(dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True))
-    pipeline.append(dict(type='PointsRangeFilter', point_cloud_range=pcr))
-    if train:
-        pipeline.append(dict(type='ObjectRangeFilter', point_cloud_range=pcr))
-    if name == 'point_rcnn':
-        pipeline.append(dict(type='PointSample', num_points=RCNN_POINTS, sample_range=40.0))
-    keys = ['points', 'gt_bboxes_3d', 'gt_labels_3d'] if train else ['points']
-    pipeline.append(dict(type='Pack3DDetInputs', keys=keys))
-    dataset = DATASETS.build(
-        dict(type='KittiDataset', data_root=str(FRAME) + '/', ann_file='000008.pkl',
-             data_prefix=dict(pts=''), pipeline=pipeline, metainfo=dict(classes=CLASSES),
-             modality=dict(use_lidar=True, use_camera=False), box_type_3d='LiDAR',
-             test_mode=not train))
-    np.random.seed(0)
-    return pseudo_collate([dataset[0]])
+    num_points = RCNN_POINTS if name == 'point_rcnn' else None
+    return pseudo_collate([load_kitti_frame(FRAME, cfg.point_cloud_range, train=train,
+                                            num_points=num_points, classes=CLASSES)])
 
 
 @pytest.fixture(scope='module', params=list(CONFIGS))
