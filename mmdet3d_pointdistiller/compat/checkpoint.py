@@ -123,6 +123,13 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
         try:
             return torch.load(filename, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as exc:
+            # opcodes the weights-only unpickler does not know: a damaged file or no torch
+            # checkpoint at all (still refused, but not reported as a forbidden object)
+            if not isinstance(exc, UnsafeCheckpointError) and any(
+                    m in str(exc) for m in ('Unsupported operand', 'String is too long')):
+                raise ValueError(
+                    f'checkpoint {filename} is not a readable torch checkpoint (corrupt, '
+                    f'truncated or not written by torch.save); torch said: {exc}') from exc
             raise UnsafeCheckpointError(
                 f'refusing to load checkpoint {filename}: it contains a pickled object '
                 f'outside the mmengine checkpoint allow-list (numpy arrays/scalars, '

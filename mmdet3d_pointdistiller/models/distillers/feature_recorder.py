@@ -12,6 +12,12 @@ has produced its output: the hook raises :class:`StopForward`, which
 :meth:`ModuleOutputRecorder.recording` swallows. The teacher therefore runs only as far
 as its deepest tapped feature (no later backbone stages, neck or head), whatever the
 detector class, without copying or patching it.
+
+In-place operations after a tapped module (SECOND's ``ReLU(inplace=True)`` after each
+BatchNorm) would overwrite a recorded output. For paths listed in ``clone_paths`` the hook
+keeps the original output and hands a copy to the rest of the model; for every path the
+recorder remembers the tensors' version counters, so :meth:`ModuleOutputRecorder.changed_in_place`
+detects an output that was modified after it was recorded.
 """
 from __future__ import annotations
 
@@ -127,16 +133,29 @@ def infer_out_channels(module: nn.Module, selector: OutputSelector) -> Optional[
         if -len(module.blocks) <= selector < len(module.blocks):
             return _last_norm_features(module.blocks[selector])
         return None
-    if isinstance(module, SECONDFPN) and isinstance(selector, int):
-        if -len(module.out_channels) <= selector < len(module.out_channels):
-            return int(module.out_channels[selector])
-        return None
+    if isinstance(module, SECONDFPN) and selector in (0, -1):
+        # SECONDFPN returns [cat(upsampled levels)]: one map with sum(out_channels) channels
+        return int(sum(module.out_channels))
     if isinstance(module, FPN) and isinstance(selector, int):
         return int(module.out_channels)
     if isinstance(module, PointNetFPNeck) and selector == 'fp_features':
         convs = [m for m in module.FP_modules[-1].modules() if isinstance(m, nn.Conv2d)]
         return int(convs[-1].out_channels) if convs else None
     return None
+
+
+def _versions(output: Any) -> List[int]:
+    """Version counters of the Tensors of a module output (one level of nesting)."""
+    if isinstance(output, Tensor):
+        items = [output]
+    elif isinstance(output, (tuple, list)):
+        items = list(output)
+    elif isinstance(output, dict):
+        items = list(output.values())
+    else:
+        items = []
+    return [t._version if isinstance(t, Tensor) and not t.is_inference() else -1
+            for t in items]
 
 
 class ModuleOutputRecorder:
@@ -148,16 +167,24 @@ class ModuleOutputRecorder:
             (e.g. ``"distill_cfg[0].module (tap 'pfn', teacher)"``) is used in error messages.
         stop_when_complete (bool): raise :class:`StopForward` from the hook once every
             path has been recorded (use for the frozen teacher).
+        clone_paths (Sequence[str]): paths whose Tensor output is recorded as is while the
+            model continues with a copy (``output.clone()``, still in the autograd graph),
+            so in-place operations that follow cannot change the recorded feature.
 
     Only the first output of each module within a recording session is kept (a module
     that runs twice in one forward keeps its first call).
     """
 
     def __init__(self, model: nn.Module, paths: Dict[str, str],
-                 stop_when_complete: bool = False) -> None:
+                 stop_when_complete: bool = False, clone_paths: Sequence[str] = ()) -> None:
         self.stop_when_complete = stop_when_complete
+        unknown = sorted(set(clone_paths) - set(paths))
+        if unknown:
+            raise KeyError(f'clone_paths {unknown} are not among the tapped paths {sorted(paths)}')
+        self.clone_paths = frozenset(clone_paths)
         self._active = False
         self._buffer: Dict[str, Any] = {}
+        self._versions: Dict[str, List[int]] = {}
         self._handles: List[Any] = []
         self.modules: Dict[str, nn.Module] = {}
         for path, where in paths.items():
@@ -167,12 +194,16 @@ class ModuleOutputRecorder:
 
     def _make_hook(self, path: str):
 
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
             if not self._active or path in self._buffer:
-                return
+                return None
             self._buffer[path] = output
+            self._versions[path] = _versions(output)
             if self.stop_when_complete and len(self._buffer) == len(self.modules):
                 raise StopForward(path)
+            if path in self.clone_paths and isinstance(output, Tensor):
+                return output.clone()  # the model continues with the copy
+            return None
 
         return hook
 
@@ -184,6 +215,7 @@ class ModuleOutputRecorder:
         is not propagated.
         """
         self._buffer = {}
+        self._versions = {}
         self._active = True
         try:
             yield self._buffer
@@ -195,6 +227,18 @@ class ModuleOutputRecorder:
     def clear(self) -> None:
         """Drop the recorded outputs (so no feature outlives its training step)."""
         self._buffer = {}
+        self._versions = {}
+
+    def changed_in_place(self, recorded: Dict[str, Any], path: str) -> bool:
+        """Whether a tensor of ``recorded[path]`` was modified in place after recording.
+
+        Compares the version counters of the Tensor output (or of the Tensors of a
+        tuple/list/dict output) with those seen by the hook. Inference-mode tensors have no
+        version counter and count as unchanged.
+        """
+        if path not in self._versions or path not in recorded:
+            return False
+        return _versions(recorded[path]) != self._versions[path]
 
     def missing_in(self, recorded: Dict[str, Any]) -> List[str]:
         """Tapped paths absent from ``recorded`` (a buffer yielded by :meth:`recording`)."""

@@ -7,7 +7,11 @@ Data flow of one training step (``loss()``):
    teacher's preprocessing settings are identical to the student's.
 2. Teacher (``eval()``, ``requires_grad=False``, ``torch.no_grad()``): ``extract_feat`` runs
    only until every tapped teacher module has produced its output (a forward hook raises
-   a private exception, see :mod:`.feature_recorder`).
+   a private exception, see :mod:`.feature_recorder`). When a tap names a module outside
+   ``extract_feat`` (a top-level ``*head`` such as ``bbox_head``), the teacher runs
+   ``_forward`` (extract_feat + head forward, tensor mode) instead; a ``'head'``-layout tap
+   receives the raw head outputs that ``_forward`` returns (e.g. ``(cls_scores, bbox_preds,
+   dir_cls_preds)``, lists over levels).
 3. Student: its own ``loss()``; its ``loss_*`` keys are returned unchanged while forward
    hooks record the tapped student features.
 4. For each tap, a :class:`PointDistillerLoss` (held in ``self.distill_losses``, together
@@ -39,14 +43,16 @@ from torch import Tensor, nn
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import OptSampleList, SampleList
+from ...compat.checkpoint import UnsafeCheckpointError
 from .feature_recorder import (ModuleOutputRecorder, infer_out_channels, resolve_submodule,
                                select_output)
 
 __all__ = ['PointDistillerDetector', 'DistillTap', 'load_teacher_config']
 
-_TAP_KEYS = {'name', 'module', 'student_module', 'teacher_module', 'output', 'loss'}
-# the channel axis and number of dimensions of each feature layout
-_LAYOUT_NDIM = {'voxel': 2, 'bev': 4, 'point': 3}
+_TAP_KEYS = {'name', 'module', 'student_module', 'teacher_module', 'output', 'loss',
+             'clone_output'}
+# the number of dimensions of each feature layout ('head': raw head outputs, a tuple)
+_LAYOUT_NDIM = {'voxel': 2, 'bev': 4, 'point': 3, 'head': None}
 
 
 def _to_plain(obj: Any) -> Any:
@@ -127,6 +133,9 @@ class DistillTap:
         student_module / teacher_module (str): dotted submodule paths.
         output (None | int | str): element selected from the module output.
         loss (dict): config of the loss module (e.g. ``PointDistillerLoss``).
+        clone_output (bool): record the module's output and let the model continue with a
+            copy, so a following in-place op (SECOND's ``ReLU(inplace=True)`` after a tapped
+            BatchNorm, i.e. a pre-ReLU tap) cannot overwrite the recorded feature.
     """
     index: int
     name: str
@@ -134,6 +143,7 @@ class DistillTap:
     teacher_module: str
     output: Optional[Union[int, str]]
     loss: dict
+    clone_output: bool = False
 
     @property
     def key(self) -> str:
@@ -154,7 +164,7 @@ def parse_distill_cfg(distill_cfg: Union[None, dict, Sequence[dict]]) -> List[Di
     ``distill_cfg`` is a list of tap specs, a single tap spec (a dict with ``module``), or a
     dict ``{name: spec}``. A spec is
     ``dict(name=..., module=..., [student_module=..., teacher_module=...], output=None|int|str,
-    loss=dict(type='PointDistillerLoss', ...))``.
+    loss=dict(type='PointDistillerLoss', ...), [clone_output=False])``.
     """
     if distill_cfg is None:
         return []
@@ -209,7 +219,18 @@ def parse_distill_cfg(distill_cfg: Union[None, dict, Sequence[dict]]) -> List[Di
         if output is not None and (isinstance(output, bool)
                                    or not isinstance(output, (int, str))):
             raise TypeError(f'{key}.output must be None, an int or a str, got {output!r}')
-        taps.append(DistillTap(i, name, s_mod, t_mod, output, loss))
+        if layout == 'head':
+            if output is not None:
+                raise ValueError(f"{key}.output must be None for feature_layout='head' (the "
+                                 f'loss receives the whole head output tuple), got {output!r}')
+            if '.' in t_mod or not t_mod.endswith('head'):
+                raise ValueError(f"{key}: feature_layout='head' taps the detector's head, a "
+                                 f"top-level module whose name ends in 'head' (e.g. "
+                                 f"'bbox_head'), got teacher module {t_mod!r}")
+        clone_output = spec.get('clone_output', False)
+        if not isinstance(clone_output, bool):
+            raise TypeError(f'{key}.clone_output must be a bool, got {clone_output!r}')
+        taps.append(DistillTap(i, name, s_mod, t_mod, output, loss, clone_output))
     return taps
 
 
@@ -270,6 +291,9 @@ class PointDistillerDetector(Base3DDetector):
             _check_ckpt_path(teacher_ckpt)
 
         self.student = MODELS.build(student)
+        # --resume / load_from: refuse a checkpoint that would leave part of the distiller
+        # (student, teacher, adapters) as built instead of restored
+        self.register_load_state_dict_pre_hook(_check_distiller_state_dict)
 
         if not self.distill:
             self.teacher = None
@@ -285,6 +309,7 @@ class PointDistillerDetector(Base3DDetector):
         self._build_taps()
         self.distill_losses = ModuleDict(
             {tap.name: MODELS.build(copy.deepcopy(tap.loss)) for tap in self.taps})
+        self._bind_loss_modules()
         self._teacher_takes_metas = _takes_metas(self.teacher.extract_feat)
         self._log_summary()
 
@@ -315,8 +340,22 @@ class PointDistillerDetector(Base3DDetector):
                 f'inputs, so voxel/point correspondence needs identical settings.')
 
     def _load_teacher(self, filename: str) -> None:
-        """Load ``filename`` into the teacher, refusing any key or shape mismatch."""
-        ckpt = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
+        """Load ``filename`` into the teacher, refusing any key or shape mismatch.
+
+        ``filename`` is a teacher detector checkpoint or a PointDistiller training checkpoint
+        (its ``teacher.*`` weights are used: the checkpoints of a run carry their teacher).
+        """
+        try:
+            ckpt = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
+        except UnsafeCheckpointError as exc:
+            raise UnsafeCheckpointError(f'model.teacher_ckpt: {exc}') from exc
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # torch/pickle report a damaged file in many ways
+            raise ValueError(
+                f'teacher_ckpt {filename} could not be read as a checkpoint '
+                f'({type(exc).__name__}: {exc}); the file is corrupt or truncated (an '
+                f'interrupted download or copy?) or was not written by torch.save') from exc
         if isinstance(ckpt, dict) and 'state_dict' in ckpt:
             state_dict = ckpt['state_dict']
         else:
@@ -327,8 +366,17 @@ class PointDistillerDetector(Base3DDetector):
                              f'mapping of tensors')
         metadata = getattr(state_dict, '_metadata', OrderedDict())
         state_dict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
-        state_dict._metadata = metadata  # spconv weight layout versions live here
         own = set(self.teacher.state_dict().keys())
+        if not any(k.startswith('teacher.') for k in own) and any(
+                k.startswith('teacher.') for k in state_dict):
+            # a PointDistiller checkpoint: take the teacher it was trained with
+            state_dict = OrderedDict((k[len('teacher.'):], v) for k, v in state_dict.items()
+                                     if k.startswith('teacher.'))
+            metadata = OrderedDict((k[len('teacher.'):], v) for k, v in metadata.items()
+                                   if k == 'teacher' or k.startswith('teacher.'))
+            print_log(f'PointDistillerDetector: teacher_ckpt {filename} is a PointDistiller '
+                      f'checkpoint; loading its teacher.* weights', logger='current')
+        state_dict._metadata = metadata  # spconv weight layout versions live here
         missing = sorted(own - set(state_dict))
         unexpected = sorted(set(state_dict) - own)
         if missing or unexpected:
@@ -355,6 +403,14 @@ class PointDistillerDetector(Base3DDetector):
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.teacher.eval()
+        # DistributedDataParallel (mmengine's MMDistributedDataParallel wraps the whole
+        # distiller) leaves frozen parameters out of its gradient buckets, but at wrap time it
+        # still broadcasts every parameter and buffer from rank 0. Every rank loads the same
+        # teacher checkpoint, so the teacher is left out of DDP entirely (torch's documented
+        # `_ddp_params_and_buffers_to_ignore` attribute): never broadcast, never reduced.
+        self._ddp_params_and_buffers_to_ignore = [
+            f'teacher.{name}' for name, _ in
+            list(self.teacher.named_parameters()) + list(self.teacher.named_buffers())]
 
     def _build_taps(self) -> None:
         """Hook the tapped modules and check channel widths where they are known."""
@@ -371,9 +427,21 @@ class PointDistillerDetector(Base3DDetector):
             resolve_submodule(self.teacher, path, where)
         for path, where in s_paths.items():
             resolve_submodule(self.student, path, where)
-        self._teacher_recorder = ModuleOutputRecorder(self.teacher, t_paths,
-                                                      stop_when_complete=True)
-        self._student_recorder = ModuleOutputRecorder(self.student, s_paths)
+        # 'head' taps read the teacher's head outputs from the value `_forward` returns
+        # (it calls `bbox_head.forward` directly, so no hook fires); the teacher then runs to
+        # its end instead of stopping at the deepest hooked module
+        head_paths = {tap.teacher_module for tap in self.taps if tap.layout == 'head'}
+        self._teacher_head_paths = sorted(head_paths)
+        self._teacher_runs_head = any(
+            tap.teacher_module.split('.')[0].endswith('head') for tap in self.taps)
+        t_hooked = {p: w for p, w in t_paths.items() if p not in head_paths}
+        self._teacher_recorder = ModuleOutputRecorder(
+            self.teacher, t_hooked, stop_when_complete=not head_paths,
+            clone_paths={t.teacher_module for t in self.taps
+                         if t.clone_output and t.teacher_module in t_hooked})
+        self._student_recorder = ModuleOutputRecorder(
+            self.student, s_paths,
+            clone_paths={t.student_module for t in self.taps if t.clone_output})
         for tap in self.taps:
             for who, model, path in (('teacher', self.teacher, tap.teacher_module),
                                      ('student', self.student, tap.student_module)):
@@ -387,6 +455,32 @@ class PointDistillerDetector(Base3DDetector):
                         f'{tap.key}.loss.{who}_channels={expected} does not match the '
                         f'{who}: module {path!r} ({type(module).__name__}, output='
                         f'{tap.output!r}) outputs {actual} channels')
+
+    def _bind_loss_modules(self) -> None:
+        """Check each loss module's layout; hand it the tapped teacher module if it asks.
+
+        A loss module may define ``bind_teacher_module(module, where)``; it is called once,
+        after the teacher weights are loaded, with the tapped teacher submodule (e.g. the
+        BatchNorm whose affine parameters give the overhaul distillation's margins, or the
+        head whose anchor generator and box coder decode the teacher's predictions). The
+        module must not keep a reference to an ``nn.Module`` of the teacher (its parameters
+        would be registered twice).
+        """
+        for tap in self.taps:
+            loss_module = self.distill_losses[tap.name]
+            layout = getattr(loss_module, 'feature_layout', None)
+            if layout is not None and layout != tap.layout:
+                raise ValueError(
+                    f'{tap.key}.loss.feature_layout={tap.layout!r} (the distiller\'s default '
+                    f"is 'voxel' when unset) but {type(loss_module).__name__} works on "
+                    f'{layout!r}; set {tap.key}.loss.feature_layout={layout!r}')
+            bind = getattr(loss_module, 'bind_teacher_module', None)
+            if callable(bind):
+                bind(self.teacher.get_submodule(tap.teacher_module),
+                     where=f'{tap.key} (teacher.{tap.teacher_module})')
+            if any(m is sub for m in loss_module.modules() for sub in self.teacher.modules()):
+                raise RuntimeError(f'{tap.key}: {type(loss_module).__name__} holds a teacher '
+                                   f'module; keep only tensors/plain objects')
 
     def _log_summary(self) -> None:
         lines = [f'PointDistillerDetector: teacher {type(self.teacher).__name__} '
@@ -424,18 +518,36 @@ class PointDistillerDetector(Base3DDetector):
     @torch.no_grad()
     def _teacher_features(self, batch_inputs_dict: dict,
                           batch_data_samples: SampleList) -> Dict[str, Any]:
-        """Run the teacher up to its deepest tapped module; return the raw hook outputs."""
+        """Run the teacher up to its deepest tapped module; return the raw hook outputs.
+
+        The teacher runs on its own copy of the inputs: mmdet3d encoders may write into them
+        (``PillarFeatureNet(legacy=True)``, the default, overwrites the x/y of
+        ``voxels['voxels']`` with the pillar-centre offsets), and the student must see the
+        inputs a plain student sees.
+        """
+        batch_inputs_dict = _clone_tensors(batch_inputs_dict)
+        head_out = None
         with self._teacher_recorder.recording() as buf:
-            if self._teacher_takes_metas:
+            if self._teacher_runs_head:
+                head_out = self.teacher._forward(batch_inputs_dict, batch_data_samples)
+            elif self._teacher_takes_metas:
                 metas = [s.metainfo for s in batch_data_samples]
                 self.teacher.extract_feat(batch_inputs_dict, metas)
             else:
                 self.teacher.extract_feat(batch_inputs_dict)
         missing = self._teacher_recorder.missing_in(buf)
         if missing:
-            raise RuntimeError(f'teacher.extract_feat never ran the tapped module(s) {missing}; '
-                               f'tap only modules used by extract_feat (backbone/neck/encoders)')
-        return dict(buf)
+            ran = '_forward' if self._teacher_runs_head else 'extract_feat'
+            raise RuntimeError(f'teacher.{ran} never ran the tapped module(s) {missing}; '
+                               f'tap only modules used by extract_feat (backbone/neck/encoders) '
+                               f'or the head')
+        out = dict(buf)
+        for path in self._teacher_head_paths:
+            if head_out is None:
+                raise RuntimeError(f'teacher._forward returned None; the head tap {path!r} '
+                                   f'needs its raw head outputs')
+            out[path] = head_out
+        return out
 
     def loss(self, batch_inputs_dict: dict, batch_data_samples: SampleList,
              **kwargs) -> Dict[str, Tensor]:
@@ -446,7 +558,12 @@ class PointDistillerDetector(Base3DDetector):
                 detectors ``voxels`` = dict(voxels (M, T, C), coors (M, 4) with the batch
                 index first, num_points (M,))).
             batch_data_samples (list[Det3DDataSample]): ground truth.
+
+        A sample without points (or, for voxel detectors, without voxels) is dropped from the
+        batch with a warning naming it (see :func:`_drop_empty_samples`).
         """
+        batch_inputs_dict, batch_data_samples = _drop_empty_samples(batch_inputs_dict,
+                                                                    batch_data_samples)
         if not self.distill:
             return self.student.loss(batch_inputs_dict, batch_data_samples, **kwargs)
         try:
@@ -454,6 +571,10 @@ class PointDistillerDetector(Base3DDetector):
             with self._student_recorder.recording() as buf:
                 losses = self.student.loss(batch_inputs_dict, batch_data_samples, **kwargs)
             student_out = dict(buf)
+            modified = {('teacher', p) for p in teacher_out
+                        if self._teacher_recorder.changed_in_place(teacher_out, p)}
+            modified |= {('student', p) for p in student_out
+                         if self._student_recorder.changed_in_place(student_out, p)}
         finally:
             self._teacher_recorder.clear()
             self._student_recorder.clear()
@@ -461,15 +582,31 @@ class PointDistillerDetector(Base3DDetector):
         if missing:
             raise RuntimeError(f'student.loss never ran the tapped module(s) {missing}')
         for tap in self.taps:
+            for who, path in (('teacher', tap.teacher_module), ('student', tap.student_module)):
+                if (who, path) in modified:
+                    raise RuntimeError(
+                        f'{tap.key}: the output of {who}.{path} was modified in place after '
+                        f'it was recorded (e.g. by a following ReLU(inplace=True)); set '
+                        f'{tap.key}.clone_output=True to record it before such ops')
+        for tap in self.taps:
             if tap.loss_key in losses:
                 raise KeyError(f'{tap.key}: the student already returns a loss named '
                                f'{tap.loss_key!r}; rename the tap')
-            t_feat = select_output(teacher_out[tap.teacher_module], tap.output,
-                                   f'{tap.key}.output (teacher.{tap.teacher_module})')
-            s_feat = select_output(student_out[tap.student_module], tap.output,
-                                   f'{tap.key}.output (student.{tap.student_module})')
-            self._check_feature(tap, 'teacher', t_feat)
-            self._check_feature(tap, 'student', s_feat)
+            if tap.layout == 'head':
+                t_feat = _check_head_output(teacher_out[tap.teacher_module],
+                                            f'{tap.key} (teacher.{tap.teacher_module})')
+                s_feat = _check_head_output(student_out[tap.student_module],
+                                            f'{tap.key} (student.{tap.student_module})')
+                if len(t_feat) != len(s_feat):
+                    raise ValueError(f'{tap.key}: the teacher head returns {len(t_feat)} '
+                                     f'outputs, the student head {len(s_feat)}')
+            else:
+                t_feat = select_output(teacher_out[tap.teacher_module], tap.output,
+                                       f'{tap.key}.output (teacher.{tap.teacher_module})')
+                s_feat = select_output(student_out[tap.student_module], tap.output,
+                                       f'{tap.key}.output (student.{tap.student_module})')
+                self._check_feature(tap, 'teacher', t_feat)
+                self._check_feature(tap, 'student', s_feat)
             losses[tap.loss_key] = self._tap_loss(tap, t_feat, s_feat, batch_inputs_dict)
         return losses
 
@@ -487,8 +624,8 @@ class PointDistillerDetector(Base3DDetector):
                 f'{getattr(tap, who + "_module")!r} (output={tap.output!r}) gives '
                 f'{feat.shape[1]} channels, shape {tuple(feat.shape)}')
 
-    def _tap_loss(self, tap: DistillTap, t_feat: Tensor, s_feat: Tensor,
-                  batch_inputs_dict: dict) -> Tensor:
+    def _tap_loss(self, tap: DistillTap, t_feat: Union[Tensor, tuple],
+                  s_feat: Union[Tensor, tuple], batch_inputs_dict: dict) -> Tensor:
         """One tap's KD loss; a non-finite value is replaced by a graph-connected zero."""
         loss_module = self.distill_losses[tap.name]
         kwargs = {}
@@ -505,12 +642,13 @@ class PointDistillerDetector(Base3DDetector):
             kwargs['batch_idx'] = voxels['coors'][:, 0].long()
             if 'num_points' in voxels:
                 kwargs['num_points'] = voxels['num_points']
-        if not bool(torch.isfinite(t_feat).all()):
-            return self._skip(tap, loss_module, 'teacher feature contains NaN/Inf', s_feat)
+        s_ref = _tensors(s_feat)[0]
+        if not all(bool(torch.isfinite(t).all()) for t in _tensors(t_feat)):
+            return self._skip(tap, loss_module, 'teacher feature contains NaN/Inf', s_ref)
         value = loss_module(t_feat, s_feat, **kwargs)
         if not bool(torch.isfinite(value).all()):
             return self._skip(tap, loss_module, f'KD loss is {value.detach().cpu().item()}',
-                              s_feat)
+                              s_ref)
         return value
 
     @staticmethod
@@ -523,6 +661,111 @@ class PointDistillerDetector(Base3DDetector):
             return ref.new_zeros(())
         # zero that is still connected to the adapters (DDP expects their gradients)
         return sum(p.reshape(-1)[0] * 0.0 for p in params)
+
+
+def _tensors(feat: Any) -> List[Tensor]:
+    """The Tensors of a feature: itself, or those of a (nested) head output tuple."""
+    if isinstance(feat, Tensor):
+        return [feat]
+    if isinstance(feat, (tuple, list)):
+        return [t for item in feat for t in _tensors(item)]
+    return []
+
+
+def _check_head_output(output: Any, where: str) -> tuple:
+    """Validate raw head outputs: a tuple whose items are Tensors or lists of Tensors.
+
+    Returns:
+        tuple: the output, e.g. ``(cls_scores, bbox_preds, dir_cls_preds)`` of an
+        ``Anchor3DHead``, each a list over feature levels of (B, A * X, H, W) maps.
+    """
+    if not isinstance(output, (tuple, list)) or not output:
+        raise TypeError(f"{where}: feature_layout='head' expects the head to return a non-empty "
+                        f'tuple of outputs, got {type(output).__name__}')
+    for i, item in enumerate(output):
+        if isinstance(item, (tuple, list)):
+            for j in range(len(item)):
+                if item[j] is not None:
+                    select_output(item, j, f'{where} output[{i}]')
+        elif item is not None:
+            select_output(output, i, f'{where} output')
+    if not _tensors(output):
+        raise TypeError(f'{where}: the head output holds no Tensor')
+    return tuple(output)
+
+
+def _clone_tensors(obj: Any) -> Any:
+    """Copy of ``obj`` in which every Tensor of nested dicts/lists/tuples is cloned."""
+    if isinstance(obj, Tensor):
+        return obj.clone()
+    if isinstance(obj, dict):
+        return {k: _clone_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone_tensors(v) for v in obj)
+    return obj
+
+
+def _describe_sample(sample: Any, index: int) -> str:
+    meta = getattr(sample, 'metainfo', {}) or {}
+    known = [f'{k}={meta[k]}' for k in ('sample_idx', 'lidar_path') if k in meta]
+    return f'sample {index}' + (f' ({", ".join(known)})' if known else '')
+
+
+def _drop_empty_samples(inputs: dict, samples: SampleList) -> Tuple[dict, SampleList]:
+    """Remove the samples without points / voxels from a preprocessed batch.
+
+    mmdet3d's voxel detectors take the batch size from the sample index of the last voxel, so
+    an empty last sample shrinks the feature batch and fails much later with a shape
+    mismatch inside the head's loss; an empty sample elsewhere trains the head on an all-zero
+    feature map. Such samples are dropped (warning naming each one); a batch with no
+    non-empty sample raises.
+
+    Args:
+        inputs (dict): ``points`` (list of (P_b, C) Tensors), optionally ``voxels`` (dict
+            whose ``coors`` (M, 1 + D) start with the sample index) and other per-sample
+            lists / (B, ...) Tensors (e.g. ``imgs``).
+        samples (list[Det3DDataSample]): B data samples.
+
+    Returns:
+        tuple[dict, list]: the inputs (``coors`` sample indices renumbered) and samples of the
+        non-empty samples; the same objects when no sample is empty.
+
+    Raises:
+        ValueError: if every sample is empty, naming them.
+    """
+    num = len(samples)
+    voxels = inputs.get('voxels')
+    points = inputs.get('points')
+    if isinstance(voxels, dict) and isinstance(voxels.get('coors'), Tensor):
+        what = 'voxels (no point inside the voxelization range)'
+        counts = torch.bincount(voxels['coors'][:, 0].long(), minlength=num)[:num].tolist()
+    elif isinstance(points, (list, tuple)) and len(points) == num:
+        what = 'points'
+        counts = [len(p) for p in points]
+    else:
+        return inputs, samples
+    if all(counts):
+        return inputs, samples
+    empty = '; '.join(_describe_sample(samples[i], i) for i, c in enumerate(counts) if c == 0)
+    keep = [i for i, c in enumerate(counts) if c > 0]
+    if not keep:
+        raise ValueError(f'every sample of the batch has no {what}: {empty}. Check the point '
+                         f'files and the PointsRangeFilter / voxel_layer.point_cloud_range')
+    print_log(f'PointDistillerDetector: dropped from this training batch, without {what}: '
+              f'{empty}', logger='current', level=logging.WARNING)
+    out = dict(inputs)
+    for key, value in inputs.items():
+        if key == 'voxels' and isinstance(value, dict) and 'coors' in value:
+            renumber = torch.full((num, ), -1, dtype=torch.long, device=value['coors'].device)
+            renumber[keep] = torch.arange(len(keep), device=renumber.device)
+            coors = value['coors'].clone()
+            coors[:, 0] = renumber[coors[:, 0].long()].to(coors.dtype)
+            out[key] = dict(value, coors=coors)
+        elif isinstance(value, (list, tuple)) and len(value) == num:
+            out[key] = [value[i] for i in keep]
+        elif isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == num:
+            out[key] = value[keep]
+    return out, [samples[i] for i in keep]
 
 
 def _takes_metas(fn) -> bool:
@@ -541,7 +784,52 @@ def _check_ckpt_path(teacher_ckpt: Optional[str]) -> None:
         raise TypeError(f'teacher_ckpt must be a path string, got {type(teacher_ckpt).__name__}')
     if '://' not in teacher_ckpt and not osp.isfile(osp.expanduser(teacher_ckpt)):
         raise FileNotFoundError(f'teacher_ckpt={teacher_ckpt!r} is not a file (set '
-                                f'model.teacher_ckpt to the teacher checkpoint)')
+                                f'model.teacher_ckpt to the teacher checkpoint; a checkpoint '
+                                f'of this distillation run also works, it carries the teacher)')
+
+
+def _check_distiller_state_dict(module: 'PointDistillerDetector', state_dict: dict,
+                                prefix: str, *args) -> None:
+    """Load-state-dict pre-hook: a checkpoint must restore the whole distiller.
+
+    mmengine loads ``--resume`` and ``load_from`` checkpoints with ``strict=False`` and only
+    warns about missing keys, which would silently continue a run with the teacher from
+    ``teacher_ckpt`` and freshly initialised adapters (or, for a plain detector checkpoint,
+    with nothing loaded at all). Every key of the distiller's own state dict (``student.*``,
+    ``teacher.*``, ``distill_losses.*``; BN ``num_batches_tracked`` excepted) must be in the
+    checkpoint. Teacher weights that differ from the ones loaded from ``teacher_ckpt`` are
+    reported: the checkpoint's teacher (the one the run was trained with) wins.
+
+    Raises:
+        ValueError: listing the missing keys per group.
+    """
+    given = {k[len(prefix):] for k in state_dict if k.startswith(prefix)}
+    own = module.state_dict()
+    missing = [k for k in own if k not in given and not k.endswith('num_batches_tracked')]
+    if missing:
+        groups = OrderedDict()
+        for key in missing:
+            groups.setdefault(key.split('.')[0], []).append(key)
+        counted = [k for k in own if not k.endswith('num_batches_tracked')]
+        detail = '; '.join(f'{len(keys)} of {sum(k.startswith(g + ".") for k in counted)} '
+                           f'{g}.* keys, e.g. {_abbrev(keys, 3)}' for g, keys in groups.items())
+        raise ValueError(
+            f'the checkpoint does not restore this PointDistillerDetector: missing {detail}. '
+            f'Distillation checkpoints carry the student, the frozen teacher and the KD '
+            f'adapters; this one was written by another model (an exported or plain student, '
+            f'a distill=False run, other taps?). To start only the student from other weights '
+            f"use model.student.init_cfg=dict(type='Pretrained', checkpoint=...) instead of "
+            f'--resume/load_from.')
+    teacher = getattr(module, 'teacher', None)
+    if teacher is not None:
+        changed = [k for k, v in teacher.state_dict().items()
+                   if f'{prefix}teacher.{k}' in state_dict
+                   and not torch.equal(state_dict[f'{prefix}teacher.{k}'].to(v.device), v)]
+        if changed:
+            print_log(f'PointDistillerDetector: the checkpoint\'s teacher differs from '
+                      f'teacher_ckpt {module.teacher_ckpt} in {len(changed)} tensors (e.g. '
+                      f'{changed[0]}); using the checkpoint\'s teacher, the one this run was '
+                      f'trained with', logger='current', level=logging.WARNING)
 
 
 def _fmt(value: Any) -> str:

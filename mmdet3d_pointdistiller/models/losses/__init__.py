@@ -1,5 +1,6 @@
 """PointDistiller losses (registered into mmdet3d's ``MODELS``)."""
 from .graph_ops import chunked_feature_knn, gather_edge_projection
 from .pointdistiller_loss import PointDistillerLoss
+from . import kd_methods  # noqa: F401  registers the Table 3 KD losses
 
 __all__ = ['PointDistillerLoss', 'chunked_feature_knn', 'gather_edge_projection']

@@ -1,0 +1,191 @@
+"""Shared plumbing of the earlier-KD-method losses (Table 3 of the PointDistiller paper).
+
+Every loss here has the call signature the distiller uses for all taps,
+``loss(teacher_feat, student_feat, **kwargs)``, holds its own adapters (so they live in the
+distiller, never in the student, and are dropped by ``tools/export_student.py``), detaches the
+teacher feature, and computes in float32 (float64 if the module was cast with ``.double()``)
+with autocast disabled.
+
+Feature layouts (the distiller checks them against the tap, see
+``PointDistillerDetector``):
+
+* ``'voxel'``: (M, C) one row per non-empty voxel/pillar of the whole batch, with
+  ``batch_idx`` (M,) giving each row's sample;
+* ``'bev'``: (B, C, H, W) maps;
+* ``'point'``: (B, C, P) point features;
+* ``'head'``: the raw outputs of a dense head (only :class:`SESSDConsistencyLoss`).
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from torch import Tensor
+
+FEATURE_LAYOUTS = ('voxel', 'bev', 'point')
+_SHAPES = {'voxel': (2, '(M, C)'), 'bev': (4, '(B, C, H, W)'), 'point': (3, '(B, C, P)')}
+
+
+def check_positive_int(name: str, value, allow_none: bool = False) -> Optional[int]:
+    """``value`` as an int >= 1 (or None when allowed); ValueError naming ``name`` otherwise."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    return int(value)
+
+
+def check_number(name: str, value, minimum: float = 0.0, strict: bool = False) -> float:
+    """``value`` as a finite float >= minimum (> minimum if ``strict``)."""
+    if (isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value)
+            or value < minimum or (strict and value == minimum)):
+        rel = '>' if strict else '>='
+        raise ValueError(f'{name} must be a finite number {rel} {minimum}, got {value!r}')
+    return float(value)
+
+
+def check_choice(name: str, value, choices: Sequence) -> str:
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {tuple(choices)}, got {value!r}')
+    return value
+
+
+class FeatureKDLoss(BaseModule):
+    """Base of the feature-map KD losses: argument checks, layouts, dtype, teacher detach.
+
+    Subclasses implement :meth:`_loss` on float tensors of the compute dtype (the teacher
+    feature already detached) and list the layouts they support in ``LAYOUTS``.
+
+    Args:
+        teacher_channels (int): C_T, channels of the teacher feature.
+        student_channels (int): C_S, channels of the student feature.
+        feature_layout (str): ``'voxel'``, ``'bev'`` or ``'point'`` (see module doc).
+        loss_weight (float): multiplier of the returned loss, >= 0.
+        init_cfg (dict | list[dict], optional): mmengine initialisation config.
+    """
+
+    LAYOUTS: Tuple[str, ...] = FEATURE_LAYOUTS
+
+    def __init__(self, teacher_channels: int, student_channels: int, feature_layout: str,
+                 loss_weight: float = 1.0, init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.teacher_channels = check_positive_int('teacher_channels', teacher_channels)
+        self.student_channels = check_positive_int('student_channels', student_channels)
+        if feature_layout not in self.LAYOUTS:
+            raise ValueError(f'{type(self).__name__} supports feature_layout in {self.LAYOUTS}, '
+                             f'got {feature_layout!r}')
+        self.feature_layout = feature_layout
+        self.loss_weight = check_number('loss_weight', loss_weight)
+
+    # ------------------------------------------------------------------ checks
+    def _check_inputs(self, teacher_feat: Tensor, student_feat: Tensor,
+                      batch_idx: Optional[Tensor]) -> None:
+        """Shapes, channels, devices and ``batch_idx`` (ValueError with the offending value)."""
+        ndim, doc = _SHAPES[self.feature_layout]
+        for name, feat, cfg_name, channels in (
+                ('teacher_feat', teacher_feat, 'teacher_channels', self.teacher_channels),
+                ('student_feat', student_feat, 'student_channels', self.student_channels)):
+            if not isinstance(feat, Tensor) or not feat.is_floating_point():
+                raise ValueError(f'{name} must be a floating-point Tensor, got '
+                                 f'{type(feat).__name__}'
+                                 + (f' of dtype {feat.dtype}' if isinstance(feat, Tensor) else ''))
+            if feat.dim() != ndim:
+                raise ValueError(f"feature_layout='{self.feature_layout}' expects {name} of "
+                                 f'shape {doc}, got shape {tuple(feat.shape)}')
+            if feat.shape[1] != channels:
+                raise ValueError(f'{name} has {feat.shape[1]} channels but {cfg_name}={channels}')
+        t_rest = (teacher_feat.shape[0], ) + tuple(teacher_feat.shape[2:])
+        s_rest = (student_feat.shape[0], ) + tuple(student_feat.shape[2:])
+        if t_rest != s_rest:
+            raise ValueError('teacher_feat and student_feat must describe the same elements: '
+                             f'teacher {tuple(teacher_feat.shape)} vs student '
+                             f'{tuple(student_feat.shape)}')
+        if teacher_feat.device != student_feat.device:
+            raise ValueError(f'teacher_feat is on {teacher_feat.device} but student_feat is on '
+                             f'{student_feat.device}')
+        if self.feature_layout == 'voxel':
+            num = teacher_feat.shape[0]
+            if batch_idx is None:
+                raise ValueError("batch_idx (M,) is required for feature_layout='voxel'")
+            if (not isinstance(batch_idx, Tensor) or batch_idx.is_floating_point()
+                    or batch_idx.dtype == torch.bool or tuple(batch_idx.shape) != (num, )):
+                raise ValueError(f'batch_idx must be an integer Tensor of shape ({num},), got '
+                                 + (f'{batch_idx.dtype} of shape {tuple(batch_idx.shape)}'
+                                    if isinstance(batch_idx, Tensor)
+                                    else type(batch_idx).__name__))
+            if num and int(batch_idx.min()) < 0:
+                raise ValueError(f'batch_idx must be non-negative, got min {int(batch_idx.min())}')
+
+    def compute_dtype(self, ref: Optional[Tensor] = None) -> torch.dtype:
+        """float64 if the module's parameters are float64 (or, for a module without
+        parameters, if ``ref`` is float64), else float32 (also under mixed precision)."""
+        params = list(self.parameters())
+        if any(p.dtype == torch.float64 for p in params):
+            return torch.float64
+        if not params and ref is not None and ref.dtype == torch.float64:
+            return torch.float64
+        return torch.float32
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, teacher_feat: Tensor, student_feat: Tensor,
+                batch_idx: Optional[Tensor] = None, **kwargs) -> Tensor:
+        """Compute the loss.
+
+        Args:
+            teacher_feat (Tensor): voxel (M, C_T); bev (B, C_T, H, W); point (B, C_T, P).
+                Detached inside (no gradient reaches the teacher).
+            student_feat (Tensor): the same layout with C_S channels.
+            batch_idx (Tensor, optional): (M,) sample index of each row, voxel layout only.
+            **kwargs: other per-tap inputs of the distiller (e.g. ``num_points``), unused.
+
+        Returns:
+            Tensor: scalar loss, already multiplied by ``loss_weight``.
+        """
+        self._check_inputs(teacher_feat, student_feat, batch_idx)
+        dtype = self.compute_dtype(student_feat)
+        with torch.autocast(device_type=student_feat.device.type, enabled=False):
+            teacher = teacher_feat.detach().to(dtype)
+            student = student_feat.to(dtype)
+            if batch_idx is not None:
+                batch_idx = batch_idx.long()
+            return self._loss(teacher, student, batch_idx) * self.loss_weight
+
+    def _loss(self, teacher: Tensor, student: Tensor, batch_idx: Optional[Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- helpers
+    def per_sample_rows(self, feat: Tensor, batch_idx: Optional[Tensor]) -> List[Tensor]:
+        """One (M_b, C) row matrix per sample, whatever the layout.
+
+        bev (B, C, H, W) -> rows are the H*W cells in row-major order; point (B, C, P) ->
+        the P points; voxel (M, C) -> the rows whose ``batch_idx`` is b, in input order
+        (samples without rows give (0, C)).
+        """
+        if self.feature_layout == 'voxel':
+            num_samples = int(batch_idx.max()) + 1 if batch_idx.numel() else 0
+            return [feat[batch_idx == b] for b in range(num_samples)]
+        return list(feat.flatten(2).transpose(1, 2))
+
+    def apply_1x1(self, adapter: ConvModule, feat: Tensor) -> Tensor:
+        """Apply a 1x1 ``ConvModule`` along the channel axis of any layout.
+
+        voxel (M, C) is treated as one (1, C, M, 1) map, point (B, C, P) as (B, C, P, 1),
+        so a BatchNorm inside the adapter normalises over all rows / points.
+        """
+        if self.feature_layout == 'bev':
+            return adapter(feat)
+        if self.feature_layout == 'point':
+            return adapter(feat.unsqueeze(-1)).squeeze(-1)
+        return adapter(feat.t().unsqueeze(0).unsqueeze(-1))[0, :, :, 0].t()
+
+    def zero_loss(self, *refs: Tensor) -> Tensor:
+        """A zero connected to ``refs`` and to every parameter (backward/DDP keep working)."""
+        dtype = refs[0].dtype if refs else self.compute_dtype()
+        zero = sum(r.sum().to(dtype) * 0 for r in refs)
+        for p in self.parameters():
+            zero = zero + p.sum().to(dtype) * 0
+        return zero

@@ -1,0 +1,373 @@
+#!/usr/bin/env python
+"""Put measured KITTI results next to the PointDistiller paper's Table 1, 2, 3 or 5.
+
+Each ``--runs KEY=PATH`` names a row of the paper's table (``KEY``, e.g. ``fitnets`` or
+``pointpillars-4x_pointdistiller``; ``--list-rows`` prints them) and where its evaluation
+results are:
+
+* a work dir of ``mim train`` / ``mim test`` (searched recursively): the JSON that
+  ``mim test`` (mmengine's ``LoggerHook.after_test_epoch``) writes to
+  ``<work_dir>/<timestamp>/<timestamp>.json`` is preferred; otherwise the validation records
+  in ``<work_dir>/<timestamp>/vis_data/scalars.json`` (one JSON object per line) are used;
+* or one of those JSON files directly.
+
+``KittiMetric`` (mmdet3d 1.4.0) logs AP40 values (percent) under keys like
+``Kitti metric/pred_instances_3d/KITTI/Car_3D_AP40_moderate_strict``; ``_strict`` is the
+official IoU (0.7 Car, 0.5 Pedestrian/Cyclist), the paper's protocol. The moderate mAP is the
+mean of the three classes' moderate APs (as the paper's ``mAP`` column). Among several
+records of a run, ``--select last`` (default) takes the newest timestamp directory and its
+last record, ``--select best`` the record with the highest moderate mAP (3D, else BEV).
+
+Output: a markdown table per task (BEV, 3D) with three lines per row -- measured, paper and
+the difference measured - paper -- plus a CSV in long format (one line per cell, with
+``measured``, ``paper`` and ``diff`` columns).
+
+Usage::
+
+    python tools/reproduce_table.py --table 3 \
+        --runs student=work_dirs/pp4x fitnets=work_dirs/fitnets pointdistiller=work_dirs/pd \
+        --out results/table3        # writes results/table3.md and results/table3.csv
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_paper_results():
+    """``mmdet3d_pointdistiller/paper_results.py`` without importing the package (whose
+    ``__init__`` loads torch and mmdet3d): the tool then runs in well under a second."""
+    import importlib.util
+    name = 'mmdet3d_pointdistiller.paper_results'
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        '_pd_paper_results', REPO / 'mmdet3d_pointdistiller' / 'paper_results.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_paper = _load_paper_results()
+CLASSES, COLUMNS, TABLES, TASKS = _paper.CLASSES, _paper.COLUMNS, _paper.TABLES, _paper.TASKS
+paper_table = _paper.paper_table
+
+METRIC_RE = re.compile(r'^(?:(?P<prefix>.*)/)?KITTI/(?P<cls>Car|Pedestrian|Cyclist)_'
+                       r'(?P<task>BEV|3D)_AP40_(?P<diff>easy|moderate|hard)_strict$')
+_TASK_OF = {'BEV': 'bev', '3D': 'd3'}
+_SHORT = {'Car': 'Car', 'Pedestrian': 'Ped', 'Cyclist': 'Cyc'}
+_DIFF = {'easy': 'E', 'moderate': 'M', 'hard': 'H'}
+
+
+class ResultError(Exception):
+    """Results cannot be read (missing path, no KittiMetric record, ambiguous prefix)."""
+
+
+@dataclass
+class RunMetrics:
+    """KITTI AP40 values of one evaluation record.
+
+    Attributes:
+        values (dict): ``{'bev' | 'd3': {(class, difficulty): AP}}`` (percent).
+        source (str): the JSON file read.
+        kind (str): ``'test'`` (``<ts>/<ts>.json``) or ``'val'`` (``vis_data/scalars.json``)
+            or ``'json'`` (a file given directly that is neither).
+        step (int | None): the record's ``step`` (epoch or iteration of a validation).
+    """
+    values: Dict[str, Dict[Tuple[str, str], float]]
+    source: str
+    kind: str
+    step: Optional[int] = None
+    prefix: str = ''
+    extra: Dict[str, float] = field(default_factory=dict)
+
+    def moderate_map(self, task: str) -> Optional[float]:
+        """Mean of the three classes' moderate AP; None if a class is missing."""
+        vals = [self.values.get(task, {}).get((c, 'moderate')) for c in CLASSES]
+        if any(v is None for v in vals):
+            return None
+        return sum(vals) / len(vals)
+
+
+# ----------------------------------------------------------------------------- reading
+def _read_records(path: Path) -> List[dict]:
+    """JSON objects of a file: one object, or one object per line (mmengine scalars)."""
+    text = path.read_text()
+    try:
+        obj = json.loads(text)
+        return [obj] if isinstance(obj, dict) else []
+    except json.JSONDecodeError:
+        pass
+    records = []
+    for i, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ResultError(f'{path}:{i}: not JSON ({exc.msg})') from exc
+        if isinstance(obj, dict):
+            records.append(obj)
+    return records
+
+
+def parse_metrics(record: dict, source: str, kind: str,
+                  metric_prefix: Optional[str] = None) -> Optional[RunMetrics]:
+    """The KittiMetric AP40 (strict) values of one logged record, or None if it has none.
+
+    Raises:
+        ResultError: if the record holds several metric prefixes (e.g. two evaluators) and
+            ``metric_prefix`` does not choose one.
+    """
+    by_prefix: Dict[str, Dict[str, Dict[Tuple[str, str], float]]] = {}
+    for key, value in record.items():
+        m = METRIC_RE.match(key)
+        if m is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        prefix = m.group('prefix') or ''
+        task = _TASK_OF[m.group('task')]
+        by_prefix.setdefault(prefix, {}).setdefault(task, {})[
+            (m.group('cls'), m.group('diff'))] = float(value)
+    if metric_prefix is not None:
+        by_prefix = {p: v for p, v in by_prefix.items() if p == metric_prefix}
+    if not by_prefix:
+        return None
+    if len(by_prefix) > 1:
+        preferred = [p for p in by_prefix if p.endswith('pred_instances_3d')]
+        if len(preferred) != 1:
+            raise ResultError(f'{source}: several KittiMetric prefixes {sorted(by_prefix)}; '
+                              f'choose one with --metric-prefix')
+        by_prefix = {preferred[0]: by_prefix[preferred[0]]}
+    prefix, values = next(iter(by_prefix.items()))
+    step = record.get('step')
+    return RunMetrics(values=values, source=source, kind=kind,
+                      step=int(step) if isinstance(step, (int, float)) else None,
+                      prefix=prefix)
+
+
+def _kind(path: Path) -> str:
+    if path.parent.name == 'vis_data':
+        return 'val'
+    if path.stem == path.parent.name:
+        return 'test'
+    return 'json'
+
+
+def _timestamp_of(path: Path) -> str:
+    """The mmengine timestamp directory (``YYYYMMDD_HHMMSS``) a file lies in, else ''."""
+    for part in reversed(path.parts[:-1]):
+        if re.fullmatch(r'\d{8}_\d{6}', part):
+            return part
+    return ''
+
+
+def collect_records(path: Path, metric_prefix: Optional[str] = None) -> List[RunMetrics]:
+    """Every KittiMetric record under ``path`` (a JSON file or a work dir)."""
+    if not path.exists():
+        raise ResultError(f'{path} does not exist')
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(path.rglob('*.json'))
+        # vis_data/<ts>.json duplicates vis_data/scalars.json line for line
+        files = [f for f in files if not (f.parent.name == 'vis_data' and f.stem != 'scalars'
+                                          and (f.parent / 'scalars.json').is_file())]
+    out = []
+    for f in files:
+        kind = _kind(f)
+        for record in _read_records(f):
+            metrics = parse_metrics(record, str(f), kind, metric_prefix)
+            if metrics is not None:
+                out.append(metrics)
+    return out
+
+
+def load_run(path: Path, select: str = 'last',
+             metric_prefix: Optional[str] = None) -> RunMetrics:
+    """The evaluation record that stands for one run (see the module doc for the rules)."""
+    if select not in ('last', 'best'):
+        raise ValueError(f"select must be 'last' or 'best', got {select!r}")
+    records = collect_records(Path(path), metric_prefix)
+    if not records:
+        raise ResultError(f'{path}: no KittiMetric AP40 record found (keys like '
+                          f'"Kitti metric/pred_instances_3d/KITTI/Car_3D_AP40_moderate_strict" '
+                          f'in <timestamp>/<timestamp>.json or vis_data/scalars.json)')
+    tests = [r for r in records if r.kind in ('test', 'json')]
+    pool = tests or records
+    if select == 'best':
+        def score(r: RunMetrics) -> float:
+            m = r.moderate_map('d3')
+            m = r.moderate_map('bev') if m is None else m
+            return -math.inf if m is None else m
+        return max(pool, key=score)
+    # last: newest timestamp dir, then file order, then the last record of that file
+    order = {id(r): i for i, r in enumerate(pool)}
+    return max(pool, key=lambda r: (_timestamp_of(Path(r.source)), order[id(r)]))
+
+
+# ----------------------------------------------------------------------------- table
+def build_rows(table: int, runs: Dict[str, RunMetrics]) -> List[dict]:
+    """Long-format cells: one dict per (task, row, class/difficulty or mAP).
+
+    Keys: ``table, task, key, label, class, difficulty, measured, paper, diff, source``
+    (``measured``/``diff`` are None for a row without a run or a missing value).
+
+    Raises:
+        KeyError: a run key that is not a row of the table (naming the valid keys).
+    """
+    spec = paper_table(table)
+    keys = [r['key'] for r in spec['rows']]
+    unknown = sorted(set(runs) - set(keys))
+    if unknown:
+        raise KeyError(f'--runs keys {unknown} are not rows of Table {table}; valid keys: '
+                       f'{keys}')
+    cells = []
+    for task in spec['tasks']:
+        for row in spec['rows']:
+            run = runs.get(row['key'])
+            paper = row['values'][task]
+            items = [(c, d, paper[(c, d)],
+                      run.values.get(task, {}).get((c, d)) if run else None)
+                     for c, d in COLUMNS]
+            items.append(('mAP', 'moderate', paper['mAP'],
+                          run.moderate_map(task) if run else None))
+            for cls, diff, p, m in items:
+                cells.append(dict(
+                    table=table, task=TASKS[task], key=row['key'], label=row['label'],
+                    **{'class': cls}, difficulty=diff, measured=m, paper=p,
+                    diff=None if m is None else m - p,
+                    source=run.source if run else ''))
+    return cells
+
+
+def _fmt(value: Optional[float], digits: int, signed: bool = False) -> str:
+    if value is None:
+        return '–'
+    return f'{value:+.{digits}f}' if signed else f'{value:.{digits}f}'
+
+
+def to_markdown(table: int, cells: List[dict], runs: Dict[str, RunMetrics],
+                digits: int = 2) -> str:
+    """Markdown: per task, each row as measured / paper / difference lines."""
+    spec = paper_table(table)
+    head = ['Row', ''] + [f'{_SHORT[c]} {_DIFF[d]}' for c, d in COLUMNS] + ['mAP (mod.)']
+    lines = [f'## Table {table}: {spec["title"]}', '',
+             f'Paper numbers: {spec["source"]}. Measured: KittiMetric AP40 (strict IoU), '
+             f'mAP = mean of the three moderate APs; difference = measured - paper.', '']
+    for task in spec['tasks']:
+        name = TASKS[task]
+        lines += [f'### {name} AP (R40)', '', '| ' + ' | '.join(head) + ' |',
+                  '|' + '---|' * len(head)]
+        for row in spec['rows']:
+            mine = [c for c in cells if c['task'] == name and c['key'] == row['key']]
+            has_run = row['key'] in runs
+            label = f'{row["label"]} (`{row["key"]}`)'
+            if has_run:
+                lines.append('| ' + ' | '.join([label, 'measured'] + [
+                    _fmt(c['measured'], digits) for c in mine]) + ' |')
+                lines.append('| ' + ' | '.join(['', 'paper'] + [
+                    _fmt(c['paper'], 1) for c in mine]) + ' |')
+                lines.append('| ' + ' | '.join(['', 'difference'] + [
+                    _fmt(c['diff'], digits, signed=True) for c in mine]) + ' |')
+            else:
+                lines.append('| ' + ' | '.join([label, 'paper'] + [
+                    _fmt(c['paper'], 1) for c in mine]) + ' |')
+        lines.append('')
+    if runs:
+        lines += ['Runs:', '']
+        for key, run in runs.items():
+            step = f', step {run.step}' if run.step is not None else ''
+            lines.append(f'- `{key}`: {run.source} ({run.kind}{step})')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def to_csv(cells: List[dict], digits: int = 4) -> str:
+    """CSV, one line per cell: table,task,key,label,class,difficulty,measured,paper,diff,source."""
+    buf = io.StringIO()
+    fields = ['table', 'task', 'key', 'label', 'class', 'difficulty', 'measured', 'paper',
+              'diff', 'source']
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator='\n')
+    writer.writeheader()
+    for c in cells:
+        writer.writerow({**c,
+                         'measured': '' if c['measured'] is None else
+                         f'{c["measured"]:.{digits}f}',
+                         'paper': f'{c["paper"]:.1f}',
+                         'diff': '' if c['diff'] is None else f'{c["diff"]:.{digits}f}'})
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- CLI
+def _parse_runs(items: Sequence[str]) -> Dict[str, Path]:
+    runs: Dict[str, Path] = {}
+    for item in items:
+        if '=' not in item:
+            raise ResultError(f'--runs expects KEY=PATH, got {item!r}')
+        key, path = item.split('=', 1)
+        if not key or not path:
+            raise ResultError(f'--runs expects KEY=PATH, got {item!r}')
+        if key in runs:
+            raise ResultError(f'--runs names {key!r} twice')
+        runs[key] = Path(path)
+    return runs
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--table', type=int, choices=sorted(TABLES), required=True)
+    parser.add_argument('--runs', nargs='*', default=[], metavar='KEY=PATH',
+                        help='row key of the paper table = work dir or results JSON')
+    parser.add_argument('--out', help='output prefix: writes <out>.md and <out>.csv')
+    parser.add_argument('--select', choices=('last', 'best'), default='last')
+    parser.add_argument('--metric-prefix', default=None,
+                        help='KittiMetric key prefix when a record holds several, e.g. '
+                             '"Kitti metric/pred_instances_3d"')
+    parser.add_argument('--digits', type=int, default=2, help='decimals of measured values')
+    parser.add_argument('--list-rows', action='store_true', help='print the row keys and exit')
+    args = parser.parse_args(argv)
+    spec = paper_table(args.table)
+    if args.list_rows:
+        for row in spec['rows']:
+            print(f'{row["key"]:32s} {row["label"]}  [{row["config"]}]')
+        return 0
+    try:
+        paths = _parse_runs(args.runs)
+        keys = [r['key'] for r in spec['rows']]
+        unknown = sorted(set(paths) - set(keys))
+        if unknown:
+            raise ResultError(f'--runs keys {unknown} are not rows of Table {args.table}; '
+                              f'valid keys: {keys}')
+        runs = {k: load_run(p, args.select, args.metric_prefix) for k, p in paths.items()}
+    except ResultError as exc:
+        print(f'reproduce_table: error: {exc}', file=sys.stderr)
+        return 2
+    cells = build_rows(args.table, runs)
+    markdown = to_markdown(args.table, cells, runs, args.digits)
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        if out.suffix in ('.md', '.csv'):
+            out = out.with_suffix('')
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix('.md').write_text(markdown)
+        out.with_suffix('.csv').write_text(to_csv(cells))
+        print(f'wrote {out.with_suffix(".md")} and {out.with_suffix(".csv")}', file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
