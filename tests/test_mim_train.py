@@ -59,6 +59,7 @@ def test_resume_continues_from_last_checkpoint(trained, tmp_path):
     assert ckpt['meta']['epoch'] == 3 and ckpt['meta']['iter'] == 6
 
 
+@pytest.mark.slow  # ~2.5 min; load_from of distiller checkpoints: tests/test_resume.py
 def test_load_from_initialises_the_model(trained, tmp_path):
     work, _ = trained
     src = work / 'epoch_2.pth'

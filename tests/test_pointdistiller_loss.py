@@ -286,6 +286,30 @@ def test_teacher_gets_no_grad_and_student_does():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize('fused', [True, False])
+def test_frozen_teacher_adapter_gets_no_grad_and_same_value(fused):
+    """teacher_adapter_trainable=False: same loss value, gamma_T without gradient or update."""
+    teacher, student, batch_idx, num_points = voxel_inputs()
+    trainable = make_module()
+    frozen = make_module(teacher_adapter_trainable=False)
+    trainable.fused = frozen.fused = fused
+    student = student.requires_grad_()
+    value = frozen(teacher, student, batch_idx, num_points)
+    torch.testing.assert_close(value, trainable(teacher, student, batch_idx, num_points))
+    before = {k: v.clone() for k, v in frozen.teacher_adapter.named_parameters()}
+    optim = torch.optim.SGD([p for p in frozen.parameters() if p.requires_grad], lr=0.1)
+    value.backward()
+    optim.step()
+    assert all(not p.requires_grad and p.grad is None
+               for p in frozen.teacher_adapter.parameters())
+    assert all(torch.equal(p, before[k]) for k, p in frozen.teacher_adapter.named_parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in frozen.student_adapter.parameters())
+    assert student.grad is not None and student.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match='teacher_adapter_trainable must be a bool'):
+        make_module(teacher_adapter_trainable='no')
+
+
 @pytest.mark.parametrize('layout', ['voxel', 'bev'])
 def test_all_empty_batch_returns_connected_zero(layout):
     if layout == 'voxel':

@@ -132,6 +132,13 @@ class PointDistillerLoss(BaseModule):
         norm_cfg (dict | None): norm layer of the adapters; must build a 2-D batch-norm
             layer (BN, BN2d, SyncBN, ...) or be None (then the conv has a bias).
         act_cfg (dict | None): activation of the adapters.
+        teacher_adapter_trainable (bool): train gamma_T with the student (paper and released
+            code, default). Both adapters trained on their own squared difference admit
+            co-adapted solutions in which gamma_T keeps only what the student already
+            encodes (the KD loss then falls to ~0 within a few hundred iterations, measured
+            on the simulated dataset); ``False`` freezes gamma_T at its initialisation (a fixed
+            random projection of the teacher edges, batch-normalised), so the target cannot
+            move towards the student.
         init_cfg (dict | list[dict], optional): mmengine initialisation config.
 
     Attributes:
@@ -162,6 +169,7 @@ class PointDistillerLoss(BaseModule):
                  knn_chunk_size: int = 1024,
                  norm_cfg: Optional[dict] = dict(type='BN2d'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
+                 teacher_adapter_trainable: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.teacher_channels = _check_positive_int('teacher_channels', teacher_channels)
@@ -186,7 +194,8 @@ class PointDistillerLoss(BaseModule):
         if (isinstance(loss_weight, bool) or not isinstance(loss_weight, Real)
                 or not math.isfinite(loss_weight) or loss_weight < 0):
             raise ValueError(f'loss_weight must be a finite number >= 0, got {loss_weight!r}')
-        for name, flag in (('reweight', reweight), ('local', local)):
+        for name, flag in (('reweight', reweight), ('local', local),
+                           ('teacher_adapter_trainable', teacher_adapter_trainable)):
             if not isinstance(flag, bool):
                 raise ValueError(f'{name} must be a bool, got {flag!r}')
         self.feature_layout = feature_layout
@@ -211,6 +220,9 @@ class PointDistillerLoss(BaseModule):
                 raise ValueError(
                     'norm_cfg must build a 2-D batch-norm layer (e.g. BN, BN2d, SyncBN) or be '
                     f'None, got {norm_cfg!r} -> {type(norm).__name__}')
+        self.teacher_adapter_trainable = teacher_adapter_trainable
+        if not teacher_adapter_trainable:
+            self.teacher_adapter.requires_grad_(False)
         self.fused = True
         self.last_selection: List[Dict[str, Tensor]] = []
 
