@@ -543,9 +543,8 @@ def test_mvx_teacher_receives_input_metas(tmp_path):
     assert model.distill_losses['fpn_0'].last_selection[0]['index'].shape == (256, )
 
 
-@pytest.mark.slow
 def test_pointrcnn_real_frame_distill_step_and_predict(tmp_path):
-    """PointRCNN 16x, stock sampling (16384 points): minutes on CPU (point-op shims)."""
+    """PointRCNN 16x, stock sampling (16384 points): ~25-45 s on CPU (point-op shims)."""
     item = kitti_frame([0, -40, -3, 70.4, 40, 1],
                        [dict(type='PointSample', num_points=16384, sample_range=40.0)])
     cfg = kd_config(RCNN_KD)
