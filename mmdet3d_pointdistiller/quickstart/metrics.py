@@ -1,0 +1,105 @@
+"""KITTI metric keys (mmdet3d 1.4 ``KittiMetric``) and the paper-style result table.
+
+``KittiMetric`` logs e.g. ``Kitti metric/pred_instances_3d/KITTI/Car_3D_AP40_moderate_strict``
+(``strict`` = the official IoU thresholds 0.7 / 0.5 / 0.5 for Car / Pedestrian / Cyclist) and
+``.../Overall_3D_AP40_moderate`` (the mean over the three classes).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+__all__ = ['PREFIX', 'CLASSES', 'DIFFICULTIES', 'metric_key', 'extract_ap40', 'moderate_map',
+           'final_val_metrics', 'format_table']
+
+PREFIX = 'Kitti metric/pred_instances_3d/KITTI/'
+CLASSES = ('Car', 'Pedestrian', 'Cyclist')
+DIFFICULTIES = ('easy', 'moderate', 'hard')
+VIEWS = ('BEV', '3D')
+
+
+def metric_key(cls: str, view: str, difficulty: str) -> str:
+    """Key of one AP40 value (official 'strict' IoU thresholds)."""
+    return f'{PREFIX}{cls}_{view}_AP40_{difficulty}_strict'
+
+
+def extract_ap40(metrics: Dict[str, float]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """``{view: {class: {difficulty: AP40}}}`` for BEV and 3D from a KittiMetric result.
+
+    Raises:
+        KeyError: naming the first missing key.
+    """
+    out: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for view in VIEWS:
+        out[view] = {}
+        for cls in CLASSES:
+            out[view][cls] = {}
+            for diff in DIFFICULTIES:
+                key = metric_key(cls, view, diff)
+                if key not in metrics:
+                    raise KeyError(f'KittiMetric result lacks {key!r} (has {len(metrics)} keys)')
+                out[view][cls][diff] = float(metrics[key])
+    return out
+
+
+def moderate_map(ap: Dict[str, Dict[str, Dict[str, float]]], view: str) -> float:
+    """Mean over Car / Pedestrian / Cyclist of the moderate AP40 (the paper's 'mAP')."""
+    return sum(ap[view][c]['moderate'] for c in CLASSES) / len(CLASSES)
+
+
+def final_val_metrics(work_dir: str, step: Optional[int] = None) -> Dict[str, float]:
+    """The KittiMetric values of the last validation (at ``step`` if given) of a training run.
+
+    Reads ``<work_dir>/*/vis_data/scalars.json`` (all timestamps: a resumed run starts a new
+    one).
+
+    Raises:
+        FileNotFoundError / LookupError: with the work dir and the steps that were found.
+    """
+    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+    if not files:
+        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}')
+    found = []
+    for f in files:
+        with open(f) as fh:
+            for line in fh:
+                if line.strip():
+                    rec = json.loads(line)
+                    if any(k.startswith(PREFIX) for k in rec):
+                        found.append(rec)
+    if step is not None:
+        found = [r for r in found if r.get('step') == step]
+    if not found:
+        raise LookupError('no KittiMetric validation record'
+                          + (f' at step {step}' if step is not None else '')
+                          + f' in {work_dir}/*/vis_data/scalars.json')
+    return found[-1]
+
+
+def _fmt(v: Optional[float], digits: int = 1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return '–'
+    return f'{v:.{digits}f}'
+
+
+def format_table(rows: Sequence[dict], view: str) -> str:
+    """Markdown table in the layout of the paper's Tables 1 (BEV) and 2 (3D).
+
+    Args:
+        rows: dicts with ``name``, ``kd`` (bool), ``gflops``, ``params_m``, ``latency_ms``
+            and ``ap`` (:func:`extract_ap40` output).
+        view: ``'BEV'`` or ``'3D'``.
+    """
+    head = ['Model', 'GFLOPs', 'Params (M)', 'CPU ms/frame', 'KD']
+    head += [f'{c[:3]} {d[0].upper()}' for c in CLASSES for d in DIFFICULTIES] + ['mAP (mod.)']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in rows:
+        ap = r['ap']
+        cells = [r['name'], _fmt(r.get('gflops')), _fmt(r.get('params_m'), 2),
+                 _fmt(r.get('latency_ms'), 0), '✓' if r.get('kd') else '×']
+        cells += [_fmt(ap[view][c][d]) for c in CLASSES for d in DIFFICULTIES]
+        cells.append(_fmt(moderate_map(ap, view), 2))
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)

@@ -1,0 +1,430 @@
+"""Bird's-eye-view pictures of a detector on one LiDAR frame, and training curves.
+
+One picture shows, seen from above with the sensor at the bottom (forward = up, left = left):
+
+* the points (grey, darker = higher), the model's point-cloud range (dashed rectangle);
+* ground-truth boxes when an mmdet3d info file is given (target classes in green, KITTI's
+  non-target classes such as Van/Truck in grey, dashed);
+* the predicted boxes above ``score_thr`` with class and score, a line to the box front;
+* for a :class:`~mmdet3d_pointdistiller.models.PointDistillerDetector` with ``distill=True``:
+  the N pillars the distiller selected on this frame, coloured by their weight
+  ``w = N * softmax(score / tau)`` (the paper's Fig. 6). They are read from the loss
+  module's ``last_selection`` after running the distiller's own ``loss()`` on the frame (in
+  ``eval()`` mode, without gradients), so selection and weights are exactly those of training.
+
+Used by ``tools/visualize_bev.py`` (any config + checkpoint + ``.bin``) and
+``tools/quickstart.py``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import os.path as osp
+import pickle
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+__all__ = [
+    'KITTI_CATEGORIES', 'load_detector', 'load_frame', 'gt_from_info', 'predict_frame',
+    'distiller_selection', 'bev_box_corners', 'draw_bev', 'render_bev', 'read_scalars',
+    'plot_training_curves', 'detection_loss'
+]
+
+#: mmdet3d's KITTI label order (``bbox_label_3d`` of an info file without ``categories``)
+KITTI_CATEGORIES = ('Pedestrian', 'Cyclist', 'Car', 'Van', 'Truck', 'Person_sitting', 'Tram',
+                    'Misc')
+_CLASS_COLOURS = {'Car': '#d62728', 'Pedestrian': '#1f77b4', 'Cyclist': '#ff7f0e'}
+
+
+# ----------------------------------------------------------------------------- model + data
+def _teacher_state_file(checkpoint: str) -> str:
+    """Write the ``teacher.*`` weights of a PointDistiller checkpoint to a temporary file.
+
+    Returns:
+        str: path of a plain teacher checkpoint (``{'state_dict': ...}``).
+    """
+    from mmdet3d_pointdistiller.compat import safe_torch_load
+    ckpt = safe_torch_load(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    teacher = OrderedDict((k[len('teacher.'):], v) for k, v in state.items()
+                          if k.startswith('teacher.'))
+    if not teacher:
+        raise ValueError(f'{checkpoint} holds no teacher.* weights, and the config\'s '
+                         f'model.teacher_ckpt does not exist; pass --cfg-options '
+                         f'model.teacher_ckpt=<teacher checkpoint>')
+    fd, path = tempfile.mkstemp(suffix='_teacher.pth')
+    os.close(fd)
+    torch.save({'state_dict': teacher}, path)
+    return path
+
+
+def load_detector(config: Union[str, Any], checkpoint: Optional[str] = None,
+                  cfg_options: Optional[dict] = None, device: str = 'cpu'):
+    """Build the model of ``config``, load ``checkpoint`` and switch to ``eval()``.
+
+    A PointDistiller config (``model.type='PointDistillerDetector'``, ``distill=True``) whose
+    ``model.teacher_ckpt`` does not exist takes its teacher from ``checkpoint`` (a distillation
+    checkpoint carries its frozen teacher), so a finished run can be visualised anywhere.
+
+    Args:
+        config: config file or :class:`mmengine.Config`.
+        checkpoint: weights to load (``None``: random initialisation).
+        cfg_options: overrides merged into the config.
+        device: torch device.
+
+    Returns:
+        tuple: ``(model, cfg)``; ``model.dataset_meta['classes']`` holds the class names.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    import mmdet3d_pointdistiller  # noqa: F401  (registers the modules)
+    from mmdet3d.registry import MODELS
+
+    cfg = Config.fromfile(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    model_cfg = copy.deepcopy(cfg.model)
+    tmp = None
+    if model_cfg.get('type') == 'PointDistillerDetector' and model_cfg.get('distill', True):
+        ckpt = model_cfg.get('teacher_ckpt')
+        if not (ckpt and osp.isfile(osp.expanduser(str(ckpt)))):
+            if checkpoint is None:
+                raise ValueError(f'model.teacher_ckpt={ckpt!r} does not exist and no '
+                                 f'checkpoint was given to take the teacher from')
+            tmp = _teacher_state_file(checkpoint)
+            model_cfg.teacher_ckpt = tmp
+    try:
+        model = MODELS.build(model_cfg)
+    finally:
+        if tmp is not None:
+            os.remove(tmp)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                        logger='silent')
+    classes = cfg.get('class_names') or cfg.get('metainfo', {}).get('classes')
+    if not classes:
+        raise KeyError(f'config {getattr(cfg, "filename", config)} defines neither '
+                       f'class_names nor metainfo.classes')
+    model.dataset_meta = dict(classes=list(classes))
+    model.cfg = cfg
+    return model.to(device).eval(), cfg
+
+
+def load_frame(cfg, points_file: str) -> dict:
+    """Run the config's test pipeline on one ``.bin`` file (float32 x, y, z, intensity).
+
+    Returns:
+        dict: a collated batch of one sample (``inputs`` with ``points``, ``data_samples``).
+    """
+    from mmengine.dataset import Compose, pseudo_collate
+    from mmdet3d.structures import get_box_type
+
+    if not osp.isfile(points_file):
+        raise FileNotFoundError(f'points file {points_file} does not exist')
+    pipeline = Compose(copy.deepcopy(cfg.test_dataloader.dataset.pipeline))
+    box_type_3d, box_mode_3d = get_box_type(
+        cfg.test_dataloader.dataset.get('box_type_3d', 'LiDAR'))
+    data = pipeline(dict(lidar_points=dict(lidar_path=str(points_file)), timestamp=1,
+                         box_type_3d=box_type_3d, box_mode_3d=box_mode_3d,
+                         sample_idx=Path(points_file).stem))
+    return pseudo_collate([data])
+
+
+def gt_from_info(info_file: str, sample: Union[str, int, None] = None
+                 ) -> Tuple[np.ndarray, List[str]]:
+    """Ground-truth LiDAR boxes of one frame of an mmdet3d KITTI info file.
+
+    Args:
+        info_file: ``kitti_infos_*.pkl`` (or a one-frame info such as ``000008.pkl``).
+        sample: ``sample_idx`` (int or file stem like ``'000300'``); ``None`` takes the
+            only frame of a one-frame file.
+
+    Returns:
+        tuple: (K, 7) float array ``x, y, z, dx, dy, dz, yaw`` (LiDAR frame, mmdet3d
+        convention, bottom centre) and the K class names.
+    """
+    from mmdet3d.structures import Box3DMode, CameraInstance3DBoxes
+
+    with open(info_file, 'rb') as f:
+        data = pickle.load(f)
+    frames = data['data_list']
+    cats = data.get('metainfo', {}).get('categories')
+    names = ([n for n, _ in sorted(cats.items(), key=lambda kv: kv[1])] if cats
+             else list(KITTI_CATEGORIES))
+    if sample is None:
+        if len(frames) != 1:
+            raise ValueError(f'{info_file} holds {len(frames)} frames; say which one '
+                             f'(sample index)')
+        info = frames[0]
+    else:
+        want = int(sample)
+        found = [f for f in frames if int(f.get('sample_idx', f.get('sample_id', -1))) == want]
+        if not found:
+            raise KeyError(f'{info_file} has no frame with sample index {want}')
+        info = found[0]
+    inst = [i for i in info.get('instances', []) if i.get('bbox_label_3d', -1) >= 0]
+    if not inst:
+        return np.zeros((0, 7), dtype=np.float32), []
+    lidar2cam = np.array(info['images']['CAM2']['lidar2cam'], dtype=np.float64)
+    cam = CameraInstance3DBoxes(np.array([i['bbox_3d'] for i in inst], dtype=np.float32))
+    lidar = cam.convert_to(Box3DMode.LIDAR, np.linalg.inv(lidar2cam))
+    return lidar.tensor.numpy(), [names[i['bbox_label_3d']] for i in inst]
+
+
+def predict_frame(model, data: dict) -> Dict[str, np.ndarray]:
+    """Predicted boxes of one frame.
+
+    Returns:
+        dict: ``boxes`` (P, 7) LiDAR boxes, ``scores`` (P,), ``labels`` (P,) int.
+    """
+    with torch.no_grad():
+        out = model.test_step(data)[0].pred_instances_3d
+    return dict(boxes=out.bboxes_3d.tensor.cpu().numpy(), scores=out.scores_3d.cpu().numpy(),
+                labels=out.labels_3d.cpu().numpy())
+
+
+def distiller_selection(model, data: dict, gt_boxes: Optional[np.ndarray] = None,
+                        gt_labels: Optional[Sequence[int]] = None) -> Dict[str, Dict[str, Any]]:
+    """The elements a PointDistiller loss selects on this frame, with their weights.
+
+    Runs the distiller's ``loss()`` once in ``eval()`` mode without gradients (the student's
+    detection loss needs ground truth: ``gt_boxes`` / ``gt_labels``, or none, which means an
+    empty scene for the head; selection and weights do not depend on it) and reads
+    ``last_selection`` of every ``PointDistillerLoss``.
+
+    Args:
+        model: a ``PointDistillerDetector`` with ``distill=True`` in ``eval()`` mode.
+        data: a batch of one sample from :func:`load_frame`.
+        gt_boxes: (K, 7) LiDAR boxes; gt_labels: K class indices of the model's classes.
+
+    Returns:
+        dict: per tap name: ``layout`` (str), ``index`` (N,) long, ``weight`` (N,) float and,
+        for the voxel layout, ``xy`` (N, 2) pillar centres in metres and ``voxel_size``.
+    """
+    from mmengine.structures import InstanceData
+    from mmdet3d.structures import LiDARInstance3DBoxes
+
+    if not getattr(model, 'distill', False) or not hasattr(model, 'distill_losses'):
+        raise TypeError('distiller_selection needs a PointDistillerDetector with distill=True')
+    batch = model.data_preprocessor(copy.deepcopy(data), False)
+    inputs, samples = batch['inputs'], batch['data_samples']
+    boxes = np.zeros((0, 7), np.float32) if gt_boxes is None else np.asarray(gt_boxes)
+    labels = [] if gt_labels is None else list(gt_labels)
+    for s in samples:
+        gt = InstanceData()
+        gt.bboxes_3d = LiDARInstance3DBoxes(torch.as_tensor(boxes, dtype=torch.float32))
+        gt.labels_3d = torch.as_tensor(labels, dtype=torch.long)
+        s.gt_instances_3d = gt
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model.loss(inputs, samples)
+    finally:
+        model.train(was_training)
+    out = {}
+    for tap in model.taps:
+        loss_module = model.distill_losses[tap.name]
+        sel = getattr(loss_module, 'last_selection', None)
+        if not sel:
+            continue
+        entry = dict(layout=tap.layout, index=sel[0]['index'].cpu(),
+                     weight=sel[0]['weight'].cpu())
+        if tap.layout == 'voxel':
+            layer = model.data_preprocessor.voxel_layer
+            vsize = np.asarray(layer.voxel_size, dtype=np.float64)
+            pcr = np.asarray(layer.point_cloud_range, dtype=np.float64)
+            coors = inputs['voxels']['coors'][entry['index']].cpu().numpy()  # (N, 4) b, z, y, x
+            entry['xy'] = np.stack([(coors[:, 3] + 0.5) * vsize[0] + pcr[0],
+                                    (coors[:, 2] + 0.5) * vsize[1] + pcr[1]], axis=1)
+            entry['voxel_size'] = vsize[:2]
+        out[tap.name] = entry
+    return out
+
+
+# ----------------------------------------------------------------------------- drawing
+def bev_box_corners(boxes: np.ndarray) -> np.ndarray:
+    """(K, 7) LiDAR boxes -> (K, 4, 2) BEV corner polygons (mmdet3d's own box geometry)."""
+    from mmdet3d.structures import LiDARInstance3DBoxes
+    if len(boxes) == 0:
+        return np.zeros((0, 4, 2), dtype=np.float32)
+    corners = LiDARInstance3DBoxes(torch.as_tensor(np.asarray(boxes), dtype=torch.float32)).corners
+    return corners[:, [0, 3, 7, 4], :2].numpy()
+
+
+def _to_plot(xy: np.ndarray) -> np.ndarray:
+    """LiDAR (x forward, y left) -> plot (horizontal = -y, vertical = x)."""
+    xy = np.asarray(xy)
+    return np.stack([-xy[..., 1], xy[..., 0]], axis=-1)
+
+
+def draw_bev(ax, points: np.ndarray, *, gt_boxes: Optional[np.ndarray] = None,
+             gt_names: Sequence[str] = (), pred: Optional[Dict[str, np.ndarray]] = None,
+             class_names: Sequence[str] = (), score_thr: float = 0.3,
+             selection: Optional[Dict[str, Any]] = None,
+             point_cloud_range: Optional[Sequence[float]] = None, title: str = '',
+             target_classes: Sequence[str] = ('Car', 'Pedestrian', 'Cyclist')):
+    """Draw one BEV picture into a matplotlib ``ax``.
+
+    Args:
+        points: (P, >=3) LiDAR points. gt_boxes: (K, 7), gt_names: K names.
+        pred: output of :func:`predict_frame`. class_names: names of the model's labels.
+        selection: one entry of :func:`distiller_selection` (voxel layout).
+        point_cloud_range: the model's range; also the axis limits.
+
+    Returns:
+        the colour-bar mappable of the selection, or None.
+    """
+    from matplotlib.patches import Polygon, Rectangle
+    pts = np.asarray(points)
+    if point_cloud_range is not None:
+        x0, y0, _, x1, y1, _ = point_cloud_range
+        pad = 2.0
+        ax.set_xlim(-y1 - pad, -y0 + pad)
+        ax.set_ylim(x0 - pad, x1 + pad)
+        ax.add_patch(Rectangle((-y1, x0), y1 - y0, x1 - x0, fill=False, ls='--', lw=0.8,
+                               ec='0.5'))
+        keep = ((pts[:, 0] > x0 - pad) & (pts[:, 0] < x1 + pad) & (pts[:, 1] > y0 - pad)
+                & (pts[:, 1] < y1 + pad))
+        pts = pts[keep]
+    if len(pts):
+        z = np.clip(pts[:, 2], -2.5, 1.0)
+        p = _to_plot(pts[:, :2])
+        ax.scatter(p[:, 0], p[:, 1], s=0.5, c=z, cmap='Greys', vmin=-5.0, vmax=1.0,
+                   linewidths=0, rasterized=True)
+    mappable = None
+    if selection is not None and len(selection.get('weight', [])):
+        w = np.asarray(selection['weight'], dtype=np.float64)
+        c = _to_plot(selection['xy'])
+        vs = selection['voxel_size']
+        order = np.argsort(w)
+        mappable = ax.scatter(c[order, 0], c[order, 1], c=w[order], cmap='plasma', marker='s',
+                              s=max(2.0, 60.0 * float(vs[0])), alpha=0.85, linewidths=0,
+                              zorder=3)
+    if gt_boxes is not None and len(gt_boxes):
+        for poly, name in zip(bev_box_corners(gt_boxes), gt_names):
+            target = name in target_classes
+            ax.add_patch(Polygon(_to_plot(poly), closed=True, fill=False,
+                                 ec='#2ca02c' if target else '0.55', lw=1.4 if target else 0.8,
+                                 ls='-' if target else '--', zorder=4))
+    if pred is not None and len(pred['scores']):
+        keep = pred['scores'] >= score_thr
+        boxes, scores, labels = pred['boxes'][keep], pred['scores'][keep], pred['labels'][keep]
+        for poly, box, score, label in zip(bev_box_corners(boxes), boxes, scores, labels):
+            name = class_names[int(label)] if int(label) < len(class_names) else str(label)
+            colour = _CLASS_COLOURS.get(name, '#9467bd')
+            ax.add_patch(Polygon(_to_plot(poly), closed=True, fill=False, ec=colour, lw=1.0,
+                                 zorder=5))
+            front = _to_plot((poly[2] + poly[3]) / 2.0)
+            centre = _to_plot(box[:2])
+            ax.plot([centre[0], front[0]], [centre[1], front[1]], color=colour, lw=0.8, zorder=5)
+            ax.text(centre[0], centre[1], f'{name[:3]} {score:.2f}', fontsize=5, color=colour,
+                    zorder=6, ha='left', va='bottom')
+    ax.set_aspect('equal')
+    ax.set_xlabel('-y (m, left of the sensor to the left)')
+    ax.set_ylabel('x (m, forward)')
+    if title:
+        ax.set_title(title, fontsize=8)
+    return mappable
+
+
+def render_bev(out_png: str, points: np.ndarray, *, title: str = '', **kwargs) -> str:
+    """Draw :func:`draw_bev` into a new figure with a legend and save it as ``out_png``."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(7, 7), dpi=150)
+    mappable = draw_bev(ax, points, title=title, **kwargs)
+    handles = [Line2D([], [], color='#2ca02c', lw=1.4, label='ground truth'),
+               Line2D([], [], color='0.55', lw=0.8, ls='--', label='GT, non-target class')]
+    handles += [Line2D([], [], color=c, lw=1.0, label=f'predicted {n}')
+                for n, c in _CLASS_COLOURS.items()]
+    if mappable is not None:
+        cb = fig.colorbar(mappable, ax=ax, fraction=0.04, pad=0.02)
+        cb.set_label('distillation weight w = N softmax(points per pillar / tau)', fontsize=7)
+        handles.append(Line2D([], [], marker='s', ls='', color='#cc4778',
+                              label='pillars selected by PointDistiller'))
+    ax.legend(handles=handles, loc='upper left', fontsize=6, framealpha=0.8)
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, bbox_inches='tight')
+    plt.close(fig)
+    return str(out_png)
+
+
+# ----------------------------------------------------------------------------- curves
+def read_scalars(work_dir: str) -> List[dict]:
+    """All records of the newest ``<work_dir>/<timestamp>/vis_data/scalars.json``.
+
+    A resumed run writes a new timestamp folder; the records of all of them are merged in
+    time order (later records of the same step win).
+    """
+    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+    if not files:
+        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}')
+    records = []
+    for f in files:
+        with open(f) as fh:
+            records.extend(json.loads(line) for line in fh if line.strip())
+    return records
+
+
+def detection_loss(record: dict) -> Optional[float]:
+    """Sum of the detector's ``loss_*`` entries of a training record (KD terms excluded)."""
+    keys = [k for k in record if k.startswith('loss_') and not k.startswith('loss_pd_')
+            and not k.startswith('loss_kd_')]
+    return float(sum(record[k] for k in keys)) if keys else None
+
+
+def plot_training_curves(runs: Dict[str, str], out_png: str,
+                         metric: str = ('Kitti metric/pred_instances_3d/KITTI/'
+                                        'Overall_3D_AP40_moderate')) -> str:
+    """Detection loss, KD loss and validation mAP against the iteration for several runs.
+
+    Args:
+        runs: display name -> work dir (with ``*/vis_data/scalars.json``).
+        out_png: output file.
+        metric: validation key plotted in the third panel.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=130)
+    for name, work_dir in runs.items():
+        recs = read_scalars(work_dir)
+        train = [r for r in recs if 'iter' in r and detection_loss(r) is not None]
+        if train:
+            axes[0].plot([r['iter'] for r in train], [detection_loss(r) for r in train],
+                         label=name, lw=1)
+        kd = [r for r in train if any(k.startswith('loss_pd_') for k in r)]
+        if kd:
+            axes[1].plot([r['iter'] for r in kd],
+                         [sum(v for k, v in r.items() if k.startswith('loss_pd_')) for r in kd],
+                         label=name, lw=1)
+        val = [r for r in recs if metric in r]
+        if val:
+            axes[2].plot([r['step'] for r in val], [r[metric] for r in val], marker='o',
+                         label=name, lw=1)
+    axes[0].set_title('detection loss (cls + bbox + dir)', fontsize=9)
+    axes[1].set_title('PointDistiller loss (loss_pd_*)', fontsize=9)
+    axes[2].set_title('val ' + metric.split('/')[-1], fontsize=9)
+    for ax in axes:
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out_png)
+    plt.close(fig)
+    return str(out_png)

@@ -1,0 +1,434 @@
+"""The simulated-data CPU configs, the quickstart (tools/quickstart.py) and the KD-gain benchmark.
+
+Fast tests: configs, budget options, metric parsing and the paper-style table, progress / ETA,
+stage reuse decisions, FLOPs/params against the paper's PointPillars numbers on the real KITTI
+frame, benchmark report. ``-m slow``: the whole quickstart at the ``tiny`` budget (simulate,
+convert, three real ``mim train`` runs, evaluation, pictures, summary), its re-run (every stage
+reused), and a two-seed KD-gain benchmark on its teacher.
+"""
+import importlib.util
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+import mmdet3d_pointdistiller  # noqa: F401
+from mmdet3d_pointdistiller.quickstart import metrics as qm
+from mmdet3d_pointdistiller.quickstart import pipeline as qp
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / 'shared'
+KITTI_REAL = SHARED / 'data' / 'kitti_real'
+SIM = REPO / 'configs' / 'sim'
+TEACHER = REPO / qp.CONFIGS['teacher']
+STUDENT = REPO / qp.CONFIGS['student']
+KD = REPO / qp.CONFIGS['pointdistiller']
+KITTI_STUDENT = REPO / 'configs/_base_/students/pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ----------------------------------------------------------------------------- configs
+def test_sim_configs_share_data_grid_and_schedule(monkeypatch):
+    monkeypatch.setenv('PD_SIM_KITTI', '/data/somewhere/')
+    t, s, k = (Config.fromfile(str(p)) for p in (TEACHER, STUDENT, KD))
+    pcr = [0, -20.48, -3, 40.96, 20.48, 1]
+    for cfg in (t, s):
+        vl = cfg.model.data_preprocessor.voxel_layer
+        assert vl.point_cloud_range == pcr and vl.voxel_size == [0.32, 0.32, 4]
+        assert cfg.model.middle_encoder.output_shape == [128, 128]  # 40.96 / 0.32
+        assert cfg.model.voxel_encoder.point_cloud_range == pcr
+        for r in cfg.model.bbox_head.anchor_generator.ranges:
+            assert (r[0], r[1], r[3], r[4]) == (0, -20.48, 40.96, 20.48)
+        ds = cfg.train_dataloader.dataset.dataset
+        assert ds.data_root == '/data/somewhere/'
+        sample = [p for p in ds.pipeline if p['type'] == 'ObjectSample'][0]
+        assert sample['db_sampler']['info_path'] == '/data/somewhere/kitti_dbinfos_train.pkl'
+        for p in ds.pipeline:
+            if p['type'] in ('PointsRangeFilter', 'ObjectRangeFilter'):
+                assert p['point_cloud_range'] == pcr
+        inner = cfg.test_dataloader.dataset.pipeline[1]['transforms']
+        assert [p for p in inner if p['type'] == 'PointsRangeFilter'][0]['point_cloud_range'] \
+            == pcr
+        assert cfg.val_evaluator.ann_file == '/data/somewhere/kitti_infos_val.pkl'
+        assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+        assert cfg.default_hooks.logger.log_metric_by_epoch is False
+    # student = teacher with exactly the KITTI 4x student's widths
+    kitti_s = Config.fromfile(str(KITTI_STUDENT)).model
+    for key in ('voxel_encoder', 'middle_encoder', 'backbone', 'neck', 'bbox_head'):
+        for field in ('feat_channels', 'in_channels', 'out_channels'):
+            if field in kitti_s[key]:
+                assert s.model[key][field] == kitti_s[key][field], (key, field)
+    assert t.model.backbone.out_channels == [64, 128, 256]  # stock teacher widths
+    # the KD config: same student, the sim teacher, N and K scaled to the grid
+    assert k.model.type == 'PointDistillerDetector' and k.model.distill is True
+    assert k.model.student == s.model
+    assert Path(k.model.teacher.cfg_path) == TEACHER
+    loss = k.model.distill_cfg[0].loss
+    assert (loss.num_queries, loss.num_neighbors, loss.temperature) == (256, 32, 8.0)
+    assert k.train_dataloader == s.train_dataloader and k.param_scheduler == s.param_scheduler
+
+
+def test_budget_options_give_a_consistent_schedule():
+    opts = qp.budget_cfg_options(300, 2, seed=5, batch_size=2)
+    cfg = Config.fromfile(str(TEACHER))
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in opts))
+    cfg = Config.fromstring(cfg.pretty_text, '.py')  # options arrive as strings in mim
+    assert int(cfg.train_cfg.max_iters) == 300 and int(cfg.train_cfg.val_interval) == 150
+    assert int(cfg.default_hooks.checkpoint.interval) == 150
+    warm, cos = cfg.param_scheduler
+    assert int(warm.end) == 50 and int(cos.begin) == 50 and int(cos.end) == 300
+    assert int(cos.T_max) == 250 and int(cfg.randomness.seed) == 5
+    assert qp.budget_cfg_options(4, 1, 0)[:2] == ['train_cfg.max_iters=4',
+                                                  'train_cfg.val_interval=4']
+    with pytest.raises(ValueError, match='iters and evals must be >= 1'):
+        qp.budget_cfg_options(0, 1, 0)
+
+
+# ----------------------------------------------------------------------------- metrics
+def _metrics(offset=0.0):
+    m = {}
+    for ci, c in enumerate(qm.CLASSES):
+        for vi, v in enumerate(('BEV', '3D', '2D')):
+            for di, d in enumerate(qm.DIFFICULTIES):
+                m[f'{qm.PREFIX}{c}_{v}_AP40_{d}_strict'] = 10 * ci + 3 * vi + di + offset
+                m[f'{qm.PREFIX}{c}_{v}_AP40_{d}_loose'] = 99.0
+    return m
+
+
+def test_extract_ap40_and_the_paper_table():
+    ap = qm.extract_ap40(_metrics())
+    assert ap['3D']['Cyclist']['hard'] == 20 + 3 + 2
+    assert qm.moderate_map(ap, 'BEV') == pytest.approx((1 + 11 + 21) / 3)
+    rows = [dict(name='T', kd=False, gflops=12.345, params_m=4.834, latency_ms=321.6, ap=ap),
+            dict(name='S+KD', kd=True, gflops=3.2, params_m=1.2, latency_ms=99.4,
+                 ap=qm.extract_ap40(_metrics(0.5)))]
+    table = qm.format_table(rows, '3D').splitlines()
+    assert table[0].startswith('| Model | GFLOPs | Params (M) | CPU ms/frame | KD | Car E |')
+    assert table[2] == ('| T | 12.3 | 4.83 | 322 | × | 3.0 | 4.0 | 5.0 | 13.0 | 14.0 | 15.0 | '
+                        '23.0 | 24.0 | 25.0 | 14.00 |')
+    assert table[3].split(' | ')[4] == '✓' and table[3].endswith('| 14.50 |')
+    bad = _metrics()
+    del bad[qm.metric_key('Car', 'BEV', 'hard')]
+    with pytest.raises(KeyError, match='Car_BEV_AP40_hard_strict'):
+        qm.extract_ap40(bad)
+
+
+def test_final_val_metrics_picks_the_validation_at_the_step(tmp_path):
+    d = tmp_path / '20260101_000000' / 'vis_data'
+    d.mkdir(parents=True)
+    recs = [dict(iter=1, loss=1.0, step=1), dict(_metrics(1.0), step=2),
+            dict(iter=3, loss=0.5, step=3), dict(_metrics(2.0), step=4)]
+    (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs))
+    assert qm.final_val_metrics(str(tmp_path))['step'] == 4
+    assert qm.final_val_metrics(str(tmp_path), step=2)[qm.metric_key('Car', '3D', 'easy')] == 4.0
+    with pytest.raises(LookupError, match='at step 3'):
+        qm.final_val_metrics(str(tmp_path), step=3)
+
+
+# ----------------------------------------------------------------------------- progress
+def test_progress_eta_is_rescaled_by_the_measured_speed(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(qp.time, 'perf_counter', lambda: clock[0])
+    out = io.StringIO()
+    p = qp.Progress({'a': 10.0, 'b': 20.0, 'c': 30.0}, stream=out)
+    p.start('a', 'first')
+    clock[0] += 20.0  # stage a takes twice its estimate
+    p.update(0.5, 'half')
+    p.finish()
+    p.start('b', 'second')
+    assert p.speed == pytest.approx(2.0)
+    clock[0] += 10.0
+    p.update(0.25, 'quarter')
+    lines = out.getvalue().splitlines()
+    assert lines[0] == '[quickstart 1/3] first | elapsed 0s, ETA 1m00s'
+    # a: 20 s elapsed at 50 % -> 20 s left; b and c not started: estimates (50 s)
+    assert lines[1] == '[quickstart 1/3 a] half | stage 20s, ETA 20s | total 20s, ETA 1m10s'
+    assert lines[2].startswith('[quickstart 1/3 a] done in 20s')
+    # b: 10 s at 25 % -> 30 s left; c: 30 s estimate x measured speed 2 = 60 s
+    assert lines[4] == ('[quickstart 2/3 b] quarter | stage 10s, ETA 30s | total 30s, '
+                        'ETA 1m30s')
+    assert qp.fmt_seconds(3725) == '1h02m05s'
+
+
+def test_train_job_reuses_resumes_or_restarts(tmp_path):
+    env = dict(os.environ)
+    cfg = qp.CONFIGS['student']
+    wd = tmp_path / 'student'
+    job = qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    assert job.mode == 'new' and job.ran
+    wd.mkdir()
+    (wd / 'stray.txt').write_text('x')
+    with pytest.raises(SystemExit, match='not written by the quickstart'):
+        qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    qp._write_json(wd / qp.MARKER, dict(config=cfg, cfg_options=job.options, finished=False,
+                                        config_hash=job.config_hash))
+    (wd / 'last_checkpoint').write_text(str(wd / 'iter_4.pth'))
+    job = qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    assert job.mode == 'resume' and '--resume' in job.command()
+    qp._write_json(wd / qp.MARKER, dict(config=cfg, cfg_options=job.options, finished=True,
+                                        seconds=12.0, config_hash=job.config_hash))
+    (wd / 'iter_8.pth').write_bytes(b'0')
+    job = qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    assert job.mode == 'reuse' and not job.ran and job.seconds == 12.0
+    assert qp.TrainJob('student', cfg, wd, 8, 1, 0, env, force=True).mode == 'new'
+    assert qp.TrainJob('student', cfg, wd, 9, 1, 0, env).mode == 'new'  # other budget
+    assert qp.TrainJob('student', cfg, wd, 8, 1, 1, env).mode == 'new'  # other seed
+    other_root = dict(env, PD_SIM_KITTI='/elsewhere/')  # other resolved config
+    assert qp.TrainJob('student', cfg, wd, 8, 1, 0, other_root).mode == 'new'
+    cmd = qp.TrainJob('student', cfg, wd, 8, 1, 0, env, extra_options=['a.b=1']).command()
+    assert cmd[1:3] == ['train', 'mmdet3d'] and cmd[-1] == 'a.b=1'
+
+
+def test_dataset_ready_checks_the_split_sizes(tmp_path):
+    b = qp.Budget(num_train=2, num_val=1, teacher_iters=1, student_iters=1)
+    assert not qp.dataset_ready(tmp_path, b)[0]
+    for n in ('kitti_infos_train.pkl', 'kitti_infos_val.pkl', 'kitti_dbinfos_train.pkl'):
+        (tmp_path / n).write_bytes(b'')
+    (tmp_path / 'ImageSets').mkdir()
+    (tmp_path / 'ImageSets/train.txt').write_text('000000\n000001\n')
+    (tmp_path / 'ImageSets/val.txt').write_text('000002\n000003\n')
+    ok, why = qp.dataset_ready(tmp_path, b)
+    assert not ok and "{'train': 2, 'val': 2}" in why
+    (tmp_path / 'ImageSets/val.txt').write_text('000002\n')
+    assert qp.dataset_ready(tmp_path, b) == (True, '2 train + 1 val frames')
+    progress = qp.Progress({'data': 1.0}, stream=io.StringIO())
+    progress.start('data', 'data')
+    assert qp.ensure_dataset(tmp_path, b, 0, False, progress) is False  # reused
+    with pytest.raises(SystemExit, match='unknown simulator seed'):
+        qp.ensure_dataset(tmp_path, b, 3, False, progress)
+
+
+# ----------------------------------------------------------------------------- complexity
+def test_flops_and_params_reproduce_the_paper_for_kitti_pointpillars():
+    if not (KITTI_REAL / '000008.bin').is_file():
+        pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
+    import torch
+    from mmengine.hub import get_config
+    from mmdet3d_pointdistiller.quickstart.complexity import (count_flops, count_params,
+                                                              measure_latency)
+    from mmdet3d_pointdistiller.vis import load_detector, load_frame
+    torch.manual_seed(0)
+    # paper Table 1: teacher 34.3 GFLOPs / 4.8 M, 4x student 9.0 GFLOPs / 1.3 M
+    stock = get_config('mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py')
+    for cfg, gflops, params in ((stock, 34.42, 4.835),
+                                (str(REPO / 'configs/pointpillars/'
+                                     'pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'),
+                                 9.04, 1.217)):
+        model, cfg = load_detector(cfg)
+        data = load_frame(cfg, str(KITTI_REAL / '000008.bin'))
+        f = count_flops(model, [data])
+        assert f['gflops'] == pytest.approx(gflops, abs=0.01)
+        assert count_params(model) / 1e6 == pytest.approx(params, abs=0.001)
+        dense = f['per_module']['backbone'] + f['per_module']['neck'] + f['per_module']['bbox_head']
+        assert f['gflops'] - dense == pytest.approx(f['per_module']['voxel_encoder'])
+    lat = measure_latency(model, [data], warmup=1)
+    assert lat['frames'] == 1 and lat['median_ms'] > 0 and lat['threads'] >= 1
+    with pytest.raises(ValueError, match='batches of one frame'):
+        count_flops(model, [dict(data_samples=[1, 2])])
+
+
+# ----------------------------------------------------------------------------- benchmark
+def test_benchmark_methods_and_report(tmp_path):
+    bench = _load_tool('benchmark_kd_gain')
+    methods = bench.parse_methods(list(bench.DEFAULT_METHODS))
+    assert list(methods) == ['student', 'pointdistiller']
+    assert not bench.needs_teacher(methods['student']) and bench.needs_teacher(
+        methods['pointdistiller'])
+    for bad, msg in ((['x'], 'name=config'), (['teacher=' + qp.CONFIGS['student']], 'reserved'),
+                     (['a=configs/none.py'], 'does not exist')):
+        with pytest.raises(SystemExit, match=msg):
+            bench.parse_methods(bad)
+    result = dict(
+        metric='m', seeds=[0, 1], methods=methods,
+        runs=dict(teacher=[30.0], student=[10.0, 12.0], pointdistiller=[13.0, 14.0]),
+        summary=dict(student={'3D': bench.mean_std([10.0, 12.0]),
+                              'BEV': bench.mean_std([20.0, 21.0])},
+                     pointdistiller={'3D': bench.mean_std([13.0, 14.0]),
+                                     'BEV': bench.mean_std([22.0, 22.0])}),
+        gain_over_student=dict(pointdistiller=dict(mean_diff=2.5, per_seed=[3.0, 2.0],
+                                                   student_std=1.4142, method_std=0.7071,
+                                                   exceeds_std=True)),
+        teacher=dict(config='t.py', checkpoint='t.pth', iters=5, map_3d=30.0, map_bev=40.0),
+        budget=dict(student_iters=4, batch_size=2, num_train=6, num_val=3), data_seed=0,
+        command='cmd', wall_time_s=12.0, machine='m', device='cpu', threads=1, jobs=2,
+        loadavg='1.0')
+    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
+    md = (tmp_path / 'r.md').read_text()
+    assert '| student | `configs/sim/pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py` ' \
+           '| 10.00 | 12.00 | 11.00 ± 1.41 | 20.50 ± 0.71 |' in md
+    assert '| teacher | `t.py` | 30.00 | (shared) | 30.00 | 40.00 |' in md
+    assert 'pointdistiller - student (3D moderate mAP): +2.50' in md and 'larger than' in md
+    assert json.loads((tmp_path / 'r.json').read_text())['runs']['pointdistiller'] == [13.0, 14.0]
+
+
+# ----------------------------------------------------------------------------- end to end
+def _run(cmd, timeout):
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope='module')
+def tiny_quickstart(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('quickstart')
+    args = ['--budget', 'tiny', '--work-dir', str(tmp / 'work'), '--data-root', str(tmp / 'data')]
+    out = _run([sys.executable, 'tools/quickstart.py', *args], timeout=3000)
+    return tmp, args, out
+
+
+@pytest.mark.slow
+def test_tiny_quickstart_end_to_end(tiny_quickstart):
+    tmp, _, out = tiny_quickstart
+    work = tmp / 'work'
+    for stage in ('1/6', '2/6', '3/6', '4/6', '5/6', '6/6'):
+        assert f'[quickstart {stage}]' in out
+    assert re.search(r'\[quickstart 3/6 students\] student: iter \d+/4 .*; pointdistiller: ', out)
+    assert re.search(r'pointdistiller: iter \d+/4 loss [0-9.]+, loss_pd_pfn [0-9.]+', out)
+    assert 'ETA' in out and 'elapsed' in out
+    summary = json.loads((work / 'summary.json').read_text())
+    res = summary['results']
+    assert set(res) == {'teacher', 'student', 'pointdistiller'}
+    for name, r in res.items():
+        assert set(r['ap']) == {'BEV', '3D'} and set(r['ap']['3D']) == {'Car', 'Pedestrian',
+                                                                        'Cyclist'}
+        assert r['metrics_step'] == 4 and r['latency_ms'] > 0
+    assert res['teacher']['params_m'] > 3.5 * res['student']['params_m']
+    assert res['student']['params_m'] == res['pointdistiller']['params_m']
+    assert res['teacher']['gflops'] > 3.0 * res['student']['gflops']
+    assert (work / 'pointdistiller' / 'student_exported.pth').is_file()
+    md = (work / 'summary.md').read_text()
+    assert '## BEV AP40 (paper Table 1 layout)' in md
+    assert '| PointPillars 4× + PointDistiller |' in md
+    assert md in out  # the table is printed
+    pngs = summary['info']['pictures']
+    assert len(pngs['teacher']) == len(pngs['pointdistiller']) == 1
+    for p in [p for ps in pngs.values() for p in ps]:
+        assert Path(p).is_file() and Path(p).stat().st_size > 20000
+    log = (work / 'pointdistiller' / 'quickstart_train.log').read_text()
+    assert 'loss_pd_pfn' in log
+
+
+@pytest.mark.slow
+def test_tiny_quickstart_rerun_reuses_every_stage(tiny_quickstart):
+    tmp, args, _ = tiny_quickstart
+    out = _run([sys.executable, 'tools/quickstart.py', *args], timeout=600)
+    assert out.count('reused (already done)') == 5  # data, teacher, students, eval, pictures
+    assert 'mim train' not in out.split('quickstart 2/6')[1].split('summary')[0].replace(
+        'train the teacher: mim train', '')
+
+
+@pytest.mark.slow
+def test_kd_gain_benchmark_two_seeds_on_the_quickstart_teacher(tiny_quickstart):
+    tmp, _, _ = tiny_quickstart
+    work = tmp / 'work'
+    out_prefix = tmp / 'kd_gain'
+    _run([sys.executable, 'tools/benchmark_kd_gain.py', '--budget', 'tiny', '--seeds', '0', '1',
+          '--data-root', str(tmp / 'data'), '--work-dir', str(tmp / 'bench'),
+          '--teacher-ckpt', str(work / 'teacher' / 'iter_4.pth'), '--out', str(out_prefix)],
+         timeout=3000)
+    res = json.loads(out_prefix.with_suffix('.json').read_text())
+    assert res['seeds'] == [0, 1]
+    assert set(res['runs']) == {'teacher', 'student', 'pointdistiller'}
+    assert len(res['runs']['student']) == len(res['runs']['pointdistiller']) == 2
+    assert res['wall_time_s'] > 0 and res['command'].startswith('python tools/benchmark_kd_gain.py')
+    assert 'metric' in res and res['device'] == 'cpu'
+
+
+# ----------------------------------------------------------------------------- KD statistics
+def test_distill_stats_hook_logs_adapter_scale_and_output_variance():
+    import torch
+    from types import SimpleNamespace
+    from mmengine.logging import MessageHub
+    from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
+    from mmdet3d_pointdistiller.quickstart.hooks import (DistillStatsHook, adapter_stats,
+                                                         relu_gaussian_variance)
+    torch.manual_seed(0)
+    g, b = torch.tensor([1.0, 0.5, 2.0, 1e-6]), torch.tensor([0.0, -1.0, 0.3, -0.2])
+    z = torch.randn(400000, 1)
+    mc = torch.relu(g * z + b).var(dim=0)
+    torch.testing.assert_close(relu_gaussian_variance(g, b), mc, rtol=0.02, atol=1e-6)
+    assert relu_gaussian_variance(g, b)[0] == pytest.approx(0.5 - 1 / (2 * np.pi), rel=1e-5)
+    loss = PointDistillerLoss(teacher_channels=8, student_channels=4, adapter_channels=4,
+                              num_queries=2, num_neighbors=2)
+    with torch.no_grad():
+        loss.teacher_adapter.norm.weight.copy_(g)
+        loss.teacher_adapter.norm.bias.copy_(b)
+        loss.student_adapter.norm.weight.fill_(0.0)  # a collapsed student adapter
+        loss.student_adapter.norm.bias.fill_(-1.0)
+    stats = adapter_stats(loss)
+    assert stats['gamma_t'] == pytest.approx(float(g.abs().mean()))
+    assert stats['var_t'] == pytest.approx(float(relu_gaussian_variance(g, b).mean()))
+    assert stats['gamma_s'] == 0.0 and stats['var_s'] == 0.0
+    hub = MessageHub.get_instance('test_distill_stats_hook')
+    model = SimpleNamespace(distill_losses=torch.nn.ModuleDict({'pfn': loss}))
+    runner = SimpleNamespace(model=model, iter=0, message_hub=hub)
+    DistillStatsHook(interval=1).after_train_iter(runner, 0)
+    assert hub.get_scalar('train/kd_pfn_gamma_s').current() == 0.0
+    assert hub.get_scalar('train/kd_pfn_var_t').current() == pytest.approx(stats['var_t'])
+    with pytest.raises(ValueError, match='interval must be >= 1'):
+        DistillStatsHook(interval=0)
+
+
+def test_kd_diagnostics_read_the_kd_loss_and_the_adapters(tmp_path):
+    import torch
+    bench = _load_tool('benchmark_kd_gain')
+    d = tmp_path / '20260101_000000' / 'vis_data'
+    d.mkdir(parents=True)
+    recs = [dict(iter=10, step=10, loss_cls=0.5, loss_bbox=1.0, loss_pd_pfn=1.2),
+            dict(iter=20, step=20, loss_cls=0.25, loss_bbox=0.5, loss_pd_pfn=0.001)]
+    (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs))
+    prefix = 'distill_losses.pfn.'
+    state = {prefix + 'teacher_adapter.bn.weight': torch.tensor([1.0, -1.0]),
+             prefix + 'teacher_adapter.bn.bias': torch.zeros(2),
+             prefix + 'student_adapter.bn.weight': torch.zeros(2),
+             prefix + 'student_adapter.bn.bias': torch.full((2, ), -1.0)}
+    torch.save({'state_dict': state}, tmp_path / 'iter_20.pth')
+    diag = bench.kd_diagnostics(tmp_path, tmp_path / 'iter_20.pth')
+    assert (diag['kd_loss_first'], diag['kd_loss_last'], diag['first_iter']) == (1.2, 0.001, 10)
+    assert diag['det_loss_last'] == pytest.approx(0.75)
+    assert diag['gamma_t'] == 1.0 and diag['var_t'] == pytest.approx(0.5 - 1 / (2 * np.pi))
+    assert diag['gamma_s'] == 0.0 and diag['var_s'] == 0.0
+    (d / 'scalars.json').write_text(json.dumps(dict(iter=1, loss_cls=1.0)))
+    assert bench.kd_diagnostics(tmp_path, tmp_path / 'iter_20.pth') is None
+
+
+def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+    clock = [0.0]
+    monkeypatch.setattr(qp.time, 'perf_counter', lambda: clock[0])
+    job = qp.TrainJob('student', qp.CONFIGS['student'], tmp_path / 's', 100, 2, 0, dict(os.environ))
+    job.work_dir.mkdir()
+    lines = []
+    for t, line in ((50.0, 'mmengine - INFO - Iter(train) [10/100]  loss: 2.0 loss_cls: 1.0'),
+                    (70.0, 'Iter(train) [20/100]  loss: 1.5'),
+                    (80.0, 'Iter(val) [ 1/30]'), (95.0, 'Iter(val) [30/30]'),
+                    (100.0, 'Iter(train) [30/100]  loss: 1.2')):
+        lines.append((t, line + '\n'))
+
+    def stdout():
+        for t, line in lines:
+            clock[0] = t
+            yield line
+    job.proc = SimpleNamespace(stdout=stdout())
+    seen = []
+    job._read(lambda j: seen.append((j.status, j.eta)))
+    assert seen[0] == ('iter 10/100 loss 2.0', None)  # the first logged iteration: no rate yet
+    assert seen[1] == ('iter 20/100 loss 1.5', pytest.approx(2.0 * 80 + 0.0))  # 2 s / iter
+    assert seen[3][0] == 'validation 30/30'
+    # (100 - 50) s over 20 iterations, 70 left, one more validation of 15 s
+    assert seen[4] == ('iter 30/100 loss 1.2', pytest.approx(2.5 * 70 + 15.0))
+    assert 'Iter(val) [30/30]' in (tmp_path / 's' / 'quickstart_train.log').read_text()
