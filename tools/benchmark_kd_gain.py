@@ -139,6 +139,8 @@ def write_report(out_md: Path, out_json: Path, result: dict) -> None:
                      f"{', '.join(f'{d:+.2f}' for d in g['per_seed'])}); seed-to-seed std of "
                      f"the student {g['student_std']:.2f}, of {name} {g['method_std']:.2f}; "
                      f"{'larger' if g['exceeds_std'] else 'NOT larger'} than the larger std.")
+    if result.get('note'):
+        lines += ['', result['note']]
     diags = result.get('kd_diagnostics') or []
     if diags:
         lines += ['', '## KD diagnostics', '',
@@ -188,6 +190,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--out', default='benchmarks/kd_gain_sim',
                    help='output prefix: <out>.md and <out>.json')
     p.add_argument('--force', action='store_true', help='retrain finished runs')
+    p.add_argument('--note', default='', help='free text added to the report (e.g. how the '
+                                              'seeds were chosen)')
     args = p.parse_args(argv)
 
     import torch
@@ -308,7 +312,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         wall_time_s=time.perf_counter() - t0, kd_diagnostics=diagnostics,
         train_seconds={j.name: j.seconds for j in jobs}, machine=machine_description(),
         device=device,
-        threads=args.threads, jobs=args.jobs, loadavg=_loadavg())
+        threads=args.threads, jobs=args.jobs, loadavg=_loadavg(), note=args.note)
     # the teacher appears in "runs" too (one shared value), as the JSON layout asks
     result['runs'] = dict(teacher=[result['teacher']['map_3d']], **result['runs'])
     out = Path(args.out)
