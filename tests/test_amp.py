@@ -35,12 +35,7 @@ init_default_scope('mmdet3d')
 REL_TOL = 5e-3
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
 
 
 @pytest.fixture(scope='module')

@@ -87,12 +87,7 @@ def small(tmp_path_factory):
     return dict(cfg=small_distiller_cfg(tmp), item=frames()[0], tmp=tmp)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
 
 
 def _losses(model, items):

@@ -21,10 +21,11 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
-from mmdet3d.registry import DATASETS, MODELS
+from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.distillers import (PointDistillerDetector,
                                                       load_teacher_config)
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
+from mmdet3d_pointdistiller.utils import load_kitti_frame
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
@@ -52,18 +53,8 @@ def _need_kitti():
 def kitti_frame(crop, extra_transforms=()):
     """The real frame 000008 through mmdet3d's KittiDataset (LiDAR boxes, 3 classes)."""
     _need_kitti()
-    dataset = DATASETS.build(dict(
-        type='KittiDataset', data_root=str(KITTI_REAL) + '/', ann_file='000008.pkl',
-        data_prefix=dict(pts=''), metainfo=dict(classes=CLASSES), test_mode=False,
-        pipeline=[
-            dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4),
-            dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
-            dict(type='PointsRangeFilter', point_cloud_range=crop),
-            dict(type='ObjectRangeFilter', point_cloud_range=crop),
-            *extra_transforms,
-            dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
-        ]))
-    item = dataset[0]
+    item = load_kitti_frame(KITTI_REAL, crop, train=True, classes=CLASSES,
+                            extra_transforms=extra_transforms)
     assert len(item['data_samples'].gt_instances_3d) >= 1  # real Car boxes are in the crop
     return item
 

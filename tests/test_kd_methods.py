@@ -39,12 +39,7 @@ METHODS = ['fitnets', 'attention-transfer', 'se-ssd', 'similarity-preserving', '
 PP_CROP = [0, -19.84, -3, 34.56, 19.84, 1]  # as test_distiller.py: BEV grid 216 x 248
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
 
 
 def randn(*shape, seed=0, scale=1.0):

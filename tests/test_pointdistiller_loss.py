@@ -22,13 +22,7 @@ from mmdet3d_pointdistiller.models.losses.dense_reference import (DenseAdapter,
 C_T, C_S, C_P = 6, 4, 5  # teacher, student, adapter channels
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """The tensors here are tiny: intra-op threads only add contention (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
 
 
 def make_module(seed=0, dtype=torch.float64, **kwargs):
