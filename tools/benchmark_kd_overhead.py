@@ -443,20 +443,8 @@ def _need_kitti() -> Path:
 def _kitti_item(point_cloud_range: Sequence[float]) -> Dict:
     """The real frame 000008 through mmdet3d's KittiDataset (deterministic pipeline: no
     GT-sampling, which needs a dbinfos file, and no random augmentation)."""
-    from mmdet3d.registry import DATASETS
-    root = _need_kitti()
-    dataset = DATASETS.build(dict(
-        type='KittiDataset', data_root=str(root) + '/', ann_file='000008.pkl',
-        data_prefix=dict(pts=''), metainfo=dict(classes=['Pedestrian', 'Cyclist', 'Car']),
-        test_mode=False,
-        pipeline=[
-            dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4),
-            dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
-            dict(type='PointsRangeFilter', point_cloud_range=list(point_cloud_range)),
-            dict(type='ObjectRangeFilter', point_cloud_range=list(point_cloud_range)),
-            dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
-        ]))
-    return dataset[0]
+    from mmdet3d_pointdistiller.utils import load_kitti_frame
+    return load_kitti_frame(_need_kitti(), point_cloud_range, train=True)
 
 
 def _random_teacher_checkpoint(teacher_cfg: Dict, path: Path, seed: int = 0) -> None:
