@@ -272,6 +272,38 @@ def test_benchmark_methods_and_report(tmp_path):
     assert '| teacher | `t.py` | 30.00 | (shared) | 30.00 | 40.00 |' in md
     assert 'pointdistiller - student (3D moderate mAP): +2.50' in md and 'larger than' in md
     assert json.loads((tmp_path / 'r.json').read_text())['runs']['pointdistiller'] == [13.0, 14.0]
+    assert md.startswith('# Distillation gain on the simulated KITTI-format dataset\n')
+    assert 'reused' not in md
+
+    # a titled report that reused finished runs says which, and what the wall time covers
+    result.update(title='Earlier KD methods', reused_runs=['student_seed0'],
+                  train_seconds=dict(student_seed0=5.0, student_seed1=6.0,
+                                     pointdistiller_seed0=7.0, pointdistiller_seed1=8.0))
+    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
+    md = (tmp_path / 'r.md').read_text()
+    assert md.startswith('# Earlier KD methods\n')
+    assert 'load average at the end 1.0) for the 3 run(s) trained by that invocation; 1 ' \
+           'finished run(s) with identical config and options were reused from the same ' \
+           'work dir: student_seed0.' in md
+
+
+class _Job:
+    def __init__(self, name, ran):
+        self.name, self.ran = name, ran
+
+
+def test_benchmark_groups_only_the_runs_still_to_train():
+    bench = _load_tool('benchmark_kd_gain')
+    jobs = [_Job(n, r) for n, r in (('s1', False), ('pd1', False), ('fit1', True),
+                                    ('at1', True), ('s2', False), ('fit2', True),
+                                    ('at2', True))]
+    groups = bench.run_groups(jobs, 3)
+    assert [[j.name for j in g] for g in groups] == [['fit1', 'at1', 'fit2'], ['at2']]
+    assert [[j.name for j in g] for g in bench.run_groups(jobs, 1)] == [
+        ['fit1'], ['at1'], ['fit2'], ['at2']]
+    assert bench.run_groups([_Job('s', False)], 2) == []
+    with pytest.raises(SystemExit, match='--jobs must be >= 1, got 0'):
+        bench.run_groups(jobs, 0)
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -101,10 +101,22 @@ def kd_diagnostics(work_dir: Path, ckpt: Path) -> Optional[dict]:
     return out
 
 
+def run_groups(jobs: Sequence, size: int) -> List[list]:
+    """The jobs still to train (``job.ran``), in order, in groups of ``size`` that run
+    together; finished runs are reused and take no slot in a group."""
+    if size < 1:
+        raise SystemExit(f'--jobs must be >= 1, got {size}')
+    pending = [j for j in jobs if j.ran]
+    return [pending[i:i + size] for i in range(0, len(pending), size)]
+
+
 def mean_std(values: Sequence[float]) -> Dict[str, float]:
     vals = [float(v) for v in values]
     return dict(mean=statistics.fmean(vals) if vals else math.nan,
                 std=statistics.stdev(vals) if len(vals) > 1 else 0.0, n=len(vals))
+
+
+DEFAULT_TITLE = 'Distillation gain on the simulated KITTI-format dataset'
 
 
 def write_report(out_md: Path, out_json: Path, result: dict) -> None:
@@ -113,7 +125,7 @@ def write_report(out_md: Path, out_json: Path, result: dict) -> None:
     with open(out_json, 'w') as f:
         json.dump(result, f, indent=1)
     seeds = result['seeds']
-    lines = ['# Distillation gain on the simulated KITTI-format dataset', '',
+    lines = [f"# {result.get('title') or DEFAULT_TITLE}", '',
              f"Metric: {result['metric']}.", '',
              f"Budget: {result['budget']['student_iters']} iterations per student (batch "
              f"{result['budget']['batch_size']}), {result['budget']['num_train']} train / "
@@ -158,10 +170,16 @@ def write_report(out_md: Path, out_json: Path, result: dict) -> None:
                          f"{d.get('gamma_s', float('nan')):.3f} | "
                          f"{d.get('var_t', float('nan')):.3f} | "
                          f"{d.get('var_s', float('nan')):.3f} |")
+    reused = result.get('reused_runs') or []
+    trained = [n for n in result.get('train_seconds', {}) if n not in reused]
     lines += ['', f"Wall time {result['wall_time_s']:.0f} s on {result['machine']} "
                   f"(device: {result['device']}, {result['threads']} torch thread(s) per run, "
                   f"{result['jobs']} run(s) at a time; load average at the end "
-                  f"{result['loadavg']}).", '', f"Command: `{result['command']}`", '']
+                  f"{result['loadavg']})"
+              + (f" for the {len(trained)} run(s) trained by that invocation; "
+                 f"{len(reused)} finished run(s) with identical config and options were "
+                 f"reused from the same work dir: {', '.join(reused)}" if reused else '')
+              + '.', '', f"Command: `{result['command']}`", '']
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text('\n'.join(lines))
 
@@ -190,6 +208,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--out', default='benchmarks/kd_gain_sim',
                    help='output prefix: <out>.md and <out>.json')
     p.add_argument('--force', action='store_true', help='retrain finished runs')
+    p.add_argument('--title', default=DEFAULT_TITLE, help='heading of the markdown report')
     p.add_argument('--note', default='', help='free text added to the report (e.g. how the '
                                               'seeds were chosen)')
     args = p.parse_args(argv)
@@ -262,8 +281,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             jobs.append(TrainJob(f'{name}_seed{seed}', config, work / name / f'seed_{seed}',
                                  b.student_iters, 1, seed, env, force=args.force,
                                  extra_options=extra, batch_size=b.batch_size))
-    # run in groups of --jobs; the group's own progress lines, and the overall ETA between groups
-    groups = [jobs[i:i + args.jobs] for i in range(0, len(jobs), args.jobs)]
+    # run the pending jobs in groups of --jobs (finished runs are reused and take no slot);
+    # the group's own progress lines, and the overall ETA between groups
+    groups = run_groups(jobs, args.jobs)
+    if sum(map(len, groups)) < len(jobs):
+        progress.print(f'  reusing {len(jobs) - sum(map(len, groups))} finished run(s): ' +
+                       ', '.join(j.name for j in jobs if not j.ran))
     t_runs = time.perf_counter()
     for k, group in enumerate(groups):
         if k:
@@ -312,7 +335,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         wall_time_s=time.perf_counter() - t0, kd_diagnostics=diagnostics,
         train_seconds={j.name: j.seconds for j in jobs}, machine=machine_description(),
         device=device,
-        threads=args.threads, jobs=args.jobs, loadavg=_loadavg(), note=args.note)
+        threads=args.threads, jobs=args.jobs, loadavg=_loadavg(), note=args.note,
+        title=args.title, reused_runs=[j.name for j in jobs if not j.ran])
     # the teacher appears in "runs" too (one shared value), as the issue's JSON layout asks
     result['runs'] = dict(teacher=[result['teacher']['map_3d']], **result['runs'])
     out = Path(args.out)
@@ -323,6 +347,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if prev.get('seeds') == result['seeds'] and prev.get('methods') == result['methods']:
             result['wall_time_s'] = prev['wall_time_s']
             result['loadavg'] = prev.get('loadavg', result['loadavg'])
+            # which runs that invocation itself reused (unknown for reports of older versions)
+            if 'reused_runs' in prev:
+                result['reused_runs'] = prev['reused_runs']
+            else:
+                result.pop('reused_runs')
             result['report_regenerated_from_finished_runs'] = True
     write_report(out.with_suffix('.md'), out.with_suffix('.json'), result)
     progress.print(out.with_suffix('.md').read_text())
