@@ -25,7 +25,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.distillers import (PointDistillerDetector,
                                                       load_teacher_config)
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
-from mmdet3d_pointdistiller.utils import load_kitti_frame
+from mmdet3d_pointdistiller.utils import load_kitti_frame, save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
@@ -86,21 +86,6 @@ def kd_config(path, crop=None, teacher_edit=None):
         teacher_edit(teacher)
     cfg.model.teacher = teacher
     return cfg
-
-
-def save_random_teacher(teacher_cfg, path, wrap=True, seed=0):
-    """Randomly initialised teacher with non-trivial BN running statistics."""
-    torch.manual_seed(seed)
-    teacher = MODELS.build(copy.deepcopy(teacher_cfg))
-    teacher.init_weights()
-    for m in teacher.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.num_batches_tracked.fill_(1000)
-    state = teacher.state_dict()
-    torch.save({'state_dict': state, 'meta': {}} if wrap else state, str(path))
-    return state
 
 
 def snapshot(module):
@@ -392,6 +377,22 @@ def test_checkpoint_of_a_different_architecture_is_refused(pp, tmp_path):
     assert str(other) in msg
     assert f'{len(missing)} missing keys' in msg and f'{len(unexpected)} unexpected keys' in msg
     assert missing[0] in msg  # the listed keys are the real ones
+
+
+def test_save_random_teacher_is_seeded_with_non_trivial_bn_statistics(pp, tmp_path):
+    teacher_cfg = pp['cfg'].model.teacher
+    a = save_random_teacher(teacher_cfg, tmp_path / 'a.pth', seed=7)
+    b = save_random_teacher(teacher_cfg, tmp_path / 'b.pth', seed=7)
+    c = save_random_teacher(teacher_cfg, tmp_path / 'c.pth', seed=8)
+    saved = torch.load(tmp_path / 'a.pth', weights_only=True)
+    assert set(saved) == {'state_dict', 'meta'} and saved['state_dict'].keys() == a.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    var = [k for k in a if k.endswith('running_var')]
+    assert len(var) > 5
+    for k in var:
+        assert 0.5 <= float(a[k].min()) and float(a[k].max()) <= 2.0, k
+        assert not torch.equal(a[k], c[k]), k
+        assert int(a[k.replace('running_var', 'num_batches_tracked')]) == 1000
 
 
 def test_checkpoint_without_state_dict_wrapper_is_accepted(pp, tmp_path):

@@ -43,8 +43,8 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmdet3d_pointdistiller  # noqa: E402,F401  registers modules, activates shims
 from mmdet3d.registry import MODELS  # noqa: E402
-from test_distiller import (KITTI_REAL, PP_KD, kd_config, kitti_frame,  # noqa: E402
-                            save_random_teacher)
+from mmdet3d_pointdistiller.utils import save_random_teacher  # noqa: E402
+from test_distiller import KITTI_REAL, PP_KD, kd_config, kitti_frame  # noqa: E402
 
 WORLD_SIZE = 2
 # 20.48 m x 20.48 m around the cars of frame 000008: a 128 x 128 pillar grid

@@ -28,6 +28,7 @@ from mmdet3d_pointdistiller.models.losses.kd_methods import (AttentionNonLocalKD
                                                              SimilarityPreservingLoss, bn_margin,
                                                              channel_attention,
                                                              spatial_attention)
+from mmdet3d_pointdistiller.utils import save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
@@ -445,7 +446,7 @@ def kitti(tmp_path_factory):
     """Real frame 000008 (cropped), one random teacher checkpoint for every config."""
     if not (KITTI_REAL / '000008.pkl').is_file():
         pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
-    from test_distiller import kd_config, save_random_teacher
+    from test_distiller import kd_config
     from mmdet3d_pointdistiller.utils import load_kitti_frame
     item = load_kitti_frame(KITTI_REAL, PP_CROP, train=True)
     assert len(item['data_samples'].gt_instances_3d) >= 1
@@ -631,7 +632,6 @@ def test_kitti_configs_use_the_shared_taps():
                                        'configs/sim/')
 def test_shared_taps_compose_with_the_sim_pointdistiller_config(kitti, tmp_path):
     """The seven methods on the simulated-dataset grid: `_base_ = [sim PD config, taps]`."""
-    from test_distiller import save_random_teacher
     from mmdet3d_pointdistiller.models.distillers import load_teacher_config
     from mmdet3d_pointdistiller.utils import load_kitti_frame
     sim = Config.fromfile(str(SIM_PD[0]))

@@ -42,7 +42,8 @@ import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.compat import UnsafeCheckpointError
 from test_bad_input import _Payload
-from test_distiller import KITTI_REAL, PP_KD, kd_config, save_random_teacher
+from mmdet3d_pointdistiller.utils import save_random_teacher
+from test_distiller import KITTI_REAL, PP_KD, kd_config
 from test_distributed import CROP
 
 REPO = Path(__file__).resolve().parents[1]

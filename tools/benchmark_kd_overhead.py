@@ -447,21 +447,6 @@ def _kitti_item(point_cloud_range: Sequence[float]) -> Dict:
     return load_kitti_frame(_need_kitti(), point_cloud_range, train=True)
 
 
-def _random_teacher_checkpoint(teacher_cfg: Dict, path: Path, seed: int = 0) -> None:
-    """A randomly initialised teacher with non-trivial BN running statistics."""
-    import torch
-    from mmdet3d.registry import MODELS
-    torch.manual_seed(seed)
-    teacher = MODELS.build(copy.deepcopy(teacher_cfg))
-    teacher.init_weights()
-    for m in teacher.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.num_batches_tracked.fill_(1000)
-    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, str(path))
-
-
 def _crop_pointpillars(model_cfg, crop: Sequence[float]) -> None:
     """Restrict a KITTI PointPillars config to the point-cloud range ``crop`` (smaller BEV
     grid, same architecture; used by ``--quick`` only)."""
@@ -496,6 +481,7 @@ def _train_step(payload: Dict) -> Dict:
     from mmengine.registry import init_default_scope
     from mmdet3d.registry import MODELS
     from mmdet3d_pointdistiller.models.distillers import load_teacher_config
+    from mmdet3d_pointdistiller.utils import save_random_teacher
     init_default_scope('mmdet3d')
     cfg = _load_config('pointpillars_4x')
     cfg.model.teacher = load_teacher_config(cfg.model.teacher)
@@ -507,7 +493,7 @@ def _train_step(payload: Dict) -> Dict:
     data = pseudo_collate([copy.deepcopy(item) for _ in range(payload['batch'])])
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / 'teacher_random_init.pth'
-        _random_teacher_checkpoint(cfg.model.teacher, ckpt, payload['seed'])
+        save_random_teacher(cfg.model.teacher, ckpt, seed=payload['seed'])
         cfg.model.teacher_ckpt = str(ckpt)
         torch.manual_seed(payload['seed'])
         distill = MODELS.build(copy.deepcopy(cfg.model))

@@ -1,4 +1,5 @@
 """Small utilities shared by tools, benchmarks and tests."""
 from .kitti_frame import KITTI_CLASSES, kitti_frame_pipeline, load_kitti_frame
+from .random_teacher import save_random_teacher
 
-__all__ = ['KITTI_CLASSES', 'kitti_frame_pipeline', 'load_kitti_frame']
+__all__ = ['KITTI_CLASSES', 'kitti_frame_pipeline', 'load_kitti_frame', 'save_random_teacher']
