@@ -282,6 +282,20 @@ def test_benchmark_methods_and_report(tmp_path):
     bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
     md = (tmp_path / 'r.md').read_text()
     assert md.startswith('# Earlier KD methods\n')
+    assert 'paper 3D' not in md
+
+    # the paper's moderate mAP next to each method it reports (Table 3, ablations Table 5)
+    paper = bench.paper_reference(['student', 'pointdistiller', 'ld_only', 'my_variant'])
+    assert paper == {'teacher': {'table': 3, '3D': 60.3, 'BEV': 68.3},
+                     'student': {'table': 3, '3D': 58.7, 'BEV': 66.4},
+                     'pointdistiller': {'table': 3, '3D': 62.1, 'BEV': 69.2},
+                     'ld_only': {'table': 5, '3D': 61.2, 'BEV': 68.7}}
+    result.update(paper=paper)
+    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
+    md = (tmp_path / 'r.md').read_text()
+    assert '| mean ± std (3D) | mean ± std (BEV) | paper 3D | paper BEV |' in md
+    assert '| 11.00 ± 1.41 | 20.50 ± 0.71 | 58.7 | 66.4 |' in md
+    assert '| 30.00 | 40.00 | 60.3 | 68.3 |' in md and '(Table 3 / 5)' in md
     assert 'load average at the end 1.0) for the 3 run(s) trained by that invocation; 1 ' \
            'finished run(s) with identical config and options were reused from the same ' \
            'work dir: student_seed0.' in md

@@ -101,6 +101,24 @@ def kd_diagnostics(work_dir: Path, ckpt: Path) -> Optional[dict]:
     return out
 
 
+def paper_reference(names: Sequence[str]) -> Dict[str, dict]:
+    """The moderate mAP the paper reports for ``teacher`` and each method whose name (``_``
+    read as ``-``) is a row key of its Table 3 (KD methods), else Table 5 (LD / RL ablations):
+    ``{name: {'table': 3 | 5, '3D': mAP, 'BEV': mAP}}``. Those are real-KITTI numbers with the
+    full-scale teacher: an ordering to compare with, not values to compare with."""
+    from mmdet3d_pointdistiller.paper_results import paper_table
+    out: Dict[str, dict] = {}
+    for name in ['teacher', *names]:
+        key = name.replace('_', '-')
+        for table in (3, 5):
+            row = next((r for r in paper_table(table)['rows'] if r['key'] == key), None)
+            if row is not None:
+                out[name] = {'table': table, '3D': row['values']['d3']['mAP'],
+                             'BEV': row['values']['bev']['mAP']}
+                break
+    return out
+
+
 def run_groups(jobs: Sequence, size: int) -> List[list]:
     """The jobs still to train (``job.ran``), in order, in groups of ``size`` that run
     together; finished runs are reused and take no slot in a group."""
@@ -125,6 +143,13 @@ def write_report(out_md: Path, out_json: Path, result: dict) -> None:
     with open(out_json, 'w') as f:
         json.dump(result, f, indent=1)
     seeds = result['seeds']
+    paper = result.get('paper') or {}
+
+    def paper_cells(name):
+        if not paper:
+            return ''
+        p = paper.get(name)
+        return f" {p['3D']:.1f} | {p['BEV']:.1f} |" if p else ' – | – |'
     lines = [f"# {result.get('title') or DEFAULT_TITLE}", '',
              f"Metric: {result['metric']}.", '',
              f"Budget: {result['budget']['student_iters']} iterations per student (batch "
@@ -133,19 +158,26 @@ def write_report(out_md: Path, out_json: Path, result: dict) -> None:
              f"{result['data_seed']}); teacher {result['teacher']['iters']} iterations, shared "
              f"by every run (`{result['teacher']['checkpoint']}`).", '',
              '| method | config | ' + ' | '.join(f'seed {s}' for s in seeds)
-             + ' | mean ± std (3D) | mean ± std (BEV) |',
-             '|---|---|' + '---|' * len(seeds) + '---|---|']
+             + ' | mean ± std (3D) | mean ± std (BEV) |'
+             + (' paper 3D | paper BEV |' if paper else ''),
+             '|---|---|' + '---|' * len(seeds) + '---|---|' + ('---|---|' if paper else '')]
     t = result['teacher']
     lines.append(f"| teacher | `{t['config']}` | " + ' | '.join(
         f"{t['map_3d']:.2f}" if i == 0 else '(shared)' for i in range(len(seeds)))
-        + f" | {t['map_3d']:.2f} | {t['map_bev']:.2f} |")
+        + f" | {t['map_3d']:.2f} | {t['map_bev']:.2f} |" + paper_cells('teacher'))
     for name, cfg in result['methods'].items():
         vals = result['runs'][name]
         s3, sb = result['summary'][name]['3D'], result['summary'][name]['BEV']
         lines.append(f'| {name} | `{cfg}` | ' + ' | '.join(f'{v:.2f}' for v in vals)
                      + f" | {s3['mean']:.2f} ± {s3['std']:.2f} | "
-                       f"{sb['mean']:.2f} ± {sb['std']:.2f} |")
+                       f"{sb['mean']:.2f} ± {sb['std']:.2f} |" + paper_cells(name))
     lines.append('')
+    if paper:
+        tables = sorted({p['table'] for p in paper.values()})
+        lines += ['Paper columns: the moderate mAP the paper reports on real KITTI val with the '
+                  'full-scale teacher (Table ' + ' / '.join(map(str, tables)) + '), for '
+                  'comparing the ordering of the methods only; the values are not comparable '
+                  'with the simulated dataset\'s.', '']
     for name, g in result.get('gain_over_student', {}).items():
         lines.append(f"- {name} - student (3D moderate mAP): {g['mean_diff']:+.2f} (per seed "
                      f"{', '.join(f'{d:+.2f}' for d in g['per_seed'])}); seed-to-seed std of "
@@ -336,7 +368,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         train_seconds={j.name: j.seconds for j in jobs}, machine=machine_description(),
         device=device,
         threads=args.threads, jobs=args.jobs, loadavg=_loadavg(), note=args.note,
-        title=args.title, reused_runs=[j.name for j in jobs if not j.ran])
+        title=args.title, paper=paper_reference(list(methods)),
+        reused_runs=[j.name for j in jobs if not j.ran])
     # the teacher appears in "runs" too (one shared value), as the issue's JSON layout asks
     result['runs'] = dict(teacher=[result['teacher']['map_3d']], **result['runs'])
     out = Path(args.out)
