@@ -6,7 +6,6 @@ Compact 3D Detection* (Zhang et al., CVPR 2023) as one registry module. See
 code.
 """
 import math
-from numbers import Integral, Real
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -18,18 +17,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet3d.registry import MODELS
 
+from .arg_checks import check_bool, check_choice, check_number, check_positive_int
 from .fused_edge_loss import fused_edge_graph_mse
 from .graph_ops import chunked_feature_knn, gather_edge_projection
 
 FEATURE_LAYOUTS = ('voxel', 'bev', 'point')
 SCORES = ('num_points', 'teacher_max')
 POOLS = ('none', 'max')
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f'{name} must be a positive integer, got {value!r}')
-    return int(value)
 
 
 @MODELS.register_module()
@@ -172,32 +166,23 @@ class PointDistillerLoss(BaseModule):
                  teacher_adapter_trainable: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.teacher_channels = _check_positive_int('teacher_channels', teacher_channels)
-        self.student_channels = _check_positive_int('student_channels', student_channels)
-        self.adapter_channels = _check_positive_int('adapter_channels', adapter_channels)
-        self.num_queries = _check_positive_int('num_queries', num_queries)
-        self.num_neighbors = _check_positive_int('num_neighbors', num_neighbors)
-        self.knn_chunk_size = _check_positive_int('knn_chunk_size', knn_chunk_size)
-        if feature_layout not in FEATURE_LAYOUTS:
-            raise ValueError(
-                f'feature_layout must be one of {FEATURE_LAYOUTS}, got {feature_layout!r}')
-        if score not in SCORES:
-            raise ValueError(f'score must be one of {SCORES}, got {score!r}')
+        self.teacher_channels = check_positive_int('teacher_channels', teacher_channels)
+        self.student_channels = check_positive_int('student_channels', student_channels)
+        self.adapter_channels = check_positive_int('adapter_channels', adapter_channels)
+        self.num_queries = check_positive_int('num_queries', num_queries)
+        self.num_neighbors = check_positive_int('num_neighbors', num_neighbors)
+        self.knn_chunk_size = check_positive_int('knn_chunk_size', knn_chunk_size)
+        check_choice('feature_layout', feature_layout, FEATURE_LAYOUTS)
+        check_choice('score', score, SCORES)
         if score == 'num_points' and feature_layout != 'voxel':
             raise ValueError("score='num_points' is only available for feature_layout='voxel' "
                              f"(got feature_layout={feature_layout!r}); use score='teacher_max'")
-        if pool not in POOLS:
-            raise ValueError(f'pool must be one of {POOLS}, got {pool!r}')
-        if (isinstance(temperature, bool) or not isinstance(temperature, Real)
-                or not math.isfinite(temperature) or temperature <= 0):
-            raise ValueError(f'temperature must be a finite number > 0, got {temperature!r}')
-        if (isinstance(loss_weight, bool) or not isinstance(loss_weight, Real)
-                or not math.isfinite(loss_weight) or loss_weight < 0):
-            raise ValueError(f'loss_weight must be a finite number >= 0, got {loss_weight!r}')
+        check_choice('pool', pool, POOLS)
+        check_number('temperature', temperature, strict=True)
+        check_number('loss_weight', loss_weight)
         for name, flag in (('reweight', reweight), ('local', local),
                            ('teacher_adapter_trainable', teacher_adapter_trainable)):
-            if not isinstance(flag, bool):
-                raise ValueError(f'{name} must be a bool, got {flag!r}')
+            check_bool(name, flag)
         self.feature_layout = feature_layout
         self.score = score
         self.temperature = float(temperature)

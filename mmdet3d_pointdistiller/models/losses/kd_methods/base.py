@@ -17,41 +17,17 @@ Feature layouts (the distiller checks them against the tap, see
 """
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..arg_checks import check_choice, check_number, check_positive_int  # noqa: F401
+
 FEATURE_LAYOUTS = ('voxel', 'bev', 'point')
 _SHAPES = {'voxel': (2, '(M, C)'), 'bev': (4, '(B, C, H, W)'), 'point': (3, '(B, C, P)')}
-
-
-def check_positive_int(name: str, value, allow_none: bool = False) -> Optional[int]:
-    """``value`` as an int >= 1 (or None when allowed); ValueError naming ``name`` otherwise."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f'{name} must be a positive integer, got {value!r}')
-    return int(value)
-
-
-def check_number(name: str, value, minimum: float = 0.0, strict: bool = False) -> float:
-    """``value`` as a finite float >= minimum (> minimum if ``strict``)."""
-    if (isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value)
-            or value < minimum or (strict and value == minimum)):
-        rel = '>' if strict else '>='
-        raise ValueError(f'{name} must be a finite number {rel} {minimum}, got {value!r}')
-    return float(value)
-
-
-def check_choice(name: str, value, choices: Sequence) -> str:
-    if value not in choices:
-        raise ValueError(f'{name} must be one of {tuple(choices)}, got {value!r}')
-    return value
 
 
 class FeatureKDLoss(BaseModule):
