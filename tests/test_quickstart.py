@@ -273,6 +273,16 @@ def test_benchmark_methods_and_report(tmp_path):
     assert 'pointdistiller - student (3D moderate mAP): +2.50' in md and 'larger than' in md
     assert json.loads((tmp_path / 'r.json').read_text())['runs']['pointdistiller'] == [13.0, 14.0]
     assert md.startswith('# Distillation gain on the simulated KITTI-format dataset\n')
+    assert '## KD diagnostics' not in md
+    result['kd_diagnostics'] = [
+        dict(method='pointdistiller', seed=0, kd_loss_first=1.5, kd_loss_last=0.25,
+             det_loss_last=1.2, gamma_t=0.9, gamma_s=0.8, var_t=0.3, var_s=0.2),
+        dict(method='fitnets', seed=0, kd_loss_first=0.5, kd_loss_last=0.125, det_loss_last=1.3)]
+    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
+    md = (tmp_path / 'r.md').read_text()
+    assert '| pointdistiller | 0 | 1.5000 → 0.2500 | 1.200 | 0.900 | 0.800 | 0.300 | 0.200 |' in md
+    assert '| fitnets | 0 | 0.5000 → 0.1250 | 1.300 | – | – | – | – |' in md
+    result['kd_diagnostics'] = []
     assert 'reused' not in md
 
     # a titled report that reused finished runs says which, and what the wall time covers
