@@ -61,3 +61,17 @@ def test_sim_ablation_flips_only_the_switches(name, sim_pd):
     assert _without(tap, 'loss') == _without(pd_tap, 'loss')
     assert (_without(_without(tap['loss'], 'local'), 'reweight')
             == _without(_without(pd_tap['loss'], 'local'), 'reweight'))
+
+
+def test_frozen_teacher_adapter_variant_only_sets_the_loss_option(sim_pd):
+    path = SIM / ('pointdistiller-frozen-tadapter' + SIM_SUFFIX)
+    cfg = Config.fromfile(str(path))
+    model = cfg.model.to_dict()
+    assert _without(model, 'distill_cfg') == _without(sim_pd, 'distill_cfg')
+    (tap,), (pd_tap,) = model['distill_cfg'], sim_pd['distill_cfg']
+    assert tap['loss'].pop('teacher_adapter_trainable') is False
+    assert 'teacher_adapter_trainable' not in pd_tap['loss']  # the default (True) there
+    assert tap == pd_tap
+    # frozen by the loss option, not by an optimizer rule
+    assert 'paramwise_cfg' not in cfg.optim_wrapper
+    assert [h['type'] for h in cfg.custom_hooks] == ['DistillStatsHook']
