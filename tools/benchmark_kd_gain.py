@@ -13,10 +13,19 @@ to ``benchmarks/kd_gain_sim.md`` and ``.json``.
         pointdistiller-frozen=configs/sim/pointdistiller-frozen-tadapter_<...>.py \
         fitnets=configs/sim/kd_methods/<...>.py     # any distillation config plugs in
 
+The committed records were made this way: ``benchmarks/kd_gain_sim`` (student, PointDistiller,
+frozen teacher adapter) and ``benchmarks/kd_methods_sim`` (the seven earlier KD methods and the
+LD / RL ablations of ``configs/sim/kd_methods/``, ``--title`` set); each file ends with its
+exact command.
+
 A method config whose model is a ``PointDistillerDetector`` (``distill=True``) gets
 ``model.teacher_ckpt`` = the shared teacher (``--teacher-ckpt``, or a teacher trained once here
-with ``--teacher-iters``). Finished runs are reused (same marker logic as the quickstart), so
-an interrupted benchmark continues where it stopped. A CUDA device is used when torch sees one
+with ``--teacher-iters``). Finished runs are reused (same marker logic as the quickstart) and
+take no slot among the ``--jobs`` runs trained together, so an interrupted benchmark continues
+where it stopped and a new method set shares the runs of an earlier one; the report names the
+reused runs, and its wall time covers the runs that invocation trained. Each method's row also
+shows the paper's KITTI moderate mAP where the paper reports that method (Table 3 / 5, by name
+with ``_`` read as ``-``). A CUDA device is used when torch sees one
 (mmengine's default), the CPU otherwise (``--threads`` torch threads per run, ``--jobs``
 runs at the same time).
 """
