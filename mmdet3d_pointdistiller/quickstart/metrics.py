@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 __all__ = ['PREFIX', 'CLASSES', 'DIFFICULTIES', 'metric_key', 'extract_ap40', 'moderate_map',
-           'final_val_metrics', 'format_table']
+           'read_scalars', 'final_val_metrics', 'format_table']
 
 PREFIX = 'Kitti metric/pred_instances_3d/KITTI/'
 CLASSES = ('Car', 'Pedestrian', 'Cyclist')
@@ -49,6 +49,24 @@ def moderate_map(ap: Dict[str, Dict[str, Dict[str, float]]], view: str) -> float
     return sum(ap[view][c]['moderate'] for c in CLASSES) / len(CLASSES)
 
 
+def read_scalars(work_dir: str) -> List[dict]:
+    """All records of every ``<work_dir>/<timestamp>/vis_data/scalars.json``, in time order.
+
+    A resumed run writes a new timestamp folder; its records follow those of the earlier ones.
+
+    Raises:
+        FileNotFoundError: naming the work dir, if it has no ``scalars.json``.
+    """
+    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+    if not files:
+        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}')
+    records = []
+    for f in files:
+        with open(f) as fh:
+            records.extend(json.loads(line) for line in fh if line.strip())
+    return records
+
+
 def final_val_metrics(work_dir: str, step: Optional[int] = None) -> Dict[str, float]:
     """The KittiMetric values of the last validation (at ``step`` if given) of a training run.
 
@@ -58,17 +76,7 @@ def final_val_metrics(work_dir: str, step: Optional[int] = None) -> Dict[str, fl
     Raises:
         FileNotFoundError / LookupError: with the work dir and the steps that were found.
     """
-    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
-    if not files:
-        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}')
-    found = []
-    for f in files:
-        with open(f) as fh:
-            for line in fh:
-                if line.strip():
-                    rec = json.loads(line)
-                    if any(k.startswith(PREFIX) for k in rec):
-                        found.append(rec)
+    found = [r for r in read_scalars(work_dir) if any(k.startswith(PREFIX) for k in r)]
     if step is not None:
         found = [r for r in found if r.get('step') == step]
     if not found:

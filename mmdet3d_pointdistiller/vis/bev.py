@@ -18,7 +18,6 @@ Used by ``tools/visualize_bev.py`` (any config + checkpoint + ``.bin``) and
 from __future__ import annotations
 
 import copy
-import json
 import os
 import os.path as osp
 import pickle
@@ -29,6 +28,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+# one reader of mmengine's scalars.json, shared with the KittiMetric readers (re-exported)
+from mmdet3d_pointdistiller.quickstart.metrics import read_scalars
 
 __all__ = [
     'KITTI_CATEGORIES', 'load_detector', 'load_frame', 'gt_from_info', 'predict_frame',
@@ -362,22 +364,6 @@ def render_bev(out_png: str, points: np.ndarray, *, title: str = '', **kwargs) -
 
 
 # ----------------------------------------------------------------------------- curves
-def read_scalars(work_dir: str) -> List[dict]:
-    """All records of the newest ``<work_dir>/<timestamp>/vis_data/scalars.json``.
-
-    A resumed run writes a new timestamp folder; the records of all of them are merged in
-    time order (later records of the same step win).
-    """
-    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
-    if not files:
-        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}')
-    records = []
-    for f in files:
-        with open(f) as fh:
-            records.extend(json.loads(line) for line in fh if line.strip())
-    return records
-
-
 def detection_loss(record: dict) -> Optional[float]:
     """Sum of the detector's ``loss_*`` entries of a training record (KD terms excluded)."""
     keys = [k for k in record if k.startswith('loss_') and not k.startswith('loss_pd_')
