@@ -167,3 +167,16 @@ def test_cli_errors_name_the_problem(tmp_path):
     assert proc.returncode == 2 and 'missing does not exist' in proc.stderr
     proc = run('--table', '2', '--list-rows')
     assert proc.returncode == 0 and 'point-rcnn-16x_pointdistiller' in proc.stdout
+
+
+def test_records_of_an_indented_object_of_json_lines_and_a_broken_line(tool, tmp_path):
+    indented = tmp_path / 'test.json'
+    indented.write_text(json.dumps({'a': 1.0, 'b': {'c': 2}}, indent=4))
+    assert tool._read_records(indented) == [{'a': 1.0, 'b': {'c': 2}}]
+    lines = tmp_path / 'scalars.json'
+    lines.write_text('{"step": 1, "x": 0.5}\n\n[1, 2]\n{"step": 2, "x": 0.25}\n')
+    assert tool._read_records(lines) == [{'step': 1, 'x': 0.5}, {'step': 2, 'x': 0.25}]
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"step": 1}\n{"step": 2}\n{"step": \n')
+    with pytest.raises(tool.ResultError, match=r'broken\.json:3: not JSON \(Expecting value\)'):
+        tool._read_records(broken)

@@ -101,25 +101,28 @@ class RunMetrics:
 
 # ----------------------------------------------------------------------------- reading
 def _read_records(path: Path) -> List[dict]:
-    """JSON objects of a file: one object, or one object per line (mmengine scalars)."""
+    """JSON objects of a file read as a stream of JSON values: one (possibly indented) object,
+    as ``mim test`` writes, or one object per line (mmengine scalars); non-objects are skipped.
+
+    Raises:
+        ResultError: ``<path>:<line>: not JSON (...)``, naming the line where the first value that
+            does not parse starts.
+    """
     text = path.read_text()
-    try:
-        obj = json.loads(text)
-        return [obj] if isinstance(obj, dict) else []
-    except json.JSONDecodeError:
-        pass
-    records = []
-    for i, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
+    decoder = json.JSONDecoder()
+    records, pos = [], 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos == len(text):
+            return records
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ResultError(f'{path}:{i}: not JSON ({exc.msg})') from exc
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:  # the line where the broken value starts
+            line = text.count('\n', 0, pos) + 1
+            raise ResultError(f'{path}:{line}: not JSON ({exc.msg})') from exc
         if isinstance(obj, dict):
             records.append(obj)
-    return records
 
 
 def parse_metrics(record: dict, source: str, kind: str,
