@@ -130,17 +130,6 @@ def _versions() -> Dict[str, str]:
                 mmdet3d=mmdet3d.__version__)
 
 
-def _cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
-
-
 def write_report(result: Dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / 'cpu_detectors.json').write_text(json.dumps(result, indent=2))
@@ -177,9 +166,10 @@ def main(argv: List[str] = None) -> Dict:
                  '(or with CUDA_VISIBLE_DEVICES="")')
     torch.set_num_threads(args.threads)
     import mmdet3d_pointdistiller  # noqa: F401  activates the CPU shims
+    from mmdet3d_pointdistiller.utils import cpu_model_name
     result = dict(
         command='python tools/benchmark_cpu_detectors.py ' + ' '.join(argv or sys.argv[1:]),
-        machine=dict(cpu=_cpu_model(), cores=os.cpu_count(), threads=args.threads,
+        machine=dict(cpu=cpu_model_name(), cores=os.cpu_count(), threads=args.threads,
                      load_avg=[round(x, 2) for x in os.getloadavg()]),
         versions=_versions(), batch=args.batch, repeats=args.repeats, detectors={})
     for name in args.detectors:

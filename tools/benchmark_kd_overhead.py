@@ -710,16 +710,8 @@ def machine_info(threads: int, device: str) -> Dict[str, Any]:
     import mmdet3d
     import mmengine
     import torch
-    cpu = platform.processor() or 'unknown'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = dict(cpu=cpu, cpu_cores=os.cpu_count(), torch_threads=threads,
+    from mmdet3d_pointdistiller.utils import cpu_model_name
+    info = dict(cpu=cpu_model_name(), cpu_cores=os.cpu_count(), torch_threads=threads,
                 load_avg_at_start=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
                 python=platform.python_version(), platform=platform.platform(),
                 torch=torch.__version__, mmcv=mmcv.__version__, mmengine=mmengine.__version__,

@@ -652,15 +652,9 @@ def write_summary(work_root: Path, results: Dict[str, dict], info: dict) -> str:
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            names = [ln.split(':', 1)[1].strip() for ln in f if ln.startswith('model name')]
-        if names:
-            cpu = names[0]
-    except OSError:
-        pass
-    return f'{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release()}'
+    from mmdet3d_pointdistiller.utils import cpu_model_name
+    return (f'{os.cpu_count()} CPU cores ({cpu_model_name()}), '
+            f'{platform.system()} {platform.release()}')
 
 
 def _loadavg() -> str:
