@@ -51,13 +51,12 @@ def resolve_submodule(model: nn.Module, path: str, where: str) -> nn.Module:
     try:
         return model.get_submodule(path)
     except AttributeError:
-        pass
-    names = [n for n, _ in model.named_modules() if n]
-    close = difflib.get_close_matches(path, names, n=5, cutoff=0.5)
-    top = [n for n, _ in model.named_children()]
-    hint = f'; did you mean {close}?' if close else ''
-    raise KeyError(f"{where}: {type(model).__name__} has no submodule {path!r}{hint} "
-                   f'Top-level submodules: {top}')
+        names = [n for n, _ in model.named_modules() if n]
+        close = difflib.get_close_matches(path, names, n=5, cutoff=0.5)
+        top = [n for n, _ in model.named_children()]
+        hint = f'; did you mean {close}?' if close else ''
+        raise KeyError(f"{where}: {type(model).__name__} has no submodule {path!r}{hint} "
+                       f'Top-level submodules: {top}') from None
 
 
 def select_output(output: Any, selector: OutputSelector, where: str) -> Tensor:
