@@ -107,7 +107,10 @@ else
   log "installing $TORCH_PIN"
   "${PIP[@]}" "$TORCH_PIN"
 fi
-TORCH_CONSTRAINT="torch==$("$PY" -c 'import torch; print(torch.__version__)')"
+# the public version only: a local label (e.g. 2.13.0+cu130, the build PyPI serves on Linux)
+# makes pip's resolver reject the package's own `torch>=2.0,<3` requirement; `==2.13.0`
+# still matches the installed 2.13.0+cu130 (PEP 440), so torch is kept as it is.
+TORCH_CONSTRAINT="torch==$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
 CONSTRAINTS="$VENV/pd-constraints.txt"
 # keeps every later step from touching torch, and numpy at its pin from the first install on
 printf '%s\n%s\n' "$TORCH_CONSTRAINT" "$(pin options install_requires numpy)" > "$CONSTRAINTS"
