@@ -15,6 +15,7 @@ import mmdet3d_pointdistiller  # noqa: F401  registers modules
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss, chunked_feature_knn
 from mmdet3d_pointdistiller.models.losses.dense_reference import (DenseAdapter,
+                                                                  dense_batchwide_reference,
                                                                   dense_pointdistiller_loss,
                                                                   dense_reference_from_module,
                                                                   square_distance)
@@ -71,10 +72,10 @@ def map_inputs(layout, batch=2, seed=0, dtype=torch.float64):
     return teacher, student
 
 
-def assert_matches_dense(module, teacher, student, batch_idx=None, num_points=None, atol=1e-10):
+def assert_matches_dense(module, teacher, student, batch_idx=None, num_points=None, atol=1e-10,
+                         reference=dense_reference_from_module):
     """Loss, gradients, selection and BN running stats of module == dense reference."""
-    ref, ref_t, ref_s = dense_reference_from_module(module, teacher, student, batch_idx,
-                                                    num_points)
+    ref, ref_t, ref_s = reference(module, teacher, student, batch_idx, num_points)
     loss = module(teacher, student, batch_idx, num_points)
     assert loss.dim() == 0
     torch.testing.assert_close(loss, ref.loss, atol=atol, rtol=1e-9)
@@ -418,6 +419,7 @@ def test_nonfinite_input_flows_to_loss():
     (dict(feature_layout='bev'), "score='num_points' is only available for feature_layout='voxel'"),
     (dict(score='random'), 'score must be one of'),
     (dict(pool='mean'), 'pool must be one of'),
+    (dict(sampling='scene'), "sampling must be one of ('sample', 'batch')"),
     (dict(num_queries=0), 'num_queries must be a positive integer'),
     (dict(num_neighbors=-1), 'num_neighbors must be a positive integer'),
     (dict(num_neighbors=2.5), 'num_neighbors must be a positive integer'),
@@ -512,3 +514,83 @@ def test_paper_scale_chunked_beats_dense():
     assert chunked['delta_rss_mb'] * 4 < dense['delta_rss_mb']
     assert (chunked['forward_s'] + chunked['backward_s']) * 2 < \
         dense['forward_s'] + dense['backward_s']
+
+
+# ---------------------------------------------------------------- sampling='batch' (released code)
+@pytest.mark.parametrize('case,reweight,local,train,fused', [
+    (c, rw, lo, tr, fu) for c, rw, lo, tr, fu in itertools.product(
+        CASES, (True, False), (True, False), (True, False), (True, False))
+    if lo or fu
+])
+def test_batch_sampling_matches_dense_batchwide_reference(case, reweight, local, train, fused):
+    """One pool of all elements of the batch: loss, gradients, per-sample selection and BN
+    statistics equal the dense reference run on the merged batch."""
+    module = make_module(reweight=reweight, local=local, knn_chunk_size=3, temperature=0.7,
+                         loss_weight=2.0, sampling='batch', **case)
+    module.train(train)
+    module.fused = fused
+    if case['feature_layout'] == 'voxel':
+        teacher, student, batch_idx, num_points = voxel_inputs()
+        loss, ref = assert_matches_dense(module, teacher, student, batch_idx, num_points,
+                                         reference=dense_batchwide_reference)
+    else:
+        teacher, student = map_inputs(case['feature_layout'], batch=3)
+        loss, ref = assert_matches_dense(module, teacher, student,
+                                         reference=dense_batchwide_reference)
+    assert loss.item() > 0
+    # N per batch: 10 queries in all, not 10 per sample
+    assert sum(sel['index'].numel() for sel in module.last_selection) == 10
+
+
+def test_batch_sampling_is_the_released_pointpillars_loss():
+    """Hand transcription of the released KITTI PointPillars path (voxelnet.py 304-359):
+    top-N over the pillars of the whole batch by point count, kNN in teacher feature space
+    over all pillars of the batch, cat(neighbour, centre) edges through 1x1 conv + BN + ReLU,
+    weights N * softmax(count / tau), loss 2 * mean(w * (G_T - G_S)^2)."""
+    module = make_module(sampling='batch', temperature=0.5, loss_weight=2.0, num_queries=12,
+                         num_neighbors=5)
+    module.train()
+    teacher, student, batch_idx, num_points = voxel_inputs(sizes=(20, 25))
+    loss = module(teacher, student, batch_idx, num_points)
+
+    n, k = 12, 5
+    idx = torch.topk(num_points.double(), n).indices  # whole batch
+    q = teacher[idx]
+    dist = square_distance(q, teacher)
+    knn = torch.topk(dist, k, dim=1, largest=False).indices  # (n, k), centre first (distinct)
+    assert torch.equal(knn[:, 0], idx)
+
+    def graph(adapter, feats):
+        edge = torch.cat([feats[knn], feats[idx].unsqueeze(1).expand(-1, k, -1)], dim=-1)
+        x = torch.nn.functional.conv2d(edge.permute(2, 0, 1).unsqueeze(0),
+                                       adapter.conv.weight)
+        bn = adapter.norm
+        x = torch.nn.functional.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
+        return torch.relu(x)  # (1, C', n, k)
+
+    g_t = graph(module.teacher_adapter, teacher)
+    g_s = graph(module.student_adapter, student)
+    w = n * torch.softmax(num_points[idx].double() / 0.5, dim=0)
+    expected = 2 * (torch.nn.functional.mse_loss(g_s, g_t, reduction='none')
+                    * w.view(1, 1, -1, 1)).mean()
+    torch.testing.assert_close(loss, expected, atol=1e-10, rtol=1e-9)
+
+
+def test_batch_sampling_neighbours_cross_scenes():
+    """With 'batch' a query's nearest teacher feature in another scene is its neighbour;
+    with 'sample' it never is."""
+    teacher = torch.tensor([[0.0] * C_T, [5.0] * C_T, [0.1] * C_T, [9.0] * C_T],
+                           dtype=torch.float64)
+    student = torch.randn(4, C_S, dtype=torch.float64, requires_grad=True)
+    batch_idx = torch.tensor([0, 0, 1, 1])
+    num_points = torch.tensor([9, 1, 2, 1])
+    for sampling, expected in (('batch', [0, 2]), ('sample', [0, 1])):
+        module = make_module(sampling=sampling, num_queries=1, num_neighbors=2)
+        dense = dense_batchwide_reference if sampling == 'batch' else \
+            dense_reference_from_module
+        ref, _, _ = dense(module, teacher, student, batch_idx, num_points)
+        assert ref.knn[0][0].tolist() == expected
+        module(teacher, student, batch_idx, num_points)
+        # the top-count pillar of the batch (row 0, sample 0) is the only 'batch' query
+        counts = [sel['index'].numel() for sel in module.last_selection]
+        assert counts == ([1, 0] if sampling == 'batch' else [1, 1])

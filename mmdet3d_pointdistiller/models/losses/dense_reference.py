@@ -10,6 +10,7 @@ compare the memory-bounded implementation against it value by value, and benchma
 measure what the memory bound saves. It costs O(N*M) memory for the distances and
 O(N*K*2C) for the edges.
 """
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -267,4 +268,55 @@ def dense_reference_from_module(module, teacher_feat: Tensor, student_feat: Tens
         temperature=module.temperature, reweight=module.reweight, local=module.local,
         pool=module.pool, loss_weight=module.loss_weight, training=module.training,
         batch_idx=batch_idx, num_points=num_points)
+    return result, t_adapter, s_adapter
+
+
+def dense_batchwide_reference(module, teacher_feat: Tensor, student_feat: Tensor,
+                              batch_idx: Optional[Tensor] = None,
+                              num_points: Optional[Tensor] = None):
+    """Dense reference of ``PointDistillerLoss(sampling='batch')``, the released KITTI
+    PointPillars code's pooling: the whole batch is one sample (top-N over all elements of
+    all scenes, kNN candidates across scenes, one softmax over the N queries).
+
+    The batch is merged into a single sample before the dense computation (voxel layout:
+    every ``batch_idx`` set to 0; bev (B, C, H, W) -> (1, C, B*H, W); point (B, C, P) ->
+    (1, C, B*P)), so the flat element index of the merged sample is ``b * M + m`` for maps.
+    The selection is then split back per sample with the module's reported indices (row of
+    ``teacher_feat`` for voxels, ``h * W + w`` / point index within the sample for maps).
+
+    Returns:
+        tuple[DenseResult, DenseAdapter, DenseAdapter]: as :func:`dense_reference_from_module`,
+        with ``selection`` per sample.
+    """
+    layout = module.feature_layout
+    if layout == 'voxel':
+        merged = (teacher_feat, student_feat, torch.zeros_like(batch_idx), num_points)
+        sample_of_elem = batch_idx.long()
+        local_index = torch.arange(batch_idx.numel(), device=batch_idx.device)
+        num_samples = int(batch_idx.max()) + 1 if batch_idx.numel() else 0
+    else:
+        b, c = teacher_feat.shape[:2]
+        per_sample = math.prod(teacher_feat.shape[2:])
+        if layout == 'bev':
+            h, w = teacher_feat.shape[2:]
+            merged_t = teacher_feat.transpose(0, 1).reshape(1, c, b * h, w)
+            merged_s = student_feat.transpose(0, 1).reshape(1, student_feat.shape[1], b * h, w)
+        else:
+            merged_t = teacher_feat.transpose(0, 1).reshape(1, c, -1)
+            merged_s = student_feat.transpose(0, 1).reshape(1, student_feat.shape[1], -1)
+        merged = (merged_t, merged_s, None, None)
+        flat = torch.arange(b * per_sample, device=teacher_feat.device)
+        sample_of_elem, local_index = flat // per_sample, flat % per_sample
+        num_samples = b
+    result, t_adapter, s_adapter = dense_reference_from_module(module, *merged)
+    sel = result.selection[0] if result.selection else None
+    selection = []
+    for s in range(num_samples):
+        if sel is None:
+            selection.append(dict(index=local_index[:0], weight=teacher_feat.new_zeros(0)))
+            continue
+        mask = sample_of_elem[sel['index']] == s
+        selection.append(dict(index=local_index[sel['index'][mask]],
+                              weight=sel['weight'][mask]))
+    result.selection = selection
     return result, t_adapter, s_adapter

@@ -24,6 +24,7 @@ from .graph_ops import chunked_feature_knn, gather_edge_projection
 FEATURE_LAYOUTS = ('voxel', 'bev', 'point')
 SCORES = ('num_points', 'teacher_max')
 POOLS = ('none', 'max')
+SAMPLINGS = ('sample', 'batch')
 
 
 @MODELS.register_module()
@@ -36,7 +37,7 @@ class PointDistillerLoss(BaseModule):
     1. **Importance score** ``s``: ``num_points`` per voxel (``score='num_points'``, voxel
        layout only) or the channel-max of the *teacher* feature (``score='teacher_max'``).
     2. **Top-N**: the ``N_b = min(N, M_b)`` highest-scoring elements are the queries
-       (per sample, never batch-wide).
+       (per sample; ``sampling='batch'``: see below).
     3. **kNN graph** (``local=True``): for every query ``i`` its ``K_b = min(K, M_b)``
        nearest elements in the teacher feature space (squared Euclidean, candidates = all
        ``M_b`` elements of the sample); ``K`` counts the centre, which is always node 0.
@@ -52,6 +53,13 @@ class PointDistillerLoss(BaseModule):
        channels of ``G_T`` (detached) for the ``bev``/``point`` layouts (the paper's rule for
        point-based detectors). ``reweight=False`` uses ones.
     6. **Loss** ``loss_weight * sum_b sum_i w_bi * mean_{k,c}(G_T - G_S)^2 / sum_b N_b``.
+
+    ``sampling='batch'`` (the released KITTI PointPillars code) treats the whole batch as one
+    sample in steps 2-5: the ``N`` queries are the top-``N`` elements of the batch (``N`` per
+    batch, not per sample), their kNN candidates are the elements of every scene of the batch
+    (neighbours can come from another scene), and the softmax of step 5 runs over those ``N``
+    queries. :attr:`last_selection` still has one entry per sample (the queries that fell in
+    it, in descending score order).
 
     Memory bound (mathematically identical to the dense formulation):
 
@@ -85,8 +93,9 @@ class PointDistillerLoss(BaseModule):
     Differences from the original code (github.com/RunpeiDong/PointDistiller @ a5dc465),
     following the paper where the code is buggy or inconsistent:
 
-    * Top-N and kNN are per sample for every layout. The released KITTI PointPillars path
-      pools the pillars of the whole batch (N=6000 per batch, neighbours across scenes).
+    * Top-N and kNN are per sample for every layout by default. The released KITTI
+      PointPillars path pools the pillars of the whole batch (N=6000 per batch, neighbours
+      across scenes); ``sampling='batch'`` reproduces it.
     * Reweighting follows the paper for every detector: voxel layout ``N_b *
       softmax(num_points / tau)`` (or of the teacher channel-max with
       ``score='teacher_max'``), bev/point layouts ``N_b * softmax(max(G_T) / tau)``. In the
@@ -126,6 +135,9 @@ class PointDistillerLoss(BaseModule):
         norm_cfg (dict | None): norm layer of the adapters; must build a 2-D batch-norm
             layer (BN, BN2d, SyncBN, ...) or be None (then the conv has a bias).
         act_cfg (dict | None): activation of the adapters.
+        sampling (str): ``'sample'`` (default: top-N, kNN and weights per sample) or
+            ``'batch'`` (the released KITTI PointPillars code: one pool of all elements of
+            the batch, N per batch).
         teacher_adapter_trainable (bool): train gamma_T with the student (paper and released
             code, default). Both adapters trained on their own squared difference admit
             co-adapted solutions in which gamma_T keeps only what the student already
@@ -164,6 +176,7 @@ class PointDistillerLoss(BaseModule):
                  norm_cfg: Optional[dict] = dict(type='BN2d'),
                  act_cfg: Optional[dict] = dict(type='ReLU'),
                  teacher_adapter_trainable: bool = True,
+                 sampling: str = 'sample',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.teacher_channels = check_positive_int('teacher_channels', teacher_channels)
@@ -178,6 +191,8 @@ class PointDistillerLoss(BaseModule):
             raise ValueError("score='num_points' is only available for feature_layout='voxel' "
                              f"(got feature_layout={feature_layout!r}); use score='teacher_max'")
         check_choice('pool', pool, POOLS)
+        check_choice('sampling', sampling, SAMPLINGS)
+        self.sampling = sampling
         check_number('temperature', temperature, strict=True)
         check_number('loss_weight', loss_weight)
         for name, flag in (('reweight', reweight), ('local', local),
@@ -464,9 +479,11 @@ class PointDistillerLoss(BaseModule):
     def _forward(self, teacher_feat: Tensor, student_feat: Tensor, batch_idx: Optional[Tensor],
                  num_points: Optional[Tensor]) -> Tensor:
         dtype = self._compute_dtype()
-        teacher, student, score, counts, orig_index = self._flatten(
+        teacher, student, score, sample_counts, orig_index = self._flatten(
             teacher_feat, student_feat, batch_idx, num_points, dtype)
         device = teacher.device
+        # the groups within which top-N, kNN and the weight softmax run
+        counts = [sum(sample_counts)] if self.sampling == 'batch' else sample_counts
 
         # ---- per-sample top-N and kNN (indices only, no autograd)
         sel_list, nbr_list, num_sel, num_nbr = [], [], [], []
@@ -495,8 +512,8 @@ class PointDistillerLoss(BaseModule):
         total_edges = sum(n * k for n, k in zip(num_sel, num_nbr))
         has_bn = self.teacher_adapter.with_norm
         if total_sel == 0 or (self.training and has_bn and total_edges < 2):
-            self.last_selection = [
-                dict(index=orig_index[sel], weight=teacher.new_zeros(0)) for sel in sel_list]
+            self.last_selection = self._selection_per_sample(
+                sel_list, [teacher.new_zeros(n) for n in num_sel], sample_counts, orig_index)
             return self._zero_loss(student_feat, dtype)
 
         sel_all = torch.cat(sel_list)  # (sum N_b,)
@@ -525,8 +542,27 @@ class PointDistillerLoss(BaseModule):
         loss = (weight * per_query).sum() / total_sel * self.loss_weight
 
         weights_iter = iter(weight.split(sel_counts))
-        self.last_selection = [
-            dict(index=orig_index[sel],
-                 weight=next(weights_iter) if n > 0 else weight.new_zeros(0))
-            for sel, n in zip(sel_list, num_sel)]
+        self.last_selection = self._selection_per_sample(
+            sel_list, [next(weights_iter) if n > 0 else weight.new_zeros(0) for n in num_sel],
+            sample_counts, orig_index)
         return loss
+
+    def _selection_per_sample(self, sel_list: List[Tensor], weights: List[Tensor],
+                              sample_counts: List[int], orig_index: Tensor
+                              ) -> List[Dict[str, Tensor]]:
+        """:attr:`last_selection` entries, one per sample.
+
+        Args:
+            sel_list (list[Tensor]): per group, (N_g,) long flat rows of the queries.
+            weights (list[Tensor]): per group, (N_g,) their weights.
+            sample_counts (list[int]): M_b of every sample (flat rows are grouped by sample).
+            orig_index (Tensor): (sum M_b,) index reported for every flat row.
+        """
+        if self.sampling == 'sample':
+            return [dict(index=orig_index[sel], weight=w) for sel, w in zip(sel_list, weights)]
+        sel, weight = sel_list[0], weights[0]
+        sample_of = torch.repeat_interleave(
+            torch.arange(len(sample_counts), device=sel.device),
+            torch.tensor(sample_counts, device=sel.device, dtype=torch.long))[sel]
+        return [dict(index=orig_index[sel[sample_of == b]], weight=weight[sample_of == b])
+                for b in range(len(sample_counts))]
