@@ -22,7 +22,10 @@ ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py'))
 KD = [c for c in ALL if c.startswith('pointdistiller/')]
 BASELINES = [c for c in ALL if c.split('/')[0] in ('pointpillars', 'second', 'point_rcnn')]
 STUDENT_BASES = [c for c in ALL if c.startswith('_base_/students/')]
-DISTILL_BASES = [c for c in ALL if c.startswith('_base_/distill/')]
+# tap + loss only (shared by the KITTI and the sim PointPillars bases), no teacher
+TAP_BASES = ['_base_/distill/pointdistiller_pointpillars_tap.py']
+DISTILL_BASES = [c for c in ALL if c.startswith('_base_/distill/') and c not in TAP_BASES]
+SIM_KD = [c for c in ALL if c.startswith('sim/') and 'pointdistiller' in c]
 QUICKSTART = [c for c in ALL if c.startswith('quickstart/')]
 
 # PointDistiller Table 1: parameters (M) of teacher and students (one decimal).
@@ -79,7 +82,8 @@ def teacher_ckpts(tmp_path_factory):
 
 def test_config_inventory():
     assert len(KD) == 9 and len(BASELINES) == 9 and len(STUDENT_BASES) == 9
-    assert len(DISTILL_BASES) == 4  # one per detector family and dataset
+    # one per detector family and dataset (the simulated dataset included)
+    assert len(DISTILL_BASES) == 5
     # every KD config has its student-only baseline with the same file name stem
     for kd in KD:
         stem = kd.split('/', 1)[1][len('pointdistiller_'):]
@@ -97,8 +101,19 @@ def test_distill_bases_compose_with_any_student(name):
     assert cfg.pd_distiller.teacher.cfg_path == cfg.teacher_cfg
     assert cfg.pd_loss.type == 'PointDistillerLoss'
     assert KD_KEYS - {'teacher_channels', 'student_channels'} <= set(cfg.pd_loss)
-    users = [kd for kd in KD if name in (CONFIGS / kd).read_text()]
+    users = [kd for kd in KD + SIM_KD if Path(name).name in (CONFIGS / kd).read_text()]
     assert users, f'{name} is used by no distillation config'
+
+
+def test_tap_base_is_shared_and_defines_only_tap_and_loss():
+    cfg = Config.fromfile(str(CONFIGS / TAP_BASES[0]))
+    assert set(cfg.keys()) == {'pd_tap', 'pd_loss'}
+    kitti = Config.fromfile(str(CONFIGS / '_base_/distill/pointdistiller_pointpillars_kitti-3d-3class.py'))
+    sim = Config.fromfile(str(CONFIGS / '_base_/distill/pointdistiller_pointpillars_sim-kitti-3d-3class.py'))
+    assert kitti.pd_loss == cfg.pd_loss and kitti.pd_tap == sim.pd_tap == cfg.pd_tap
+    # the sim loss differs from the KITTI one in N and K only
+    assert {k: v for k, v in sim.pd_loss.items() if cfg.pd_loss[k] != v} == dict(
+        num_queries=256, num_neighbors=32)
 
 
 @pytest.mark.parametrize('name', STUDENT_BASES + BASELINES + QUICKSTART)

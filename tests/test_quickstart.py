@@ -410,7 +410,7 @@ def test_distill_stats_hook_logs_adapter_scale_and_output_variance():
     from types import SimpleNamespace
     from mmengine.logging import MessageHub
     from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
-    from mmdet3d_pointdistiller.quickstart.hooks import (DistillStatsHook, adapter_stats,
+    from mmdet3d_pointdistiller.engine.hooks import (DistillStatsHook, adapter_stats,
                                                          relu_gaussian_variance)
     torch.manual_seed(0)
     g, b = torch.tensor([1.0, 0.5, 2.0, 1e-6]), torch.tensor([0.0, -1.0, 0.3, -0.2])

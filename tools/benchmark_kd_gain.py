@@ -86,7 +86,7 @@ def kd_diagnostics(work_dir: Path, ckpt: Path) -> Optional[dict]:
     adapters' BN scale and output variance in its final checkpoint (None for runs without
     ``loss_pd_*``)."""
     from mmdet3d_pointdistiller.compat import safe_torch_load
-    from mmdet3d_pointdistiller.quickstart.hooks import relu_gaussian_variance
+    from mmdet3d_pointdistiller.engine.hooks import relu_gaussian_variance
     from mmdet3d_pointdistiller.quickstart.metrics import read_scalars
     from mmdet3d_pointdistiller.vis.bev import detection_loss
     train = [r for r in read_scalars(str(work_dir)) if 'iter' in r]

@@ -303,12 +303,18 @@ class PointDistillerDetector(Base3DDetector):
                       '(no teacher built, no KD loss)', logger='current')
             return
 
+        # Paired runs: building the teacher and the adapters draws from torch's global RNG;
+        # restoring the state drawn up to here makes ``init_weights`` (student first) and
+        # everything after it see the RNG stream of a student-only run with the same seed,
+        # so a distilled run and its student-only twin start from the same student weights.
+        rng_state = torch.random.get_rng_state()
         self.teacher = MODELS.build(teacher_cfg)
         self._load_teacher(teacher_ckpt)
         self._freeze_teacher()
         self._build_taps()
         self.distill_losses = ModuleDict(
             {tap.name: MODELS.build(copy.deepcopy(tap.loss)) for tap in self.taps})
+        torch.random.set_rng_state(rng_state)
         self._bind_loss_modules()
         self._teacher_takes_metas = _takes_metas(self.teacher.extract_feat)
         self._log_summary()

@@ -12,10 +12,13 @@ iterations and per tap, into the training log and ``vis_data/scalars.json``:
   mean and unit variance per channel; Gaussian approximation), i.e. how much signal the
   graph features G_T / G_S still carry; a collapse drives it to 0.
 
-Add it to a distillation config with::
+* ``kd_<tap>_neff``: the effective number of weighted queries per sample,
+  ``(sum_i w_i)^2 / sum_i w_i^2`` over the sample's N_b queries (``last_selection``), averaged
+  over the batch: N_b for uniform weights, 1 when one query carries all the weight (e.g. the
+  released code's tau = 0.01 on integer point counts).
 
-    custom_imports = dict(imports=['mmdet3d_pointdistiller',
-                                   'mmdet3d_pointdistiller.quickstart.hooks'])
+Importing ``mmdet3d_pointdistiller`` registers it; add it to a distillation config with::
+
     custom_hooks = [dict(type='DistillStatsHook')]
 """
 from __future__ import annotations
@@ -29,7 +32,8 @@ from mmengine.model import is_model_wrapper
 
 from mmdet3d.registry import HOOKS
 
-__all__ = ['DistillStatsHook', 'relu_gaussian_variance', 'adapter_stats']
+__all__ = ['DistillStatsHook', 'relu_gaussian_variance', 'adapter_stats',
+           'effective_queries']
 
 
 def relu_gaussian_variance(gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -61,6 +65,19 @@ def adapter_stats(loss_module) -> Optional[Dict[str, float]]:
     return out
 
 
+def effective_queries(selection) -> Optional[float]:
+    """Mean over samples of ``(sum w)^2 / sum w^2`` of a loss module's ``last_selection``
+    (a list of dicts with a ``weight`` (N_b,) tensor); None if no sample has a query."""
+    values = []
+    for sel in selection or []:
+        w = sel.get('weight') if isinstance(sel, dict) else None
+        if w is None or w.numel() == 0:
+            continue
+        w = w.detach().double()
+        values.append(float(w.sum() ** 2 / (w * w).sum().clamp_min(1e-300)))
+    return sum(values) / len(values) if values else None
+
+
 @HOOKS.register_module()
 class DistillStatsHook(Hook):
     """Log the adapters' BN scale and output variance of every distillation tap.
@@ -85,8 +102,9 @@ class DistillStatsHook(Hook):
         if not losses:
             return
         for name, module in losses.items():
-            stats = adapter_stats(module)
-            if stats is None:
-                continue
+            stats = adapter_stats(module) or {}
+            neff = effective_queries(getattr(module, 'last_selection', None))
+            if neff is not None:
+                stats['neff'] = neff
             for key, value in stats.items():
                 runner.message_hub.update_scalar(f'train/kd_{name}_{key}', value)

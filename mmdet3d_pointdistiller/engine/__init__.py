@@ -1,0 +1,4 @@
+"""Training-loop pieces (hooks), registered into mmdet3d's registries on import."""
+from .hooks import DistillStatsHook
+
+__all__ = ['DistillStatsHook']
