@@ -9,8 +9,10 @@ reused), and a two-seed KD-gain benchmark on its teacher.
 import importlib.util
 import io
 import json
+import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -241,93 +243,81 @@ def test_flops_and_params_reproduce_the_paper_for_kitti_pointpillars():
 
 
 # ----------------------------------------------------------------------------- benchmark
-def test_benchmark_methods_and_report(tmp_path):
+def test_benchmark_methods():
     bench = _load_tool('benchmark_kd_gain')
-    methods = bench.parse_methods(list(bench.DEFAULT_METHODS))
+    methods = bench.parse_methods([f'{k}={v}' for k, v in bench.DEFAULT_METHODS['16x'].items()])
     assert list(methods) == ['student', 'pointdistiller']
     assert not bench.needs_teacher(methods['student']) and bench.needs_teacher(
         methods['pointdistiller'])
-    for bad, msg in ((['x'], 'name=config'), (['teacher=' + qp.CONFIGS['student']], 'reserved'),
-                     (['a=configs/none.py'], 'does not exist')):
+    for bad, msg in ((['x'], 'name=config'), (['a=configs/none.py'], 'does not exist'),
+                     ([f"pointdistiller={methods['pointdistiller']}"], 'needs a student'),
+                     ([f"student={methods['student']}"] * 2, 'given twice')):
         with pytest.raises(SystemExit, match=msg):
             bench.parse_methods(bad)
-    result = dict(
-        metric='m', seeds=[0, 1], methods=methods,
-        runs=dict(teacher=[30.0], student=[10.0, 12.0], pointdistiller=[13.0, 14.0]),
-        summary=dict(student={'3D': bench.mean_std([10.0, 12.0]),
-                              'BEV': bench.mean_std([20.0, 21.0])},
-                     pointdistiller={'3D': bench.mean_std([13.0, 14.0]),
-                                     'BEV': bench.mean_std([22.0, 22.0])}),
-        gain_over_student=dict(pointdistiller=dict(mean_diff=2.5, per_seed=[3.0, 2.0],
-                                                   student_std=1.4142, method_std=0.7071,
-                                                   exceeds_std=True)),
-        teacher=dict(config='t.py', checkpoint='t.pth', iters=5, map_3d=30.0, map_bev=40.0),
-        budget=dict(student_iters=4, batch_size=2, num_train=6, num_val=3), data_seed=0,
-        command='cmd', wall_time_s=12.0, machine='m', device='cpu', threads=1, jobs=2,
-        loadavg='1.0')
-    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
-    md = (tmp_path / 'r.md').read_text()
-    assert '| student | `configs/sim/pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py` ' \
-           '| 10.00 | 12.00 | 11.00 ± 1.41 | 20.50 ± 0.71 |' in md
-    assert '| teacher | `t.py` | 30.00 | (shared) | 30.00 | 40.00 |' in md
-    assert 'pointdistiller - student (3D moderate mAP): +2.50' in md and 'larger than' in md
-    assert json.loads((tmp_path / 'r.json').read_text())['runs']['pointdistiller'] == [13.0, 14.0]
-    assert md.startswith('# Distillation gain on the simulated KITTI-format dataset\n')
-    assert '## KD diagnostics' not in md
-    result['kd_diagnostics'] = [
-        dict(method='pointdistiller', seed=0, kd_loss_first=1.5, kd_loss_last=0.25,
-             det_loss_last=1.2, gamma_t=0.9, gamma_s=0.8, var_t=0.3, var_s=0.2),
-        dict(method='fitnets', seed=0, kd_loss_first=0.5, kd_loss_last=0.125, det_loss_last=1.3)]
-    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
-    md = (tmp_path / 'r.md').read_text()
-    assert '| pointdistiller | 0 | 1.5000 → 0.2500 | 1.200 | 0.900 | 0.800 | 0.300 | 0.200 |' in md
-    assert '| fitnets | 0 | 0.5000 → 0.1250 | 1.300 | – | – | – | – |' in md
-    result['kd_diagnostics'] = []
-    assert 'reused' not in md
-
-    # a titled report that reused finished runs says which, and what the wall time covers
-    result.update(title='Earlier KD methods', reused_runs=['student_seed0'],
-                  train_seconds=dict(student_seed0=5.0, student_seed1=6.0,
-                                     pointdistiller_seed0=7.0, pointdistiller_seed1=8.0))
-    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
-    md = (tmp_path / 'r.md').read_text()
-    assert md.startswith('# Earlier KD methods\n')
-    assert 'paper 3D' not in md
-
-    # the paper's moderate mAP next to each method it reports (Table 3, ablations Table 5)
-    paper = bench.paper_reference(['student', 'pointdistiller', 'ld_only', 'my_variant'])
-    assert paper == {'teacher': {'table': 3, '3D': 60.3, 'BEV': 68.3},
-                     'student': {'table': 3, '3D': 58.7, 'BEV': 66.4},
-                     'pointdistiller': {'table': 3, '3D': 62.1, 'BEV': 69.2},
-                     'ld_only': {'table': 5, '3D': 61.2, 'BEV': 68.7}}
-    result.update(paper=paper)
-    bench.write_report(tmp_path / 'r.md', tmp_path / 'r.json', result)
-    md = (tmp_path / 'r.md').read_text()
-    assert '| mean ± std (3D) | mean ± std (BEV) | paper 3D | paper BEV |' in md
-    assert '| 11.00 ± 1.41 | 20.50 ± 0.71 | 58.7 | 66.4 |' in md
-    assert '| 30.00 | 40.00 | 60.3 | 68.3 |' in md and '(Table 3 / 5)' in md
-    assert 'load average at the end 1.0) for the 3 run(s) trained by that invocation; 1 ' \
-           'finished run(s) with identical config and options were reused from the same ' \
-           'work dir: student_seed0.' in md
+    with pytest.raises(SystemExit, match='train and ship the teacher'):
+        bench.load_teacher('checkpoints/sim/none.json')
 
 
-class _Job:
-    def __init__(self, name, ran):
-        self.name, self.ran = name, ran
+def _run_entry(map_3d, map_bev, car):
+    ap = {v: {c: {d: 0.0 for d in ('easy', 'moderate', 'hard')}
+              for c in ('Car', 'Pedestrian', 'Cyclist')} for v in ('BEV', '3D')}
+    return dict(map_3d=map_3d, map_bev=map_bev, car_3d_moderate=car, car_bev_moderate=car,
+                ap=ap, config_hash='h', options=[], seconds=1.0, kd=None)
 
 
-def test_benchmark_groups_only_the_runs_still_to_train():
-    bench = _load_tool('benchmark_kd_gain')
-    jobs = [_Job(n, r) for n, r in (('s1', False), ('pd1', False), ('fit1', True),
-                                    ('at1', True), ('s2', False), ('fit2', True),
-                                    ('at2', True))]
-    groups = bench.run_groups(jobs, 3)
-    assert [[j.name for j in g] for g in groups] == [['fit1', 'at1', 'fit2'], ['at2']]
-    assert [[j.name for j in g] for g in bench.run_groups(jobs, 1)] == [
-        ['fit1'], ['at1'], ['fit2'], ['at2']]
-    assert bench.run_groups([_Job('s', False)], 2) == []
-    with pytest.raises(SystemExit, match='--jobs must be >= 1, got 0'):
-        bench.run_groups(jobs, 0)
+def test_kd_gain_record_statistics_and_partial_report():
+    from mmdet3d_pointdistiller.quickstart.kd_gain import render_markdown, summarise_ratio
+    runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0),
+                         '3': _run_entry(11.0, 22.0, 29.0)},
+                pointdistiller={'1': _run_entry(11.0, 21.0, 31.0),
+                                '2': _run_entry(14.0, 22.0, 33.0)},
+                frozen={'1': _run_entry(10.5, 20.0, 30.0), '2': _run_entry(12.5, 21.0, 31.0),
+                        '3': _run_entry(11.5, 22.0, 29.0)})
+    entry = dict(methods=dict(student='s.py', pointdistiller='pd.py', frozen='f.py'),
+                 seeds=[1, 2, 3], runs=runs, command='python tools/benchmark_kd_gain.py x',
+                 wall_time_s=5.0, machine='m', threads=1, jobs=2)
+    summarise_ratio(entry, teacher_map=21.0)
+    assert entry['student'] == [10.0, 12.0, 11.0]
+    assert entry['pointdistiller'] == [11.0, 14.0, None]
+    assert entry['missing'] == ['pointdistiller seed 3']
+    g = entry['paired_gain']  # seeds 1 and 2 only: diffs 1 and 2
+    assert g['seeds'] == [1, 2] and g['diffs'] == [1.0, 2.0] and g['mean'] == 1.5
+    half = 12.7062047 * math.sqrt(0.5) / math.sqrt(2)
+    assert g['ci95'] == pytest.approx([1.5 - half, 1.5 + half], abs=1e-5)
+    assert entry['gap_closed'] == pytest.approx(1.5 / (21.0 - 11.0))
+    frozen = entry['arms']['frozen']
+    assert frozen['paired_gain']['diffs'] == [0.5, 0.5, 0.5]
+    assert frozen['paired_gain']['ci95'] == pytest.approx([0.5, 0.5])  # no spread
+    assert frozen['vs_pointdistiller']['diffs'] == [-0.5, -1.5]
+    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=21.0,
+                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
+               metric='m', val_frames=300, train_frames=1500, data_seed=0,
+               budget=dict(iters=600, batch_size=2), ratios={'16x': entry})
+    md = render_markdown(rec)
+    assert '| student | `s.py` | 10.00 | 12.00 | 11.00 | 11.00 | 21.00 |' in md
+    assert '| pointdistiller | `pd.py` | 11.00 | 14.00 | missing |' in md
+    assert '| pointdistiller | +1.50 [' in md and '(n = 2, contains 0)' in md
+    assert '| frozen | +0.50 [+0.50, +0.50] (n = 3, ' in md
+    assert '**Partial record**: 1 run(s) not finished yet: pointdistiller seed 3.' in md
+    assert 'Command: `python tools/benchmark_kd_gain.py x`' in md
+
+
+def test_kd_diagnostics_read_the_kd_loss_and_the_logged_adapter_stats(tmp_path):
+    from mmdet3d_pointdistiller.quickstart.kd_gain import kd_diagnostics
+    d = tmp_path / '20260101_000000' / 'vis_data'
+    d.mkdir(parents=True)
+    recs = [dict(iter=10, step=10, loss=2.7, loss_cls=0.5, loss_bbox=1.0, loss_pd_pfn=1.2,
+                 kd_pfn_gamma_t=1.0, kd_pfn_neff=200.0),
+            dict(iter=20, step=20, loss=0.751, loss_cls=0.25, loss_bbox=0.5, loss_pd_pfn=0.001,
+                 kd_pfn_gamma_t=0.5, kd_pfn_neff=100.0)]
+    (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs))
+    diag = kd_diagnostics(str(tmp_path), tail=2)
+    assert (diag['kd_loss_first'], diag['kd_loss_last'], diag['first_iter']) == (1.2, 0.001, 10)
+    assert diag['det_loss_last'] == pytest.approx(0.75)
+    assert diag['pfn_gamma_t'] == 0.75 and diag['pfn_neff'] == 150.0
+    assert diag['kd_loss_curve'] == [[10, 1.2], [20, 0.001]]
+    (d / 'scalars.json').write_text(json.dumps(dict(iter=1, loss=1.0, loss_cls=1.0)))
+    assert kd_diagnostics(str(tmp_path)) is None
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -389,19 +379,31 @@ def test_tiny_quickstart_rerun_reuses_every_stage(tiny_quickstart):
 
 @pytest.mark.slow
 def test_kd_gain_benchmark_two_seeds_on_the_quickstart_teacher(tiny_quickstart):
+    from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40, final_val_metrics
     tmp, _, _ = tiny_quickstart
     work = tmp / 'work'
+    ap = extract_ap40(final_val_metrics(str(work / 'teacher'), step=4))
+    record = tmp / 'teacher.json'
+    record.write_text(json.dumps(dict(
+        config=qp.CONFIGS['teacher'], checkpoint=str(work / 'teacher' / 'iter_4.pth'),
+        sha256='0' * 64, map_3d=1.0, map_bev=2.0, ap=ap, val_frames=3)))
     out_prefix = tmp / 'kd_gain'
-    _run([sys.executable, 'tools/benchmark_kd_gain.py', '--budget', 'tiny', '--seeds', '0', '1',
-          '--data-root', str(tmp / 'data'), '--work-dir', str(tmp / 'bench'),
-          '--teacher-ckpt', str(work / 'teacher' / 'iter_4.pth'), '--out', str(out_prefix)],
-         timeout=3000)
+    cmd = [sys.executable, 'tools/benchmark_kd_gain.py', '--ratio', '4x', '--seeds', '0', '1',
+           '--iters', '4', '--num-train', '6', '--num-val', '3', '--teacher-record', str(record),
+           '--data-root', str(tmp / 'data'), '--work-dir', str(tmp / 'bench'),
+           '--out', str(out_prefix)]
+    _run(cmd, timeout=3000)
     res = json.loads(out_prefix.with_suffix('.json').read_text())
-    assert res['seeds'] == [0, 1]
-    assert set(res['runs']) == {'teacher', 'student', 'pointdistiller'}
-    assert len(res['runs']['student']) == len(res['runs']['pointdistiller']) == 2
+    e = res['ratios']['4x']
+    assert e['seeds'] == [0, 1] and e['missing'] == []
+    assert len(e['student']) == len(e['pointdistiller']) == 2
+    assert e['paired_gain']['n'] == 2 and len(e['paired_gain']['ci95']) == 2
+    assert e['runs']['pointdistiller']['0']['kd']['kd_loss_last'] >= 0
     assert res['wall_time_s'] > 0 and res['command'].startswith('python tools/benchmark_kd_gain.py')
-    assert 'metric' in res and res['device'] == 'cpu'
+    # a second call with the work dirs gone reuses the recorded runs (no training)
+    shutil.rmtree(tmp / 'bench')
+    out = _run(cmd, timeout=600)
+    assert '4 run(s) taken from the record' in out and '0 to train' in out
 
 
 # ----------------------------------------------------------------------------- KD statistics
@@ -432,34 +434,15 @@ def test_distill_stats_hook_logs_adapter_scale_and_output_variance():
     hub = MessageHub.get_instance('test_distill_stats_hook')
     model = SimpleNamespace(distill_losses=torch.nn.ModuleDict({'pfn': loss}))
     runner = SimpleNamespace(model=model, iter=0, message_hub=hub)
+    # effective number of weighted queries: 4 for uniform weights, 1 for a one-hot sample
+    loss.last_selection = [dict(index=torch.arange(4), weight=torch.ones(4)),
+                           dict(index=torch.arange(4), weight=torch.tensor([4.0, 0, 0, 0]))]
     DistillStatsHook(interval=1).after_train_iter(runner, 0)
+    assert hub.get_scalar('train/kd_pfn_neff').current() == pytest.approx(2.5)
     assert hub.get_scalar('train/kd_pfn_gamma_s').current() == 0.0
     assert hub.get_scalar('train/kd_pfn_var_t').current() == pytest.approx(stats['var_t'])
     with pytest.raises(ValueError, match='interval must be >= 1'):
         DistillStatsHook(interval=0)
-
-
-def test_kd_diagnostics_read_the_kd_loss_and_the_adapters(tmp_path):
-    import torch
-    bench = _load_tool('benchmark_kd_gain')
-    d = tmp_path / '20260101_000000' / 'vis_data'
-    d.mkdir(parents=True)
-    recs = [dict(iter=10, step=10, loss_cls=0.5, loss_bbox=1.0, loss_pd_pfn=1.2),
-            dict(iter=20, step=20, loss_cls=0.25, loss_bbox=0.5, loss_pd_pfn=0.001)]
-    (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs))
-    prefix = 'distill_losses.pfn.'
-    state = {prefix + 'teacher_adapter.bn.weight': torch.tensor([1.0, -1.0]),
-             prefix + 'teacher_adapter.bn.bias': torch.zeros(2),
-             prefix + 'student_adapter.bn.weight': torch.zeros(2),
-             prefix + 'student_adapter.bn.bias': torch.full((2, ), -1.0)}
-    torch.save({'state_dict': state}, tmp_path / 'iter_20.pth')
-    diag = bench.kd_diagnostics(tmp_path, tmp_path / 'iter_20.pth')
-    assert (diag['kd_loss_first'], diag['kd_loss_last'], diag['first_iter']) == (1.2, 0.001, 10)
-    assert diag['det_loss_last'] == pytest.approx(0.75)
-    assert diag['gamma_t'] == 1.0 and diag['var_t'] == pytest.approx(0.5 - 1 / (2 * np.pi))
-    assert diag['gamma_s'] == 0.0 and diag['var_s'] == 0.0
-    (d / 'scalars.json').write_text(json.dumps(dict(iter=1, loss_cls=1.0)))
-    assert bench.kd_diagnostics(tmp_path, tmp_path / 'iter_20.pth') is None
 
 
 def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):

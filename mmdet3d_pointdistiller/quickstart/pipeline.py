@@ -305,7 +305,11 @@ _LOSS_RE = re.compile(r'\b(loss(?:_pd_\w+)?): ([0-9.]+)')
 
 def config_hash(config: str, options: Sequence[str], env: Dict[str, str]) -> str:
     """SHA-1 of the fully resolved config (inheritance, ``--cfg-options``, the data root of
-    ``env``), so that editing a config file invalidates the runs trained with it."""
+    ``env``), so that editing a config file invalidates the runs trained with it.
+
+    Portable: the repository's and the data root's absolute paths are replaced by
+    placeholders before hashing, so the same run hashes alike in another checkout (recorded
+    benchmark runs are matched by it)."""
     import hashlib
 
     from mmengine.config import Config, DictAction
@@ -321,7 +325,11 @@ def config_hash(config: str, options: Sequence[str], env: Dict[str, str]) -> str
             os.environ['PD_SIM_KITTI'] = old
     cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in
                          (o.split('=', 1) for o in options)})
-    return hashlib.sha1(cfg.pretty_text.encode()).hexdigest()
+    text = cfg.pretty_text
+    if env.get('PD_SIM_KITTI'):
+        text = text.replace(env['PD_SIM_KITTI'].rstrip('/'), '<data_root>')
+    text = text.replace(str(REPO), '<repo>')
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 class TrainJob:

@@ -1,0 +1,202 @@
+"""The paired-seed KD-gain record (``benchmarks/kd_gain_sim.{md,json}``): per-run results,
+paired statistics and the markdown report.
+
+Layout of the JSON (every summary is recomputable from the per-run values it holds)::
+
+    teacher:  {config, checkpoint, sha256, map_3d, map_bev, car_3d_moderate, car_bev_moderate}
+    metric, val_frames, train_frames, data_seed, budget {iters, batch_size}
+    ratios:
+      "16x":
+        methods:  {name: config}             seeds: [...]          command, wall_time_s
+        runs:     {name: {seed: {map_3d, map_bev, car_3d_moderate, car_bev_moderate, ap,
+                                 config_hash, options, seconds, kd}}}
+        student / pointdistiller / <method>: [moderate 3D mAP per seed of `seeds`, null if
+                                              not finished]
+        paired_gain:  (pointdistiller - student) {mean, ci95, seeds, diffs, sd, n, t}
+        gap_closed:   (pointdistiller)
+        arms:     {method: {paired_gain, paired_gain_bev, gap_closed, vs_pointdistiller}}
+        missing:  ["<method> seed <s>", ...]
+    command, wall_time_s   (all ratios; the per-ratio ones are under ratios)
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Dict, List, Optional, Sequence
+
+from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
+
+__all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics']
+
+METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
+          'Pedestrian / Cyclist, simulated val split, %')
+
+
+def run_result(work_dir: str, iters: int) -> dict:
+    """The final-validation numbers of one finished training run."""
+    from mmdet3d_pointdistiller.quickstart.metrics import (extract_ap40, final_val_metrics,
+                                                           moderate_map)
+    ap = extract_ap40(final_val_metrics(work_dir, step=iters))
+    return dict(map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
+                car_3d_moderate=ap['3D']['Car']['moderate'],
+                car_bev_moderate=ap['BEV']['Car']['moderate'], ap=ap)
+
+
+def kd_diagnostics(work_dir: str, ckpt: Optional[str] = None, tail: int = 10) -> Optional[dict]:
+    """KD loss at the first and last log lines, the final detection loss, and the logged
+    adapter statistics / effective number of weighted queries (``DistillStatsHook``) at the
+    end (mean of the last ``tail`` log records). None for runs without ``loss_pd_*``."""
+    from mmdet3d_pointdistiller.quickstart.metrics import read_scalars
+    train = [r for r in read_scalars(work_dir) if 'iter' in r and 'loss' in r]
+    kd = [r for r in train if any(k.startswith('loss_pd_') or k.startswith('loss_kd')
+                                  for k in r)]
+    if not kd:
+        return None
+
+    def kd_sum(r):
+        return sum(v for k, v in r.items() if k.startswith(('loss_pd_', 'loss_kd')))
+
+    def det(r):
+        return sum(v for k, v in r.items() if k.startswith('loss_') and not
+                   k.startswith(('loss_pd_', 'loss_kd')))
+    out = dict(kd_loss_first=kd_sum(kd[0]), kd_loss_last=kd_sum(kd[-1]),
+               first_iter=kd[0]['iter'], det_loss_last=det(train[-1]),
+               kd_loss_curve=[[r['iter'], kd_sum(r)] for r in kd])
+    last = kd[-tail:]
+    for key in sorted({k for r in last for k in r if k.startswith('kd_')}):
+        vals = [r[key] for r in last if key in r]
+        out[key[len('kd_'):]] = statistics.fmean(vals)
+    return out
+
+
+def _values(runs: Dict[str, dict], seeds: Sequence[int], key: str) -> List[Optional[float]]:
+    return [runs[str(s)][key] if str(s) in runs else None for s in seeds]
+
+
+def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
+                    kd_name: str = 'pointdistiller') -> dict:
+    """Fill the per-method value lists, paired gains, gap closed and missing runs of one
+    ratio entry (``methods``, ``seeds``, ``runs`` given); returns the entry."""
+    seeds = entry['seeds']
+    runs = entry['runs']
+    entry['missing'] = [f'{m} seed {s}' for s in seeds for m in entry['methods']
+                        if str(s) not in runs.get(m, {})]
+    for m in entry['methods']:
+        entry[m] = _values(runs.get(m, {}), seeds, 'map_3d')
+    arms = {}
+    ref_runs = runs.get(reference, {})
+    for m in entry['methods']:
+        if m == reference:
+            continue
+        mr = runs.get(m, {})
+        both = [s for s in seeds if str(s) in ref_runs and str(s) in mr]
+        a = [ref_runs[str(s)]['map_3d'] for s in both]
+        b = [mr[str(s)]['map_3d'] for s in both]
+        arm = dict(paired_gain=paired_gain(a, b, seeds=both),
+                   paired_gain_bev=paired_gain([ref_runs[str(s)]['map_bev'] for s in both],
+                                               [mr[str(s)]['map_bev'] for s in both],
+                                               seeds=both),
+                   paired_gain_car_3d=paired_gain(
+                       [ref_runs[str(s)]['car_3d_moderate'] for s in both],
+                       [mr[str(s)]['car_3d_moderate'] for s in both], seeds=both),
+                   gap_closed=gap_closed(a, b, teacher_map))
+        kd_runs = runs.get(kd_name, {})
+        if m != kd_name and kd_runs:
+            common = [s for s in seeds if str(s) in kd_runs and str(s) in mr]
+            arm['vs_' + kd_name] = paired_gain([kd_runs[str(s)]['map_3d'] for s in common],
+                                               [mr[str(s)]['map_3d'] for s in common],
+                                               seeds=common)
+        arms[m] = arm
+    entry['arms'] = arms
+    if kd_name in arms:
+        entry['paired_gain'] = arms[kd_name]['paired_gain']
+        entry['gap_closed'] = arms[kd_name]['gap_closed']
+    return entry
+
+
+def _f(v, digits=2, sign=False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return '–'
+    return f'{v:+.{digits}f}' if sign else f'{v:.{digits}f}'
+
+
+def _ci(g: dict) -> str:
+    lo, hi = g['ci95']
+    if g['n'] < 2:
+        return f"{_f(g['mean'], sign=True)} (n = {g['n']}, no interval)"
+    verdict = 'above 0' if lo > 0 else ('below 0' if hi < 0 else 'contains 0')
+    return (f"{_f(g['mean'], sign=True)} [{_f(lo, sign=True)}, {_f(hi, sign=True)}] "
+            f"(n = {g['n']}, {verdict})")
+
+
+def render_markdown(rec: dict) -> str:
+    """The human-readable report of a KD-gain record."""
+    t = rec['teacher']
+    lines = [f"# {rec.get('title', 'Distillation gain on the simulated KITTI-format dataset')}",
+             '',
+             f"Metric: {rec['metric']}; {rec['val_frames']} val frames, students trained on "
+             f"{rec['train_frames']} train frames (simulator seed {rec['data_seed']}) for "
+             f"{rec['budget']['iters']} iterations of batch {rec['budget']['batch_size']}.", '',
+             f"Teacher (shared by every run, frozen): `{t['config']}` with `{t['checkpoint']}` "
+             f"(sha256 `{t.get('sha256', '?')[:16]}…`): 3D mAP {_f(t['map_3d'])}, BEV mAP "
+             f"{_f(t['map_bev'])}, Car moderate 3D@0.7 {_f(t['car_3d_moderate'])}, BEV@0.7 "
+             f"{_f(t['car_bev_moderate'])}.", '',
+             'Paired seeds: for a seed, every method\'s run starts from the same student '
+             'weights and sees the same data order and augmentations (tests/'
+             'test_paired_runs.py); a gain is the mean over seeds of the per-seed difference '
+             'to the student-only run, with a Student-t 95 % confidence interval. Gap closed '
+             '= (method − student) / (teacher − student), on the means. No hyper-parameter '
+             'was tuned on these seeds (the KD settings are the KITTI config\'s, scaled to the '
+             'sim grid before any of these runs).', '']
+    for ratio, e in rec['ratios'].items():
+        seeds = e['seeds']
+        lines += [f'## {ratio} student', '',
+                  '| method | config | ' + ' | '.join(f'seed {s}' for s in seeds)
+                  + ' | mean 3D | mean BEV |', '|---|---|' + '---|' * len(seeds) + '---|---|']
+        for m, cfg in e['methods'].items():
+            runs = e['runs'].get(m, {})
+            vals = [runs[str(s)]['map_3d'] for s in seeds if str(s) in runs]
+            bev = [runs[str(s)]['map_bev'] for s in seeds if str(s) in runs]
+            lines.append(f'| {m} | `{cfg}` | ' + ' | '.join(
+                _f(runs[str(s)]['map_3d']) if str(s) in runs else 'missing' for s in seeds)
+                + f" | {_f(statistics.fmean(vals)) if vals else '–'} | "
+                  f"{_f(statistics.fmean(bev)) if bev else '–'} |")
+        lines += ['', '| method − student | paired 3D gain [95 % CI] | paired BEV gain [95 % CI] '
+                      '| Car 3D@0.7 gain [95 % CI] | gap closed (3D) | per-seed 3D differences |',
+                  '|---|---|---|---|---|---|']
+        for m, arm in e['arms'].items():
+            g = arm['paired_gain']
+            lines.append(f"| {m} | {_ci(g)} | {_ci(arm['paired_gain_bev'])} | "
+                         f"{_ci(arm['paired_gain_car_3d'])} | {_f(arm['gap_closed'], 3)} | "
+                         + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
+        vs = [(m, a) for m, a in e['arms'].items() if 'vs_pointdistiller' in a]
+        if vs:
+            lines += ['', '| arm − PointDistiller (default) | paired 3D difference [95 % CI] |',
+                      '|---|---|']
+            lines += [f"| {m} | {_ci(a['vs_pointdistiller'])} |" for m, a in vs]
+        diags = [(m, s, r['kd']) for m, runs in e['runs'].items() for s, r in runs.items()
+                 if r.get('kd')]
+        if diags:
+            lines += ['', 'KD diagnostics (log means of the last records; γ / var: the '
+                          'adapters\' mean |BN scale| and output variance; neff: effective '
+                          'number of weighted queries per sample, (Σw)² / Σw²):', '',
+                      '| method | seed | KD loss first → last | det. loss last | γ_T | γ_S | '
+                      'var_T | var_S | neff |', '|---|---|---|---|---|---|---|---|---|']
+            for m, s, d in sorted(diags, key=lambda x: (x[0], int(x[1]))):
+                cells = ' | '.join(_f(d.get(k), 3) for k in (
+                    'pfn_gamma_t', 'pfn_gamma_s', 'pfn_var_t', 'pfn_var_s', 'pfn_neff'))
+                lines.append(f"| {m} | {s} | {_f(d['kd_loss_first'], 4)} → "
+                             f"{_f(d['kd_loss_last'], 4)} | {_f(d['det_loss_last'], 3)} | "
+                             f'{cells} |')
+        if e['missing']:
+            lines += ['', f"**Partial record**: {len(e['missing'])} run(s) not finished yet: "
+                          + ', '.join(e['missing']) + '. The statistics above use the seeds '
+                          'where both runs of a pair exist; re-running the command trains '
+                          'only the missing runs.']
+        lines += ['', f"Wall time of the runs trained for this ratio: "
+                      f"{e.get('wall_time_s', 0):.0f} s ({e.get('machine', '')}; "
+                      f"{e.get('threads', 1)} torch thread(s) per run, {e.get('jobs', 1)} "
+                      f"run(s) at a time).", '', f"Command: `{e['command']}`", '']
+    if rec.get('note'):
+        lines += [rec['note'], '']
+    return '\n'.join(lines)
