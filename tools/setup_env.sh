@@ -65,10 +65,16 @@ except Exception as exc:  # report precisely which import failed, then fail
     sys.exit(f'verification failed: {type(exc).__name__}: {exc}\n'
              'mmcv must be built with MMCV_WITH_OPS=1 against the installed torch; '
              'rerun with PD_MMCV_FROM_SOURCE=1 to rebuild it.')
+try:
+    import onnx, onnxruntime, onnxscript  # noqa: F401  the deploy extra
+except ImportError as exc:
+    sys.exit(f'verification failed: {exc}; the deploy extra (onnx, onnxruntime, onnxscript, '
+             'pinned in setup.cfg) is missing: rerun tools/setup_env.sh')
 import mmdet3d_pointdistiller  # registers modules, activates compatibility shims
 print(f'torch {torch.__version__} (cuda={torch.cuda.is_available()}), mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__} with ops, mmdet {mmdet.__version__}, mmdet3d {mmdet3d.__version__}, '
-      f'mmdet3d_pointdistiller {mmdet3d_pointdistiller.__version__}')
+      f'mmdet3d_pointdistiller {mmdet3d_pointdistiller.__version__}, '
+      f'onnxruntime {onnxruntime.__version__}')
 PY
 }
 
@@ -148,7 +154,7 @@ else
 fi
 
 # 4. the rest of the stack and the package itself -------------------------------------------
-EXTRAS="tests,tools"
+EXTRAS="tests,tools,deploy"   # deploy: onnx, onnxruntime, onnxscript (ONNX export)
 if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   EXTRAS="$EXTRAS,cpu"   # spconv CPU build for SECOND on machines without CUDA
 fi
