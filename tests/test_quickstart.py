@@ -32,7 +32,7 @@ SIM = REPO / 'configs' / 'sim'
 TEACHER = REPO / qp.CONFIGS['teacher']
 STUDENT = REPO / qp.CONFIGS['student']
 KD = REPO / qp.CONFIGS['pointdistiller']
-KITTI_STUDENT = REPO / 'configs/_base_/students/pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
+KITTI_STUDENT = REPO / 'configs/_base_/students/pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
 
 
 def _load_tool(name):
@@ -67,7 +67,7 @@ def test_sim_configs_share_data_grid_and_schedule(monkeypatch):
         assert cfg.val_evaluator.ann_file == '/data/somewhere/kitti_infos_val.pkl'
         assert cfg.train_cfg.type == 'IterBasedTrainLoop'
         assert cfg.default_hooks.logger.log_metric_by_epoch is False
-    # student = teacher with exactly the KITTI 4x student's widths
+    # student = teacher with exactly the KITTI 16x student's widths
     kitti_s = Config.fromfile(str(KITTI_STUDENT)).model
     for key in ('voxel_encoder', 'middle_encoder', 'backbone', 'neck', 'bbox_head'):
         for field in ('feat_channels', 'in_channels', 'out_channels'):
@@ -77,7 +77,8 @@ def test_sim_configs_share_data_grid_and_schedule(monkeypatch):
     # the KD config: same student, the sim teacher, N and K scaled to the grid
     assert k.model.type == 'PointDistillerDetector' and k.model.distill is True
     assert k.model.student == s.model
-    assert Path(k.model.teacher.cfg_path) == TEACHER
+    assert Path(k.model.teacher.cfg_path).resolve() == TEACHER.resolve()
+    assert k.model.teacher_ckpt == qp.ZOO_TEACHER
     loss = k.model.distill_cfg[0].loss
     assert (loss.num_queries, loss.num_neighbors, loss.temperature) == (256, 32, 8.0)
     assert k.train_dataloader == s.train_dataloader and k.param_scheduler == s.param_scheduler
@@ -358,7 +359,7 @@ def test_tiny_quickstart_end_to_end(tiny_quickstart):
     assert (work / 'pointdistiller' / 'student_exported.pth').is_file()
     md = (work / 'summary.md').read_text()
     assert '## BEV AP40 (paper Table 1 layout)' in md
-    assert '| PointPillars 4× + PointDistiller |' in md
+    assert '| PointPillars 16× + PointDistiller |' in md
     assert md in out  # the table is printed
     pngs = summary['info']['pictures']
     assert len(pngs['teacher']) == len(pngs['pointdistiller']) == 1

@@ -1371,12 +1371,14 @@ def _simulate_and_write(args):
 
 def generate_dataset(out: os.PathLike, num_train: int, num_val: int, seed: int = 0,
                      spec: Optional[LidarSpec] = None, workers: int = 1,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, val_start: Optional[int] = None) -> dict:
     """Simulate ``num_train + num_val`` frames into the KITTI layout under ``out``.
 
-    Frames ``0..num_train-1`` form the train split, the next ``num_val`` the val split; frame
-    ``i`` is drawn from ``rng([seed, i])``. The test split repeats the val frames without
-    labels (``testing/``, see :func:`write_testing_split`).
+    Frames ``0..num_train-1`` form the train split, frames ``val_start..val_start+num_val-1``
+    (default ``val_start = num_train``: the frames right after the train split) the val split;
+    frame ``i`` is drawn from ``rng([seed, i])``, so a few frames of a large dataset's val
+    split can be re-created alone (e.g. ``num_train=1, val_start=1500``). The test split
+    repeats the val frames without labels (``testing/``, see :func:`write_testing_split`).
 
     Returns:
         dict: ``frames``, ``seconds``, ``frames_per_s`` (wall), ``cpu_seconds_per_frame``,
@@ -1388,7 +1390,10 @@ def generate_dataset(out: os.PathLike, num_train: int, num_val: int, seed: int =
     spec = spec or LidarSpec()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = list(range(num_train + num_val))
+    val_start = num_train if val_start is None else int(val_start)
+    if val_start < num_train:
+        raise ValueError(f'val_start={val_start} overlaps the train frames 0..{num_train - 1}')
+    ids = list(range(num_train)) + list(range(val_start, val_start + num_val))
     jobs = [(str(out), seed, i, spec) for i in ids]
     t0 = time.perf_counter()
     results = []

@@ -25,13 +25,21 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = {
+    # the plain sim PointPillars: the shipped zoo teacher loads into it
     'teacher': 'configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-    'student': 'configs/sim/pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+    'student': 'configs/sim/pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     'pointdistiller':
-        'configs/sim/pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+        'configs/sim/pointdistiller_pointpillars-16x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
 }
-DISPLAY = {'teacher': 'PointPillars teacher', 'student': 'PointPillars 4× (student only)',
-           'pointdistiller': 'PointPillars 4× + PointDistiller'}
+#: ``--train-teacher``: the zoo teacher's own schedule (tools/train_sim_zoo.py)
+TEACHER_TRAIN_CONFIG = 'configs/sim/pointpillars_hv_secfpn_1xb4-3000it_cpu-sim-kitti-3d-3class.py'
+#: the shipped zoo teacher and its record (KittiMetric on the zoo's 1500 / 300-frame dataset)
+ZOO_TEACHER = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class_fp16.pth'
+ZOO_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
+KD_GAIN_RECORD = 'benchmarks/kd_gain_sim.json'
+DISPLAY = {'teacher': 'PointPillars teacher (sim model zoo)',
+           'student': 'PointPillars 16× (student only)',
+           'pointdistiller': 'PointPillars 16× + PointDistiller'}
 STAGES = ('data', 'teacher', 'students', 'evaluate', 'pictures', 'summary')
 MARKER = 'quickstart_stage.json'
 
@@ -67,15 +75,16 @@ BUDGETS: Dict[str, Budget] = {
                    vis_frames=1, latency_frames=2),
     'small': Budget(num_train=120, num_val=30, teacher_iters=200, student_iters=200, evals=2,
                     vis_frames=2, latency_frames=5),
-    'full': Budget(num_train=300, num_val=60, teacher_iters=600, student_iters=600, evals=2,
+    # the zoo dataset and the KD-gain benchmark's student budget (benchmarks/kd_gain_sim)
+    'full': Budget(num_train=1500, num_val=300, teacher_iters=3000, student_iters=600, evals=1,
                    vis_frames=3, latency_frames=10),
 }
 
 # Seconds per unit on the 2-core development machine (1 torch thread, other jobs running);
 # only used for the ETA, which is rescaled by the measured speed after every stage.
-_COST = dict(sim_frame=0.06, convert_fixed=30.0, convert_frame=0.15, startup=70.0,
-             teacher_iter=1.5, student_iter=0.7, pointdistiller_iter=0.8, val_frame=0.35,
-             evaluate_fixed=30.0, evaluate_frame=1.5, picture=4.0, summary=1.0)
+_COST = dict(sim_frame=0.025, convert_fixed=20.0, convert_frame=0.07, startup=40.0,
+             teacher_iter=1.2, student_iter=0.45, pointdistiller_iter=0.75, val_frame=0.08,
+             evaluate_fixed=20.0, evaluate_frame=1.0, picture=4.0, summary=1.0)
 
 
 def fmt_seconds(sec: float) -> str:
@@ -167,7 +176,8 @@ class Progress:
         return time.perf_counter() - self.t0
 
 
-def estimate_seconds(b: Budget, parallel: bool = True) -> Dict[str, float]:
+def estimate_seconds(b: Budget, parallel: bool = True,
+                     train_teacher: bool = True) -> Dict[str, float]:
     """A-priori seconds of every stage for budget ``b`` (see ``_COST``)."""
     c = _COST
     frames = b.num_train + b.num_val
@@ -177,7 +187,8 @@ def estimate_seconds(b: Budget, parallel: bool = True) -> Dict[str, float]:
     kd = c['startup'] + b.student_iters * c['pointdistiller_iter'] * scale + val
     return dict(
         data=frames * c['sim_frame'] + c['convert_fixed'] + frames * c['convert_frame'],
-        teacher=c['startup'] + b.teacher_iters * c['teacher_iter'] * scale + val,
+        teacher=(c['startup'] + b.teacher_iters * c['teacher_iter'] * scale + val
+                 if train_teacher else 1.0),
         # two processes on two cores: the longer one, slowed a little by the other
         students=max(student, kd) * 1.15 if parallel else student + kd,
         evaluate=c['evaluate_fixed'] + b.latency_frames * c['evaluate_frame'],
@@ -343,10 +354,14 @@ class TrainJob:
 
     def __init__(self, name: str, config: str, work_dir: Path, iters: int, evals: int,
                  seed: int, env: Dict[str, str], force: bool = False,
-                 extra_options: Sequence[str] = (), batch_size: int = 2) -> None:
+                 extra_options: Sequence[str] = (), batch_size: int = 2,
+                 budget: bool = True) -> None:
+        # budget=False: the config's own schedule (``iters`` must be its max_iters), only the
+        # seed is set
         self.name, self.config, self.work_dir = name, config, Path(work_dir)
         self.iters, self.env = iters, env
-        self.options = budget_cfg_options(iters, evals, seed, batch_size) + list(extra_options)
+        self.options = (budget_cfg_options(iters, evals, seed, batch_size) if budget else
+                        [f'randomness.seed={seed}']) + list(extra_options)
         self.config_hash = config_hash(config, self.options, env)
         self.ckpt = self.work_dir / f'iter_{iters}.pth'
         self.log_path = self.work_dir / 'quickstart_train.log'
@@ -538,7 +553,11 @@ def evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, s
     batches = None
     for k, (name, (config, ckpt)) in enumerate(deploy.items()):
         run = runs[name]
-        metrics = final_val_metrics(str(run['work_dir']), step=run['iters'])
+        if run.get('ap') is not None:  # the shipped teacher: evaluated once
+            metrics, ap = dict(step=run.get('metrics_step')), run['ap']
+        else:
+            metrics = final_val_metrics(str(run['work_dir']), step=run['iters'])
+            ap = extract_ap40(metrics)
         model, cfg = load_detector(str(REPO / config), str(ckpt))
         if batches is None:
             batches = _val_batches(cfg, max(b.latency_frames, 1))
@@ -550,7 +569,7 @@ def evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, s
             name=DISPLAY[name], kd=name == 'pointdistiller', config=config, checkpoint=str(ckpt),
             params_m=count_params(model) / 1e6, gflops=flops['gflops'],
             gflops_per_module=flops['per_module'], latency_ms=lat['median_ms'], latency=lat,
-            ap=extract_ap40(metrics), iters=run['iters'], metrics_step=metrics.get('step'),
+            ap=ap, iters=run['iters'], metrics_step=metrics.get('step'),
             train_seconds=run.get('seconds'))
     return results
 
@@ -608,7 +627,8 @@ def pictures(runs: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
             files.setdefault(name, []).append(str(png))
             done += 1
             progress.update(done / (total + 1), f'{png.name}')
-    curves = plot_training_curves({DISPLAY[n]: str(r['work_dir']) for n, r in runs.items()},
+    curves = plot_training_curves({DISPLAY[n]: str(r['work_dir']) for n, r in runs.items()
+                                   if r.get('work_dir')},
                                   str(work_root / 'training_curves.png'))
     files['curves'] = [curves]
     return files
@@ -623,8 +643,11 @@ def write_summary(work_root: Path, results: Dict[str, dict], info: dict) -> str:
     text = [
         '# PointDistiller quickstart on the simulated KITTI-format dataset', '',
         f"Budget `{info['budget']}`: {info['num_train']} train / {info['num_val']} val frames "
-        f"(simulator seed {info['data_seed']}), teacher {info['teacher_iters']} iterations, "
-        f"students {info['student_iters']} iterations each (batch {info['batch_size']}), "
+        f"(simulator seed {info['data_seed']}), "
+        + (f"teacher trained here for {info['teacher_iters']} iterations, "
+           if info.get('train_teacher') else
+           f"the shipped sim model-zoo teacher (`{ZOO_TEACHER}`), ")
+        +         f"students {info['student_iters']} iterations each (batch {info['batch_size']}), "
         f"training seed {info['seed']}, {info['threads']} torch thread(s).", '',
         'AP40 of mmdet3d\'s KittiMetric on the simulated val split (official IoU 0.7 / 0.5 / '
         '0.5); mAP = mean over Car / Pedestrian / Cyclist of the moderate AP. GFLOPs: mmcv-1.x '
@@ -635,7 +658,8 @@ def write_summary(work_root: Path, results: Dict[str, dict], info: dict) -> str:
         '## BEV AP40 (paper Table 1 layout)', '', format_table(rows, 'BEV'), '',
         '## 3D AP40 (paper Table 2 layout)', '', format_table(rows, '3D'), '',
         f"PointDistiller - student only, moderate mAP: BEV {gain['BEV']:+.2f}, "
-        f"3D {gain['3D']:+.2f} (one seed; see benchmarks/kd_gain_sim.md for seeds).", '',
+        f"3D {gain['3D']:+.2f} (this run: one seed, {info['seed']}).", '',
+        benchmark_comparison(gain['3D'], info), '',
         '## Stages', '', '| stage | seconds | reused |', '|---|---|---|']
     for st in STAGES[:-1]:
         text.append(f"| {st} | {info['stage_seconds'].get(st, 0):.0f} | "
@@ -659,6 +683,29 @@ def write_summary(work_root: Path, results: Dict[str, dict], info: dict) -> str:
     return md
 
 
+def benchmark_comparison(gain_3d: float, info: dict) -> str:
+    """The sentence that puts this run's single-seed gain next to the committed paired-seed
+    benchmark and says which one to trust."""
+    ref = benchmark_reference('16x')
+    if ref is None or not ref.get('paired_gain') or ref['paired_gain']['n'] < 2:
+        return ('No paired-seed benchmark record is committed yet '
+                f'({KD_GAIN_RECORD}); a single seed cannot separate a KD gain from seed noise.')
+    g = ref['paired_gain']
+    same = (ref['budget'] or {}).get('iters') == info['student_iters'] and \
+        not info.get('train_teacher')
+    text = (f"The committed benchmark ({KD_GAIN_RECORD}, 16x, paired seeds "
+            f"{', '.join(map(str, g['seeds']))}"
+            + (', the same budget and teacher as this run' if same else
+               ', another budget or teacher than this run') + f"): PointDistiller - student "
+            f"3D {g['mean']:+.2f}, 95 % CI [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}], "
+            f"per-seed differences " + ', '.join(f'{d:+.2f}' for d in g['diffs'])
+            + f" (seed-to-seed sd {g['sd']:.2f}). Trust the benchmark: this run is one draw "
+              f"from that spread")
+    if ref.get('missing'):
+        text += f"; the record is partial ({len(ref['missing'])} run(s) missing)"
+    return text + '.'
+
+
 def machine_description() -> str:
     from mmdet3d_pointdistiller.utils import cpu_model_name
     return (f'{os.cpu_count()} CPU cores ({cpu_model_name()}), '
@@ -672,6 +719,48 @@ def _loadavg() -> str:
         return 'n/a'
 
 
+def shipped_teacher(root: Path, b: Budget, data_seed: int, work_root: Path, threads: int,
+                    force: bool) -> dict:
+    """The shipped zoo teacher as a quickstart run: its checkpoint and its KittiMetric AP40
+    on this val split (the zoo record's values when the dataset is the zoo's, else measured
+    once with ``Runner.test`` and cached in ``<work_root>/teacher_eval.json``)."""
+    ckpt = REPO / ZOO_TEACHER
+    if not ckpt.is_file():
+        raise SystemExit(f'{ckpt} is missing: the shipped teacher comes with the repository '
+                         f'(or train it: tools/quickstart.py --train-teacher)')
+    zoo = _read_json(REPO / ZOO_RECORD)
+    if zoo is None:
+        raise SystemExit(f'{REPO / ZOO_RECORD} is missing (the zoo record of {ckpt.name})')
+    out = dict(work_dir=None, ckpt=ckpt, iters=zoo['train_iters'], ran=False, seconds=None,
+               metrics_step=zoo['train_iters'])
+    if (b.num_train, b.num_val, data_seed) == (zoo['train_frames'], zoo['val_frames'],
+                                                zoo['data_seed']):
+        return dict(out, ap=zoo['ap'], note=f'AP of the zoo record {ZOO_RECORD}')
+    cache = work_root / 'teacher_eval.json'
+    cached = _read_json(cache)
+    key = dict(num_train=b.num_train, num_val=b.num_val, data_seed=data_seed,
+               sha256=zoo['sha256'])
+    if cached is not None and cached.get('key') == key and not force:
+        return dict(out, ap=cached['ap'], note=f'AP measured earlier ({cache})')
+    from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40
+    from mmdet3d_pointdistiller.quickstart.zoo import test_checkpoint
+    ap = extract_ap40(test_checkpoint(CONFIGS['teacher'], str(ckpt), str(root),
+                                      str(work_root / 'teacher_test'), threads))
+    _write_json(cache, dict(key=key, ap=ap))
+    return dict(out, ap=ap, ran=True, note=f'AP measured on this val split ({cache})')
+
+
+def benchmark_reference(ratio: str = '16x') -> Optional[dict]:
+    """The committed paired-seed KD-gain record's entry for ``ratio`` (None if absent)."""
+    rec = _read_json(REPO / KD_GAIN_RECORD)
+    if not rec or ratio not in rec.get('ratios', {}):
+        return None
+    e = rec['ratios'][ratio]
+    return dict(paired_gain=e.get('paired_gain'), gap_closed=e.get('gap_closed'),
+                seeds=e.get('seeds'), missing=e.get('missing', []), budget=rec.get('budget'),
+                teacher_sha256=rec.get('teacher', {}).get('sha256'))
+
+
 # ----------------------------------------------------------------------------- main entry
 def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
                    data_root: str = 'data/sim_kitti', seed: int = 0, data_seed: int = 0,
@@ -679,7 +768,8 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
                    force_data: bool = False,
                    teacher_iters: Optional[int] = None, student_iters: Optional[int] = None,
                    num_train: Optional[int] = None, num_val: Optional[int] = None,
-                   score_thr: float = 0.3, command: str = '', stream=None) -> dict:
+                   score_thr: float = 0.3, command: str = '', stream=None,
+                   train_teacher: bool = False) -> dict:
     """Run the quickstart; returns the ``summary.json`` content."""
     if budget not in BUDGETS:
         raise ValueError(f'budget must be one of {sorted(BUDGETS)}, got {budget!r}')
@@ -697,7 +787,8 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
     work_root.mkdir(parents=True, exist_ok=True)
     if jobs < 1:
         raise ValueError(f'--jobs must be >= 1, got {jobs}')
-    progress = Progress(estimate_seconds(b, parallel=jobs > 1), stream=stream)
+    progress = Progress(estimate_seconds(b, parallel=jobs > 1, train_teacher=train_teacher),
+                        stream=stream)
     progress.print(f'quickstart: budget {budget} {asdict(b)}; work dir {work_root}; data '
                    f'{root}; estimated {fmt_seconds(sum(progress.estimates.values()))} '
                    f'(rescaled as stages finish)')
@@ -705,25 +796,38 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
 
     progress.start('data', f'simulate + convert the dataset ({b.num_train} + {b.num_val} '
                            f'frames)')
-    changed = ensure_dataset(root, b, data_seed, force_data, progress)
+    changed = ensure_dataset(root, b, data_seed, force_data, progress, workers=max(1, jobs))
 
     def job(name: str, iters: int, force_job: bool, extra=()) -> TrainJob:
         return TrainJob(name, CONFIGS[name], work_root / name, iters, b.evals, seed, env,
                         force=force_job, extra_options=extra, batch_size=b.batch_size)
 
-    progress.start('teacher', f'train the teacher: mim train mmdet3d {CONFIGS["teacher"]} '
-                              f'({b.teacher_iters} iterations)')
-    teacher = job('teacher', b.teacher_iters, force or changed)
-    run_train_jobs([teacher], progress, parallel=False)
-    progress.start('students', f'train the 4x student without and with PointDistiller '
+    if train_teacher:
+        progress.start('teacher', f'train the teacher: mim train mmdet3d {TEACHER_TRAIN_CONFIG} '
+                                  f'({b.teacher_iters} iterations, {max(threads, jobs)} threads)')
+        zoo_schedule = budget == 'full' and teacher_iters is None
+        teacher_job = TrainJob('teacher', TEACHER_TRAIN_CONFIG, work_root / 'teacher',
+                               b.teacher_iters, b.evals, seed,
+                               subprocess_env(root, max(threads, jobs)), force=force or changed,
+                               batch_size=4, budget=not zoo_schedule)
+        run_train_jobs([teacher_job], progress, parallel=False)
+        teacher = dict(work_dir=teacher_job.work_dir, ckpt=teacher_job.ckpt,
+                       iters=teacher_job.iters, ran=teacher_job.ran,
+                       seconds=teacher_job.seconds)
+    else:
+        progress.start('teacher', f'the shipped sim model-zoo teacher {ZOO_TEACHER}')
+        teacher = shipped_teacher(root, b, data_seed, work_root, threads, force or changed)
+        progress.finish(skipped=not teacher['ran'], note=teacher['note'])
+    progress.start('students', f'train the 16x student without and with PointDistiller '
                                f'({b.student_iters} iterations each, '
                                f'{"in parallel" if jobs > 1 else "one after the other"})')
     students = [job('student', b.student_iters, force or changed),
-                job('pointdistiller', b.student_iters, force or changed or teacher.ran,
-                    [f'model.teacher_ckpt={teacher.ckpt}'])]
+                job('pointdistiller', b.student_iters, force or changed or teacher['ran'],
+                    [f"model.teacher_ckpt={teacher['ckpt']}"])]
     run_train_jobs(students, progress, parallel=jobs > 1)
     runs = {j.name: dict(work_dir=j.work_dir, ckpt=j.ckpt, iters=j.iters, ran=j.ran,
-                         seconds=j.seconds) for j in [teacher] + students}
+                         seconds=j.seconds) for j in students}
+    runs = dict(teacher=teacher, **runs)
     any_trained = changed or any(r['ran'] for r in runs.values())
 
     progress.start('evaluate', 'KittiMetric results, export, params, GFLOPs, CPU latency')
@@ -753,7 +857,7 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
 
     progress.start('summary', 'summary table')
     info = dict(budget=budget, **asdict(b), seed=seed, data_seed=data_seed, threads=threads,
-                jobs=jobs,
+                jobs=jobs, train_teacher=train_teacher,
                 stage_seconds=dict(progress.times), skipped=list(progress.skipped),
                 wall_seconds=progress.total(), machine=machine_description(),
                 loadavg=_loadavg(), command=command or 'python tools/quickstart.py',

@@ -1,0 +1,174 @@
+"""The simulated-dataset model zoo: shipping a trained checkpoint (fp16 storage), its
+learning curve, its evaluation, and the few-frame check a test repeats.
+
+Used by ``tools/train_sim_zoo.py`` (which trains, evaluates and writes
+``checkpoints/sim/<name>.json`` and ``configs/sim/README.md``) and by
+``tests/test_sim_zoo.py`` (which re-creates a few val frames with the simulator and checks
+that the shipped checkpoint reproduces the recorded mAP on them).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+__all__ = ['sha256_file', 'save_fp16_checkpoint', 'learning_curve', 'test_checkpoint',
+           'make_val_subset', 'few_frame_check', 'prediction_diff']
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sha256_file(path: os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_fp16_checkpoint(src: os.PathLike, dst: os.PathLike, meta: Optional[dict] = None
+                         ) -> Dict[str, int]:
+    """Write the weights of runner checkpoint ``src`` with floating tensors stored as fp16
+    (loading copies them into the float32 model); no optimizer or message hub.
+
+    Returns:
+        dict: ``tensors``, ``fp16_tensors``, ``bytes``.
+    """
+    from mmdet3d_pointdistiller.compat import safe_torch_load
+    state = safe_torch_load(str(src), map_location='cpu')
+    state = state.get('state_dict', state)
+    out, n16 = {}, 0
+    for k, v in state.items():
+        if torch.is_tensor(v) and v.is_floating_point():
+            v16 = v.half()
+            if not torch.isfinite(v16).all():
+                raise ValueError(f'{k} overflows fp16 (max |x| {float(v.abs().max()):.3g}); '
+                                 f'ship this checkpoint in float32')
+            out[k], n16 = v16, n16 + 1
+        else:
+            out[k] = v
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'state_dict': out, 'meta': dict(meta or {}, storage='fp16')}, str(dst))
+    return dict(tensors=len(out), fp16_tensors=n16, bytes=Path(dst).stat().st_size)
+
+
+def learning_curve(work_dir: str) -> List[dict]:
+    """Every KittiMetric validation of a training run: ``step`` and ``ap`` =
+    ``{'strict' | 'loose': {view: {class: {difficulty: AP40}}}}`` (strict = official IoU
+    0.7 / 0.5 / 0.5 for Car / Pedestrian / Cyclist, loose = 0.5 / 0.25 / 0.25), plus the
+    moderate 3D / BEV mAP of the strict thresholds."""
+    from mmdet3d_pointdistiller.quickstart.metrics import (CLASSES, DIFFICULTIES, PREFIX,
+                                                           read_scalars)
+    out = []
+    for rec in read_scalars(work_dir):
+        if not any(k.startswith(PREFIX) for k in rec):
+            continue
+        ap = {th: {view: {c: {d: float(rec[f'{PREFIX}{c}_{view}_AP40_{d}_{th}'])
+                              for d in DIFFICULTIES} for c in CLASSES}
+                   for view in ('BEV', '3D')} for th in ('strict', 'loose')}
+        out.append(dict(step=rec.get('step'), ap=ap,
+                        map_3d=sum(ap['strict']['3D'][c]['moderate'] for c in CLASSES) / 3,
+                        map_bev=sum(ap['strict']['BEV'][c]['moderate'] for c in CLASSES) / 3))
+    return out
+
+
+def test_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
+                    threads: int = 1) -> Dict[str, float]:
+    """KittiMetric of ``checkpoint`` on the val split of ``data_root`` (mmengine's
+    ``Runner.test``, the path of ``mim test``), in a subprocess with ``threads`` torch
+    threads. Returns the metric dict."""
+    import json
+    script = (
+        'import json, sys, torch\n'
+        f'torch.set_num_threads({int(threads)})\n'
+        'import mmdet3d_pointdistiller\n'
+        'from mmengine.config import Config\n'
+        'from mmengine.runner import Runner\n'
+        'cfg = Config.fromfile(sys.argv[1])\n'
+        'cfg.load_from = sys.argv[2]\n'
+        'cfg.work_dir = sys.argv[3]\n'
+        'cfg.test_evaluator.ann_file = sys.argv[4] + "kitti_infos_val.pkl"\n'
+        'cfg.test_dataloader.dataset.data_root = sys.argv[4]\n'
+        'metrics = Runner.from_cfg(cfg).test()\n'
+        'print("PD_METRICS=" + json.dumps({k: float(v) for k, v in metrics.items()}))\n')
+    root = str(Path(data_root).resolve()) + '/'
+    env = dict(os.environ, PD_SIM_KITTI=root, OMP_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join([str(REPO)] + ([os.environ['PYTHONPATH']] if
+                                                         os.environ.get('PYTHONPATH') else [])))
+    proc = subprocess.run([sys.executable, '-c', script, str(REPO / config), str(checkpoint),
+                           str(work_dir), root], cwd=REPO, env=env, capture_output=True,
+                          text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('PD_METRICS=')]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f'testing {checkpoint} on {root} failed (exit {proc.returncode}):\n'
+                           + (proc.stdout + proc.stderr)[-4000:])
+    return json.loads(lines[-1][len('PD_METRICS='):])
+
+
+def make_val_subset(out: str, val_start: int, num_val: int, seed: int = 0) -> None:
+    """A dataset whose val split is frames ``val_start..val_start+num_val-1`` of the
+    simulator (seed ``seed``), converted by mmdet3d's ``create_data kitti`` (2 train frames,
+    which the converter needs)."""
+    from mmdet3d_pointdistiller.datasets.sim_kitti import (LidarSpec, generate_dataset,
+                                                           mmdet3d_mim_root)
+    generate_dataset(out, 2, num_val, seed=seed, spec=LidarSpec(), progress=False,
+                     val_start=val_start)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [mmdet3d_mim_root()] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+    mim = Path(sys.executable).with_name('mim')
+    proc = subprocess.run([str(mim) if mim.exists() else 'mim', 'run', 'mmdet3d', 'create_data',
+                           'kitti', '--root-path', out, '--out-dir', out, '--extra-tag', 'kitti',
+                           '--with-plane'], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError('mmdet3d create_data failed:\n' + (proc.stdout + proc.stderr)[-3000:])
+
+
+def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
+                    seed: int = 0, threads: int = 1, tmp: Optional[str] = None) -> dict:
+    """KittiMetric moderate mAP of ``checkpoint`` on ``num_val`` val frames starting at
+    ``val_start``, re-created by the simulator: ``{map_3d, map_bev, car_3d_moderate}``."""
+    from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40, moderate_map
+    own = tmp is None
+    tmp = tmp or tempfile.mkdtemp(prefix='pd_zoo_check_')
+    try:
+        data = os.path.join(tmp, 'data')
+        make_val_subset(data, val_start, num_val, seed)
+        metrics = test_checkpoint(config, checkpoint, data, os.path.join(tmp, 'work'), threads)
+        ap = extract_ap40(metrics)
+        return dict(val_start=val_start, num_val=num_val, seed=seed,
+                    map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
+                    car_3d_moderate=ap['3D']['Car']['moderate'])
+    finally:
+        if own:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequence[str]
+                    ) -> dict:
+    """Largest differences between the predictions of two checkpoints of one config on the
+    given point clouds (same boxes by index, as NMS keeps the same order when scores agree):
+    ``max_box_diff`` (m / rad), ``max_score_diff``, ``count_equal`` (same number of boxes on
+    every frame)."""
+    from mmdet3d_pointdistiller.vis import load_detector, load_frame, predict_frame
+    preds = []
+    for ckpt in (ckpt_a, ckpt_b):
+        model, cfg = load_detector(str(REPO / config), str(ckpt))
+        preds.append([predict_frame(model, load_frame(cfg, f)) for f in points_files])
+    box, score, equal = 0.0, 0.0, True
+    for pa, pb in zip(*preds):
+        if len(pa['boxes']) != len(pb['boxes']) or (pa['labels'] != pb['labels']).any():
+            equal = False
+            continue
+        if len(pa['boxes']):
+            box = max(box, float(abs(pa['boxes'] - pb['boxes']).max()))
+            score = max(score, float(abs(pa['scores'] - pb['scores']).max()))
+    return dict(max_box_diff=box, max_score_diff=score, count_equal=equal,
+                frames=len(points_files))
