@@ -16,8 +16,8 @@ interval, the fraction of the teacher-student gap closed and KD diagnostics
     python tools/benchmark_kd_gain.py --ratio 4x --seeds 1 2 3     # default methods of 4x
 
 Interruptions lose little: runs are trained ``--jobs`` at a time in seed order (the runs of
-one seed together), the record is rewritten after every group with what is finished (and
-says what is missing), finished runs are reused from their work dirs, and runs already in
+one seed together; a slot takes the next run as soon as one ends), the record is rewritten
+after every finished run with what is finished (and says what is missing), finished runs are reused from their work dirs, and runs already in
 the record (same resolved config and options, by a path-independent hash) are reused even
 when their work dirs are gone (another machine). ``--force`` retrains.
 """
@@ -92,6 +92,46 @@ def load_teacher(record_path: str) -> dict:
                 val_frames=zoo['val_frames'])
 
 
+def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
+             poll_s: float = 2.0) -> None:
+    """Run ``jobs`` (``TrainJob``s, in order) with at most ``size`` at a time: a free slot
+    takes the next job as soon as a run ends (a student-only run ends before its distilled
+    twin), and ``on_done(job)`` runs after each one (the record is rewritten there).
+    ``entry['wall_time_s']`` accumulates the wall time during which runs were training."""
+    import threading
+    queue, running, done = list(jobs), [], 0
+    lock = threading.Lock()
+    last = [0.0]
+
+    def report(_job=None):
+        with lock:
+            now = time.perf_counter()
+            if now - last[0] < 30.0:
+                return
+            last[0] = now
+            frac = (done + sum(j.frac for j in running)) / max(1, len(jobs))
+            progress.update(frac, '; '.join(f'{j.name}: {j.status}' for j in running))
+
+    t_busy = time.perf_counter()
+    while queue or running:
+        while queue and len(running) < size:
+            job = queue.pop(0)
+            progress.print(f'  start {job.name}: ' + ' '.join(
+                [Path(job.command()[0]).name] + job.command()[1:]) + f'  (log {job.log_path})')
+            job.start(report)
+            running.append(job)
+        time.sleep(poll_s)
+        for job in [j for j in running if j.proc.poll() is not None]:
+            job.wait()  # raises with the log tail if the run failed
+            running.remove(job)
+            done += 1
+            entry['wall_time_s'] += time.perf_counter() - t_busy
+            t_busy = time.perf_counter()
+            on_done(job)
+            progress.print(f'  finished {job.name} in {job.seconds:.0f} s ({done}/{len(jobs)})')
+    entry['wall_time_s'] += time.perf_counter() - t_busy
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--ratio', required=True, help='label of the student ratio, e.g. 16x')
@@ -121,7 +161,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmdet3d_pointdistiller.quickstart.pipeline import (Budget, Progress, TrainJob,
                                                             ensure_dataset, fmt_seconds,
                                                             machine_description,
-                                                            run_train_jobs, subprocess_env)
+                                                            subprocess_env)
     if args.methods:
         methods = parse_methods(args.methods)
     elif args.ratio in DEFAULT_METHODS:
@@ -214,19 +254,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     write()
     progress.start('runs', f'{len(pending)} run(s), {args.jobs} at a time')
     t0 = time.perf_counter()
-    groups = [pending[i:i + args.jobs] for i in range(0, len(pending), args.jobs)]
-    for k, group in enumerate(groups):
-        sub = Progress({'runs': progress.estimates['runs'] / max(1, len(groups))},
-                       label=f'kd-gain {args.ratio} group {k + 1}/{len(groups)}')
-        sub.start('runs', ', '.join(j.name for j in group))
-        t_group = time.perf_counter()
-        run_train_jobs(group, sub, parallel=args.jobs > 1)
-        entry['wall_time_s'] += time.perf_counter() - t_group
-        for job in group:
-            collect(job)
-        write()
-        progress.update((k + 1) / len(groups), f'{k + 1}/{len(groups)} groups done; record '
-                                               f'updated ({out_json.name})')
+    run_pool(pending, args.jobs, progress, on_done=lambda job: (collect(job), write()),
+             entry=entry)
     progress.finish()
     write()
     progress.print(out.with_suffix('.md').read_text())

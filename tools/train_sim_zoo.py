@@ -38,6 +38,7 @@ MODELS = {
         display='PointPillars (teacher, stock widths)'),
 }
 NUM_TRAIN, NUM_VAL, DATA_SEED = 1500, 300, 0
+PRECISE_BN_BATCHES = 50
 FEW_FRAMES = dict(val_start=NUM_TRAIN, num_val=4)
 
 
@@ -107,10 +108,16 @@ def write_readme(rec: dict) -> None:
         f"loads strictly into `{Path(rec['deploy_config']).name}` and reproduces the recorded "
         f"3D mAP on them ({rec['few_frame_check']['map_3d']:.2f}).", '',
         '## Learning curve of the teacher', '',
-        'Val AP40 moderate at each validation; Car at IoU 0.7 (strict) and 0.5 (loose), '
-        'Pedestrian / Cyclist at 0.5 (strict) and 0.25 (loose).', '',
+        'Val AP40 moderate of every kept checkpoint after precise BN (BN statistics '
+        f'recomputed over {PRECISE_BN_BATCHES} training batches; `PreciseBNHook`): Car at IoU '
+        '0.7 (strict) and 0.5 (loose), Pedestrian / Cyclist at 0.5 (strict) and 0.25 (loose). '
+        'The last column is what the training run\'s own validation logged with the running '
+        'BN averages: while the learning rate is high they lag the weights and the model '
+        'predicts garbage.', '',
         '| iteration | Car 3D@0.7 | Car BEV@0.7 | Car 3D@0.5 | Ped 3D@0.5 | Cyc 3D@0.5 | '
-        'Ped BEV@0.5 | Cyc BEV@0.5 | mAP 3D | mAP BEV |', '|---|---|---|---|---|---|---|---|---|---|']
+        'Ped BEV@0.5 | Cyc BEV@0.5 | mAP 3D | mAP BEV | mAP 3D, running BN |',
+        '|---|---|---|---|---|---|---|---|---|---|---|']
+    raw = {c['step']: c['map_3d'] for c in rec.get('learning_curve_running_bn', [])}
     for c in curve:
         s, lo = c['ap']['strict'], c['ap']['loose']
         lines.append(
@@ -118,7 +125,8 @@ def write_readme(rec: dict) -> None:
             f"{s['BEV']['Car']['moderate']:.1f} | {lo['3D']['Car']['moderate']:.1f} | "
             f"{s['3D']['Pedestrian']['moderate']:.1f} | {s['3D']['Cyclist']['moderate']:.1f} | "
             f"{s['BEV']['Pedestrian']['moderate']:.1f} | {s['BEV']['Cyclist']['moderate']:.1f} | "
-            f"{c['map_3d']:.2f} | {c['map_bev']:.2f} |")
+            f"{c['map_3d']:.2f} | {c['map_bev']:.2f} | "
+            + (f"{raw[c['step']]:.2f} |" if c['step'] in raw else '– |'))
     lines += ['', f"Record with every value: `{rec['record']}`.", '',
               '## Configs', '',
               '| config | what |', '|---|---|',
@@ -137,6 +145,33 @@ def write_readme(rec: dict) -> None:
     (REPO / 'configs/sim/README.md').write_text('\n'.join(lines))
 
 
+def precise_bn_curve(config: str, work_dir: Path, threads: int) -> list:
+    """KittiMetric of every ``iter_*.pth`` of the run after precise BN (the running averages
+    of a fast-moving schedule are stale, see PreciseBNHook); cached in
+    ``<work_dir>/learning_curve_precise_bn.json``."""
+    from mmdet3d_pointdistiller.quickstart.zoo import (curve_point, precise_bn_checkpoint,
+                                                       test_checkpoint)
+    cache_file = work_dir / 'learning_curve_precise_bn.json'
+    cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    ckpts = sorted(work_dir.glob('iter_*.pth'), key=lambda p: int(p.stem.split('_')[1])
+                   if p.stem.split('_')[1].isdigit() else -1)
+    for ckpt in ckpts:
+        step = ckpt.stem.split('_')[1]
+        if not step.isdigit() or step in cache:
+            continue
+        tmp = work_dir / f'precise_bn_{step}.pth'
+        precise_bn_checkpoint(config, str(ckpt), str(tmp), PRECISE_BN_BATCHES,
+                              data_root='data/sim_kitti', seed=DATA_SEED)
+        metrics = test_checkpoint(config, str(tmp), 'data/sim_kitti',
+                                  str(work_dir / f'test_precise_bn_{step}'), threads)
+        cache[step] = curve_point(metrics, int(step))
+        cache_file.write_text(json.dumps(cache, indent=1))
+        tmp.unlink()
+        print(f"[zoo] iteration {step} with precise BN: 3D mAP {cache[step]['map_3d']:.2f}, "
+              f"BEV mAP {cache[step]['map_bev']:.2f}", flush=True)
+    return [cache[k] for k in sorted(cache, key=int)]
+
+
 def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: str) -> dict:
     import torch
     from mmengine.config import Config
@@ -147,8 +182,9 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
                                                            moderate_map)
     from mmdet3d_pointdistiller.quickstart.pipeline import _val_batches
     from mmdet3d_pointdistiller.quickstart.zoo import (few_frame_check, learning_curve,
-                                                       prediction_diff, save_fp16_checkpoint,
-                                                       sha256_file, test_checkpoint)
+                                                       precise_bn_checkpoint, prediction_diff,
+                                                       save_fp16_checkpoint, sha256_file,
+                                                       test_checkpoint)
     from mmdet3d_pointdistiller.vis import load_detector
     m = MODELS[key]
     t0 = time.perf_counter()
@@ -157,8 +193,15 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
     src = work_dir / f'iter_{iters}.pth'
     if not src.is_file():
         raise SystemExit(f'{src} does not exist: the training run is not finished')
+    # learning curve with precise BN statistics at every kept checkpoint (cached per step)
+    curve = precise_bn_curve(m['deploy_config'], work_dir, threads)
+    precise = work_dir / f'iter_{iters}_precise_bn.pth'
+    pbn = precise_bn_checkpoint(m['deploy_config'], str(src), str(precise), PRECISE_BN_BATCHES,
+                                data_root='data/sim_kitti', seed=DATA_SEED)
+    print(f'[zoo] precise BN of the final weights: {pbn}', flush=True)
     dst = REPO / 'checkpoints' / 'sim' / f"{m['name']}_fp16.pth"
-    info = save_fp16_checkpoint(src, dst, meta=dict(config=m['config'], iters=iters))
+    info = save_fp16_checkpoint(precise, dst, meta=dict(config=m['config'], iters=iters,
+                                                        precise_bn_batches=pbn['batches']))
     print(f'[zoo] wrote {dst} ({info})', flush=True)
     os.environ['PD_SIM_KITTI'] = str((REPO / 'data/sim_kitti').resolve()) + '/'
     metrics = test_checkpoint(m['deploy_config'], str(dst), 'data/sim_kitti',
@@ -171,7 +214,7 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
     files = [str(REPO / 'data/sim_kitti/training/velodyne_reduced' / f'{i}.bin')
              for i in val_ids]
     assert val_pts, 'no reduced point clouds in data/sim_kitti'
-    fp16 = prediction_diff(m['deploy_config'], str(src), str(dst), files)
+    fp16 = prediction_diff(m['deploy_config'], str(precise), str(dst), files)
     print(f'[zoo] fp16 vs float32 on {len(files)} val frames: {fp16}', flush=True)
     torch.set_num_threads(1)
     model, dcfg = load_detector(str(REPO / m['deploy_config']), str(dst))
@@ -191,7 +234,8 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
         ap_fp32=ap32, val_frames=NUM_VAL, train_frames=NUM_TRAIN, data_seed=DATA_SEED,
         params_m=count_params(model) / 1e6, gflops=flops['gflops'],
         cpu_ms_per_frame=lat['median_ms'], fp16_check=fp16, few_frame_check=few,
-        learning_curve=learning_curve(str(work_dir)), train_iters=iters,
+        learning_curve=curve, learning_curve_running_bn=learning_curve(str(work_dir)),
+        precise_bn=dict(pbn, batches_per_update=PRECISE_BN_BATCHES), train_iters=iters,
         batch_size=cfg.train_dataloader.batch_size, threads=threads,
         train_wall_s=train_wall_s, ship_wall_s=time.perf_counter() - t0, command=command,
         record=str(record_path.relative_to(REPO)))
@@ -208,6 +252,9 @@ def main(argv=None) -> int:
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--force', action='store_true', help='retrain even if finished')
     p.add_argument('--ship-only', action='store_true', help='do not train')
+    p.add_argument('--curve-only', action='store_true',
+                   help='only evaluate the checkpoints kept so far (precise BN), e.g. while '
+                        'the run still trains')
     p.add_argument('--train-wall-s', type=float, default=None,
                    help='training wall time to record when it ran elsewhere (e.g. resumed)')
     args = p.parse_args(argv)
@@ -222,6 +269,10 @@ def main(argv=None) -> int:
                    Budget(num_train=NUM_TRAIN, num_val=NUM_VAL, teacher_iters=0,
                           student_iters=0), DATA_SEED, False, prog, workers=2)
     iters = Config.fromfile(str(REPO / m['config'])).train_cfg.max_iters
+    if args.curve_only:
+        for c in precise_bn_curve(m['deploy_config'], work, args.threads):
+            print(c['step'], f"3D mAP {c['map_3d']:.2f}, BEV mAP {c['map_bev']:.2f}")
+        return 0
     wall = 0.0 if args.ship_only else train(m['config'], work, args.threads, iters, args.force)
     if args.train_wall_s is not None:
         wall = args.train_wall_s

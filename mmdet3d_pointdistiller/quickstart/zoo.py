@@ -19,7 +19,8 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-__all__ = ['sha256_file', 'save_fp16_checkpoint', 'learning_curve', 'test_checkpoint',
+__all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve', 'test_checkpoint',
+           'precise_bn_checkpoint',
            'make_val_subset', 'few_frame_check', 'prediction_diff']
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,24 +60,25 @@ def save_fp16_checkpoint(src: os.PathLike, dst: os.PathLike, meta: Optional[dict
     return dict(tensors=len(out), fp16_tensors=n16, bytes=Path(dst).stat().st_size)
 
 
-def learning_curve(work_dir: str) -> List[dict]:
-    """Every KittiMetric validation of a training run: ``step`` and ``ap`` =
+def curve_point(metrics: Dict[str, float], step: Optional[int]) -> dict:
+    """One learning-curve entry from a KittiMetric result: ``step`` and ``ap`` =
     ``{'strict' | 'loose': {view: {class: {difficulty: AP40}}}}`` (strict = official IoU
     0.7 / 0.5 / 0.5 for Car / Pedestrian / Cyclist, loose = 0.5 / 0.25 / 0.25), plus the
     moderate 3D / BEV mAP of the strict thresholds."""
-    from mmdet3d_pointdistiller.quickstart.metrics import (CLASSES, DIFFICULTIES, PREFIX,
-                                                           read_scalars)
-    out = []
-    for rec in read_scalars(work_dir):
-        if not any(k.startswith(PREFIX) for k in rec):
-            continue
-        ap = {th: {view: {c: {d: float(rec[f'{PREFIX}{c}_{view}_AP40_{d}_{th}'])
-                              for d in DIFFICULTIES} for c in CLASSES}
-                   for view in ('BEV', '3D')} for th in ('strict', 'loose')}
-        out.append(dict(step=rec.get('step'), ap=ap,
-                        map_3d=sum(ap['strict']['3D'][c]['moderate'] for c in CLASSES) / 3,
-                        map_bev=sum(ap['strict']['BEV'][c]['moderate'] for c in CLASSES) / 3))
-    return out
+    from mmdet3d_pointdistiller.quickstart.metrics import CLASSES, DIFFICULTIES, PREFIX
+    ap = {th: {view: {c: {d: float(metrics[f'{PREFIX}{c}_{view}_AP40_{d}_{th}'])
+                          for d in DIFFICULTIES} for c in CLASSES}
+               for view in ('BEV', '3D')} for th in ('strict', 'loose')}
+    return dict(step=step, ap=ap,
+                map_3d=sum(ap['strict']['3D'][c]['moderate'] for c in CLASSES) / 3,
+                map_bev=sum(ap['strict']['BEV'][c]['moderate'] for c in CLASSES) / 3)
+
+
+def learning_curve(work_dir: str) -> List[dict]:
+    """Every KittiMetric validation a training run logged (:func:`curve_point` entries)."""
+    from mmdet3d_pointdistiller.quickstart.metrics import PREFIX, read_scalars
+    return [curve_point(rec, rec.get('step')) for rec in read_scalars(work_dir)
+            if any(k.startswith(PREFIX) for k in rec)]
 
 
 def test_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
@@ -172,3 +174,37 @@ def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequenc
             score = max(score, float(abs(pa['scores'] - pb['scores']).max()))
     return dict(max_box_diff=box, max_score_diff=score, count_equal=equal,
                 frames=len(points_files))
+
+
+def precise_bn_checkpoint(config: str, src: str, dst: str, num_batches: int = 50,
+                          data_root: Optional[str] = None, seed: int = 0) -> dict:
+    """Load ``src`` into ``config``'s model, recompute its BN statistics over
+    ``num_batches`` training batches (:func:`~mmdet3d_pointdistiller.engine.hooks.
+    update_bn_stats`) and save the weights to ``dst`` (float32, weights only).
+
+    Returns:
+        dict: ``batches`` used and the largest relative change of a running variance.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner, load_checkpoint, set_random_seed
+
+    from mmdet3d.registry import MODELS
+    from mmdet3d_pointdistiller.engine.hooks import update_bn_stats
+    init_default_scope('mmdet3d')
+    if data_root:
+        os.environ['PD_SIM_KITTI'] = str(Path(data_root).resolve()) + '/'
+    cfg = Config.fromfile(str(REPO / config))
+    set_random_seed(seed)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, str(src), map_location='cpu', strict=True)
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.endswith('running_var')}
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
+    used = update_bn_stats(model, loader, num_batches)
+    after = model.state_dict()
+    change = max(float(((after[k] - v).abs() / v.abs().clamp_min(1e-6)).max())
+                 for k, v in before.items())
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'state_dict': model.state_dict(), 'meta': dict(precise_bn=used, source=str(src))},
+               str(dst))
+    return dict(batches=used, max_rel_var_change=change)

@@ -21,5 +21,4 @@ pd_loss = dict(
     num_queries=256,
     # K (centre included): KITTI 128 of ~12k candidates; here 32 of ~1500 (~2 %).
     num_neighbors=32)
-# adapter statistics and the effective number of weighted queries in the log
-custom_hooks = [dict(type='DistillStatsHook')]
+# (the sim student configs already log the adapters with DistillStatsHook)
