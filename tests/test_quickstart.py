@@ -266,8 +266,9 @@ def _run_entry(map_3d, map_bev, car):
                 ap=ap, config_hash='h', options=[], seconds=1.0, kd=None)
 
 
-def test_kd_gain_record_statistics_and_partial_report():
-    from mmdet3d_pointdistiller.quickstart.kd_gain import render_markdown, summarise_ratio
+def test_kd_gain_record_statistics_and_partial_report(tmp_path):
+    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_kd_curves, render_markdown,
+                                                           summarise_ratio)
     runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0),
                          '3': _run_entry(11.0, 22.0, 29.0)},
                 pointdistiller={'1': _run_entry(11.0, 21.0, 31.0),
@@ -301,6 +302,10 @@ def test_kd_gain_record_statistics_and_partial_report():
     assert '| frozen | +0.50 [+0.50, +0.50] (n = 3, ' in md
     assert '**Partial record**: 1 run(s) not finished yet: pointdistiller seed 3.' in md
     assert 'Command: `python tools/benchmark_kd_gain.py x`' in md
+    assert plot_kd_curves(rec, str(tmp_path / 'none.png')) is None  # no KD loss logged yet
+    runs['pointdistiller']['1']['kd'] = dict(kd_loss_curve=[[10, 1.0], [20, 0.1]])
+    png = plot_kd_curves(rec, str(tmp_path / 'kd.png'))
+    assert png and (tmp_path / 'kd.png').stat().st_size > 5000
 
 
 def test_kd_diagnostics_read_the_kd_loss_and_the_logged_adapter_stats(tmp_path):

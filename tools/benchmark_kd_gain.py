@@ -156,8 +156,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
 
     from mmdet3d_pointdistiller.quickstart.kd_gain import (METRIC, kd_diagnostics,
-                                                           render_markdown, run_result,
-                                                           summarise_ratio)
+                                                           plot_kd_curves, render_markdown,
+                                                           run_result, summarise_ratio)
     from mmdet3d_pointdistiller.quickstart.pipeline import (Budget, Progress, TrainJob,
                                                             ensure_dataset, fmt_seconds,
                                                             machine_description,
@@ -241,6 +241,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         rec['wall_time_s'] = sum(e.get('wall_time_s', 0.0) for e in rec['ratios'].values())
         rec['command'] = ' && '.join(e['command'] for e in rec['ratios'].values())
         out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(rec, indent=1))
+        if plot_kd_curves(rec, str(out.with_suffix('.png'))):
+            rec['plot'] = out.with_suffix('.png').name
         out_json.write_text(json.dumps(rec, indent=1))
         out.with_suffix('.md').write_text(render_markdown(rec))
 

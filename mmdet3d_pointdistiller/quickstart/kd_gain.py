@@ -26,7 +26,8 @@ from typing import Dict, List, Optional, Sequence
 
 from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 
-__all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics']
+__all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics',
+           'plot_kd_curves']
 
 METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
           'Pedestrian / Cyclist, simulated val split, %')
@@ -199,4 +200,38 @@ def render_markdown(rec: dict) -> str:
                       f"run(s) at a time).", '', f"Command: `{e['command']}`", '']
     if rec.get('note'):
         lines += [rec['note'], '']
+    if rec.get('plot'):
+        lines += [f"KD loss curves of every distillation run: `{rec['plot']}`.", '']
     return '\n'.join(lines)
+
+
+def plot_kd_curves(rec: dict, path: str) -> Optional[str]:
+    """One panel per ratio: the KD loss (log scale) of every distillation run against the
+    iteration, one colour per method, one line per seed. Returns the path, or None when no
+    run has a KD loss yet."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    panels = [(ratio, e) for ratio, e in rec['ratios'].items()
+              if any(r.get('kd') for runs in e['runs'].values() for r in runs.values())]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (ratio, e) in zip(axes[0], panels):
+        for k, (method, runs) in enumerate(e['runs'].items()):
+            for j, (seed, r) in enumerate(sorted(runs.items(), key=lambda kv: int(kv[0]))):
+                curve = (r.get('kd') or {}).get('kd_loss_curve')
+                if not curve:
+                    continue
+                it, val = zip(*curve)
+                ax.plot(it, val, color=f'C{k}', alpha=0.8, lw=1,
+                        label=method if j == 0 else None)
+        ax.set_yscale('log')
+        ax.set_xlabel('iteration')
+        ax.set_ylabel('KD loss (logger window mean)')
+        ax.set_title(f'{ratio} student: KD loss per run (one line per seed)')
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
