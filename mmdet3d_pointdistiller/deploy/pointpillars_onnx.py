@@ -370,14 +370,17 @@ class OnnxPointPillars(_Runner):
 
     Args:
         onnx_path: the exported file.
-        providers: ONNX Runtime execution providers (default: CPU).
+        providers: ONNX Runtime execution providers, names or ``(name, options)`` pairs
+            (default: CPU), e.g. ``[('CUDAExecutionProvider', {'use_tf32': 0}),
+            'CPUExecutionProvider']``.
         threads: ``intra_op_num_threads`` (0: ONNX Runtime's default).
         model_cfg: the model config; default: the one stored in the file.
     """
 
-    def __init__(self, onnx_path: Union[str, Path], providers: Sequence[str] = (
-            'CPUExecutionProvider',), threads: int = 0,
-            model_cfg: Optional[ConfigDict] = None) -> None:
+    def __init__(self, onnx_path: Union[str, Path],
+                 providers: Sequence[Union[str, Tuple[str, Dict[str, Any]]]] = (
+                     'CPUExecutionProvider',), threads: int = 0,
+                 model_cfg: Optional[ConfigDict] = None) -> None:
         import onnxruntime as ort
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
