@@ -15,6 +15,9 @@ it is needed:
   PointRCNN trains and predicts.
 * :mod:`.spconv_cpu` — no CUDA, spconv installed: spconv's CPU backward no longer asks
   for a CUDA stream, so SECOND trains.
+* :mod:`.dist_cpu` — no CUDA: the runner's own ``--launcher pytorch`` start works (no
+  ``torch.cuda.set_device``, ``nccl`` -> ``gloo``, no ``device_ids`` for a CPU module in
+  ``MMDistributedDataParallel``).
 
 :func:`activate` is idempotent; :data:`ACTIVE` records which shims are on in this process.
 """
@@ -24,6 +27,7 @@ from typing import Dict
 
 from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_loader,
                          safe_torch_load)
+from .dist_cpu import register_dist_cpu
 from .kitti_iou import register_kitti_cpu_iou, rotate_iou_cpu_eval
 from .numpy_long import register_dbsampler_numpy_long
 from .point_ops_cpu import register_point_ops_cpu
@@ -42,4 +46,5 @@ def activate() -> Dict[str, bool]:
     ACTIVE['dbsampler_numpy_long'] = register_dbsampler_numpy_long()
     ACTIVE['point_ops_cpu'] = register_point_ops_cpu()
     ACTIVE['spconv_cpu'] = register_spconv_cpu()
+    ACTIVE['dist_cpu'] = register_dist_cpu()
     return dict(ACTIVE)
