@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple
 
 from mmengine.config import Config
+
+if TYPE_CHECKING:
+    import torch
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS: Dict[str, str] = {
@@ -103,8 +106,10 @@ def save_random_detector(model_cfg, path, seed: int = 0, background_logit: float
 
     import torch
     from mmdet3d.registry import MODELS
+    from mmengine.registry import init_default_scope
 
     from mmdet3d_pointdistiller.utils import save_random_teacher
+    init_default_scope('mmdet3d')  # stock mmdet3d configs carry no default_scope
     state = save_random_teacher(model_cfg, path, wrap=False, seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
     weight = state['bbox_head.conv_cls.weight']

@@ -31,19 +31,20 @@ Only batch size 1 is exported (deployment of one LiDAR sweep at a time).
 """
 from __future__ import annotations
 
+import abc
 import copy
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
 
 __all__ = ['UnsupportedModelError', 'check_exportable', 'build_detector',
            'PointPillarsOnnxNet', 'export_onnx', 'OnnxPointPillars', 'TorchPointPillars',
-           'compare_predictions', 'iou_3d_float64', 'max_abs_diff', 'read_model_cfg', 'ONNX_OPSET', 'EXPORTER']
+           'compare_predictions', 'iou_3d_float64', 'max_abs_diff', 'read_model_cfg',
+           'ONNX_OPSET', 'EXPORTER']
 
 ONNX_OPSET = 18  # the dynamo exporter's own opset (down-conversion to 17 fails)
 EXPORTER = 'torch.onnx.export(dynamo=True) (torch.export + onnxscript)'
@@ -149,7 +150,8 @@ def build_detector(cfg: Union[Config, ConfigDict, dict],
 
     Raises:
         UnsupportedModelError: see :func:`check_exportable`.
-        KeyError: from mmengine's strict loading, listing missing/unexpected keys.
+        KeyError: when the checkpoint's keys do not fit the model (missing and unexpected
+            keys listed).
     """
     from mmdet3d.registry import MODELS
     from mmengine.registry import init_default_scope
@@ -304,7 +306,7 @@ def read_model_cfg(onnx_path: Union[str, Path]) -> ConfigDict:
 
 
 # ----------------------------------------------------------------------------- runners
-class _Runner:
+class _Runner(abc.ABC):
     """Shared voxelise -> network -> ``predict_by_feat`` path; subclasses run the network."""
 
     def __init__(self, model_cfg: ConfigDict, num_levels: int,
@@ -322,8 +324,10 @@ class _Runner:
             head = MODELS.build(head_cfg).eval()
         self.head = head
 
-    def run_net(self, voxel_dict: Dict[str, Tensor]) -> List[Tensor]:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run_net(self, voxel_dict: Dict[str, Tensor]) -> List[Tensor]:
+        """The raw head outputs (see :meth:`PointPillarsOnnxNet.forward`) of one voxelised
+        sample (``voxels``, ``num_points``, ``coors`` as :class:`_Voxeliser` gives them)."""
 
     def postprocess(self, outs: Sequence[Tensor]):
         """mmdet3d's ``predict_by_feat`` on the raw head outputs -> ``InstanceData`` with
@@ -422,8 +426,8 @@ def iou_3d_float64(boxes1: Any, boxes2: Any) -> Tensor:
     bottom = [0, 3, 7, 4]  # x0y0, x0y1, x1y1, x1y0 at z0: a simple ring
     poly1 = shapely.polygons(b1.corners[:, bottom, :2].numpy())
     poly2 = shapely.polygons(b2.corners[:, bottom, :2].numpy())
-    inter_bev = torch.from_numpy(shapely.area(shapely.intersection(poly1[:, None],
-                                                                    poly2[None, :])))
+    pairs = shapely.intersection(poly1[:, None], poly2[None, :])  # (n, m) polygons
+    inter_bev = torch.from_numpy(shapely.area(pairs))
     inter = inter_bev * box_type.height_overlaps(b1, b2).double()
     vol1 = torch.from_numpy(shapely.area(poly1))[:, None] * b1.dims[:, 2, None].double()
     vol2 = torch.from_numpy(shapely.area(poly2))[None, :] * b2.dims[None, :, 2].double()
