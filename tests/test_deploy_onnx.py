@@ -236,3 +236,22 @@ def test_cli_exports_and_verifies(tmp_path, capsys):
     assert report['ok'] and report['boxes_equal'] and report['count_ref'] > 0, report
     assert report['max_abs_diff'] < ATOL
     assert np.isclose(read_model_cfg(tmp_path / 'w.onnx').test_cfg.score_thr, 0.2)
+
+
+def test_committed_deploy_record_meets_the_issue():
+    """benchmarks/deploy.json (tools/benchmark_deploy.py) has what issue 15 asks for."""
+    record = json.loads((REPO / 'benchmarks' / 'deploy.json').read_text())
+    names = {f'{m}_{g}' for m in ('teacher', '4x', '16x') for g in ('kitti', 'sim')}
+    assert set(record['models']) == names and set(record['parity']) == names
+    assert record['command'].startswith('python tools/benchmark_deploy.py')
+    for name in names:
+        model, parity = record['models'][name], record['parity'][name]
+        assert {'torch_ms', 'ort_ms', 'ort_net_ms', 'params_m'} <= set(model)
+        assert 0 < model['ort_net_ms'] < model['ort_ms']
+        assert parity['boxes_equal'] is True and parity['max_abs_diff'] < ATOL
+        assert parity['frames'] == (1 if name.endswith('kitti') else 20)
+        assert min(parity['boxes_per_frame']) > 0
+    assert record['models']['16x_kitti']['params_m'] == pytest.approx(0.309, abs=1e-3)
+    assert record['models']['teacher_kitti']['params_m'] == pytest.approx(4.835, abs=1e-3)
+    speedup = record['models']['teacher_kitti']['ort_ms'] / record['models']['16x_kitti']['ort_ms']
+    assert speedup >= 5, speedup

@@ -1,9 +1,11 @@
-"""The runner's own distributed start on CPU: ``torchrun ... tools/train.py --launcher pytorch``.
+"""The runner's own distributed start on CPU: ``mim train mmdet3d CONFIG --launcher pytorch
+--gpus 2`` and ``torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch``.
 
 mmdet3d's unchanged ``tools/train.py`` trains the PointDistiller sim config (4x student, a
 random teacher) on a 4-frame simulated KITTI set written to a temporary folder, with 2 gloo
-processes started by torchrun, through mmengine's ``init_dist`` and ``wrap_model`` (made to
-work without CUDA by ``mmdet3d_pointdistiller.compat.dist_cpu``; no model wrapping by hand).
+processes, through mmengine's ``init_dist`` and ``wrap_model`` (made to work without CUDA by
+``mmdet3d_pointdistiller.compat.dist_cpu``; no model wrapping by hand). The first distributed
+run is started by ``mim train`` (``torch.distributed.launch``), the resumed one by torchrun.
 
 Same total batch: 2 processes x 1 frame (DDP averages the two gradients) is compared with
 1 process x 1 frame accumulating 2 micro-batches (``optim_wrapper.accumulative_counts=2``,
@@ -38,7 +40,8 @@ from mmdet3d_pointdistiller.datasets import sim_kitti as sk
 from mmdet3d_pointdistiller.utils import save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
-KD_CFG = REPO / 'configs/sim/pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+KD_CFG = (REPO / 'configs/sim/'
+          'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py')
 TRAIN = Path(sk.mmdet3d_mim_root()) / 'tools' / 'train.py'
 STEPS = 4
 BN_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
@@ -76,7 +79,7 @@ log_processor = dict(window_size=1)  # log each iteration's own losses, not a ru
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory) -> Dict[str, Path]:
+def prepared(tmp_path_factory) -> Dict[str, Path]:
     """A 4 + 1 frame simulated KITTI set converted by mmdet3d, the config, a teacher."""
     root = tmp_path_factory.mktemp('dist_launch')
     data = root / 'sim'
@@ -104,15 +107,22 @@ def _teacher_model_cfg(cfg_path: Path):
     return Config.fromfile(cfg.model.teacher.cfg_path).model
 
 
-def _train(setup, work: Path, nproc: int, *extra: str) -> str:
-    """tools/train.py on ``nproc`` processes (torchrun + --launcher pytorch when > 1)."""
+def _train(prepared, work: Path, nproc: int, *extra: str, mim: bool = False) -> str:
+    """tools/train.py on ``nproc`` processes: ``--launcher pytorch`` under torchrun, or under
+    ``mim train --gpus nproc`` (``mim=True``), when ``nproc > 1``."""
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               PD_SIM_KITTI=str(setup['data']) + '/')
-    launch = ([sys.executable, '-m', 'torch.distributed.run', '--standalone',
-               f'--nproc_per_node={nproc}'] if nproc > 1 else [sys.executable])
-    cmd = [*launch, str(TRAIN), str(setup['cfg']), '--work-dir', str(work),
-           '--launcher', 'pytorch' if nproc > 1 else 'none', '--cfg-options',
-           f"model.teacher_ckpt={setup['teacher']}", *extra]
+               PD_SIM_KITTI=str(prepared['data']) + '/')
+    common = ['--work-dir', str(work), '--cfg-options',
+              f"model.teacher_ckpt={prepared['teacher']}", *extra]
+    if mim:
+        cmd = [str(Path(sys.executable).with_name('mim')), 'train', 'mmdet3d',
+               str(prepared['cfg']), '--launcher', 'pytorch', '--gpus', str(nproc), *common]
+    elif nproc > 1:
+        cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+               f'--nproc_per_node={nproc}', str(TRAIN), str(prepared['cfg']),
+               '--launcher', 'pytorch', *common]
+    else:
+        cmd = [sys.executable, str(TRAIN), str(prepared['cfg']), *common]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
@@ -136,12 +146,12 @@ def _weights(ckpt: Path) -> dict:
 
 
 @pytest.fixture(scope='module')
-def runs(setup):
-    root = setup['root']
+def runs(prepared):
+    root = prepared['root']
     two = root / 'two'
-    out_two = _train(setup, two, 2)
+    out_two = _train(prepared, two, 2, mim=True)
     one = root / 'one'
-    out_one = _train(setup, one, 1, f'train_cfg.max_iters={2 * STEPS}',
+    out_one = _train(prepared, one, 1, f'train_cfg.max_iters={2 * STEPS}',
                      'optim_wrapper.accumulative_counts=2',
                      'default_hooks.checkpoint.interval=4')
     return dict(two=two, one=one, out_two=out_two, out_one=out_one)
@@ -149,6 +159,7 @@ def runs(setup):
 
 def test_two_gloo_processes_start_through_the_runner(runs):
     out = runs['out_two']
+    assert 'torch.distributed.launch --nproc_per_node=2' in out  # mim's launch command
     assert "compat.dist_cpu: no CUDA: mmengine.dist.utils._init_dist_pytorch rebound" in out
     assert "backend 'nccl' -> 'gloo'" in out
     assert 'device_ids=[0] dropped for the CPU module' in out
@@ -187,10 +198,10 @@ def test_same_losses_and_weights_as_one_process_with_the_same_total_batch(runs):
     assert steps_two == steps_one == {STEPS}
 
 
-def test_distributed_checkpoint_resumes_in_two_and_in_one_process(setup, runs):
-    root, two = setup['root'], runs['two']
+def test_distributed_checkpoint_resumes_in_two_and_in_one_process(prepared, runs):
+    root, two = prepared['root'], runs['two']
     resumed2 = root / 'resumed2'
-    out2 = _train(setup, resumed2, 2, f'load_from={two / "iter_2.pth"}', 'resume=True')
+    out2 = _train(prepared, resumed2, 2, f'load_from={two / "iter_2.pth"}', 'resume=True')
     assert 'resumed iter: 2' in out2 or 'resumed epoch: 0, iter: 2' in out2, out2[-3000:]
     # the resumed distributed run repeats the uninterrupted one's last two steps
     full, again = _losses(two), _losses(resumed2)
@@ -204,7 +215,7 @@ def test_distributed_checkpoint_resumes_in_two_and_in_one_process(setup, runs):
             torch.testing.assert_close(end_again[key], value, rtol=0, atol=1e-6, msg=key)
     # one process, the same total batch per step (2 frames), from the distributed checkpoint
     resumed1 = root / 'resumed1'
-    out1 = _train(setup, resumed1, 1, f'load_from={two / "iter_2.pth"}', 'resume=True',
+    out1 = _train(prepared, resumed1, 1, f'load_from={two / "iter_2.pth"}', 'resume=True',
                   'train_dataloader.batch_size=2')
     assert 'resumed iter: 2' in out1 or 'resumed epoch: 0, iter: 2' in out1, out1[-3000:]
     end1 = _weights(resumed1 / f'iter_{STEPS}.pth')
