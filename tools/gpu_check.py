@@ -31,7 +31,8 @@ ALLOWED_SKIPS = {
         'onnxruntime has no CUDAExecutionProvider',
 }
 KD_REL_TOL = 1e-4  # dense and ours compute the same loss (float32 on CUDA)
-SIM_KD_CFG = REPO / 'configs/sim/pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+SIM_KD_CFG = (REPO / 'configs/sim/'
+              'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py')
 
 
 def _append(report: str, text: str) -> None:
