@@ -63,8 +63,11 @@ def test_sim_ablation_flips_only_the_switches(name, sim_pd):
             == _without(_without(pd_tap['loss'], 'local'), 'reweight'))
 
 
-def test_frozen_teacher_adapter_variant_only_sets_the_loss_option(sim_pd):
-    path = SIM / ('pointdistiller-frozen-tadapter' + SIM_SUFFIX)
+@pytest.mark.parametrize('ratio', ['4x', '16x'])
+def test_frozen_teacher_adapter_variant_only_sets_the_loss_option(ratio):
+    suffix = SIM_SUFFIX.replace('-4x_', f'-{ratio}_')
+    sim_pd = Config.fromfile(str(SIM / ('pointdistiller' + suffix))).model.to_dict()
+    path = SIM / ('pointdistiller-frozen-tadapter' + suffix)
     cfg = Config.fromfile(str(path))
     model = cfg.model.to_dict()
     assert _without(model, 'distill_cfg') == _without(sim_pd, 'distill_cfg')
@@ -74,4 +77,21 @@ def test_frozen_teacher_adapter_variant_only_sets_the_loss_option(sim_pd):
     assert tap == pd_tap
     # frozen by the loss option, not by an optimizer rule
     assert 'paramwise_cfg' not in cfg.optim_wrapper
-    assert [h['type'] for h in cfg.custom_hooks] == ['DistillStatsHook']
+    # the sim configs' hooks: precise BN statistics, adapter statistics in the log
+    assert [h['type'] for h in cfg.custom_hooks] == ['PreciseBNHook', 'DistillStatsHook']
+
+
+def test_release_faithful_variant_sets_batch_sampling_tau_and_teacher_bn_only():
+    suffix = SIM_SUFFIX.replace('-4x_', '-16x_')
+    pd = Config.fromfile(str(SIM / ('pointdistiller' + suffix))).model.to_dict()
+    rel = Config.fromfile(str(SIM / ('pointdistiller-release' + suffix))).model.to_dict()
+    assert rel.pop('teacher_norm_eval') is False and pd.pop('teacher_norm_eval') is True
+    (tap,), (pd_tap,) = rel.pop('distill_cfg'), pd.pop('distill_cfg')
+    assert rel == pd
+    loss = tap.pop('loss')
+    pd_loss = pd_tap.pop('loss')
+    assert tap == pd_tap
+    assert (loss.pop('sampling'), loss.pop('num_queries'), loss.pop('temperature')) == (
+        'batch', 2 * pd_loss.pop('num_queries'), 0.01)
+    pd_loss.pop('temperature')
+    assert loss == pd_loss
