@@ -119,6 +119,7 @@ def test_bf16_autocast_training_step_on_cpu(small):
     _check_steps(model, optim, small['item'])
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='float16 AMP needs CUDA')
 def test_fp16_amp_optim_wrapper_on_cuda(small):
     model = build_model(small['cfg'].model).cuda()
