@@ -157,23 +157,26 @@ def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequenc
                     ) -> dict:
     """Largest differences between the predictions of two checkpoints of one config on the
     given point clouds (same boxes by index, as NMS keeps the same order when scores agree):
-    ``max_box_diff`` (m / rad), ``max_score_diff``, ``count_equal`` (same number of boxes on
-    every frame)."""
+    ``max_box_diff`` (m / rad), ``max_score_diff`` over the frames with the same boxes count
+    and labels, ``count_equal`` (true on every frame) and ``frames_differing`` (frame index,
+    box counts, the lowest score there)."""
     from mmdet3d_pointdistiller.vis import load_detector, load_frame, predict_frame
     preds = []
     for ckpt in (ckpt_a, ckpt_b):
         model, cfg = load_detector(str(REPO / config), str(ckpt))
         preds.append([predict_frame(model, load_frame(cfg, f)) for f in points_files])
-    box, score, equal = 0.0, 0.0, True
-    for pa, pb in zip(*preds):
+    box, score, differing = 0.0, 0.0, []
+    for k, (pa, pb) in enumerate(zip(*preds)):
         if len(pa['boxes']) != len(pb['boxes']) or (pa['labels'] != pb['labels']).any():
-            equal = False
+            differing.append(dict(frame=k, boxes=[len(pa['boxes']), len(pb['boxes'])],
+                                  min_score=float(min(pa['scores'].min(initial=1.0),
+                                                      pb['scores'].min(initial=1.0)))))
             continue
         if len(pa['boxes']):
             box = max(box, float(abs(pa['boxes'] - pb['boxes']).max()))
             score = max(score, float(abs(pa['scores'] - pb['scores']).max()))
-    return dict(max_box_diff=box, max_score_diff=score, count_equal=equal,
-                frames=len(points_files))
+    return dict(max_box_diff=box, max_score_diff=score, count_equal=not differing,
+                frames=len(points_files), frames_differing=differing)
 
 
 def precise_bn_checkpoint(config: str, src: str, dst: str, num_batches: int = 50,
