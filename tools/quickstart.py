@@ -7,18 +7,19 @@ Stages (progress with elapsed time and ETA on stdout; a re-run reuses every fini
 
 1. simulate the KITTI-format dataset (``tools/simulate_kitti.py``'s generator) and convert it
    with mmdet3d's own ``create_data kitti`` (reused when ``--data-root`` already holds it);
-2. train the PointPillars teacher          ``mim train mmdet3d configs/sim/pointpillars_...``
-3. train the 4x student alone               ``mim train mmdet3d configs/sim/pointpillars-4x_...``
-   and with PointDistiller                  ``mim train mmdet3d configs/sim/pointdistiller_...``
-   (``model.teacher_ckpt`` = the teacher's last checkpoint), both at once with ``--jobs 2``;
+2. the teacher: the shipped sim model-zoo PointPillars (``checkpoints/sim/``), or with
+   ``--train-teacher`` one trained here with the zoo recipe (3000 iterations of batch 4);
+3. train the 16x student alone              ``mim train mmdet3d configs/sim/pointpillars-16x_...``
+   and with PointDistiller                  ``mim train mmdet3d configs/sim/pointdistiller_...-16x_...``
+   (``model.teacher_ckpt`` = the teacher), both at once with ``--jobs 2``;
 4. evaluate: KittiMetric AP40 (BEV / 3D, per class and difficulty, moderate mAP), export of the
    distilled student, params, GFLOPs and CPU latency per frame;
 5. pictures: BEV PNGs per model on val frames (with the distiller's selected pillars coloured
    by weight) and the training curves;
 6. ``<work-dir>/summary.md`` / ``summary.json``, and the table on stdout.
 
-``--budget full`` (default) is sized to finish within 30 minutes on 2 CPU cores; ``small`` and
-``tiny`` are shorter (``tiny`` is the test suite's miniature run). ``--force`` retrains
+``--budget full`` (default) is the KD-gain benchmark's setting for one seed (the zoo dataset,
+600 student iterations); ``small`` and ``tiny`` are shorter (``tiny`` is the test suite's miniature run). ``--force`` retrains
 everything (the dataset is kept unless ``--force-data``).
 """
 from __future__ import annotations
