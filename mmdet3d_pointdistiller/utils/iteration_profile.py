@@ -39,10 +39,11 @@ class _Clock:
         self.cur = defaultdict(float)
 
 
-def _time_transform(transform: Callable, name: str, clock: _Clock) -> Callable:
-    def timed(results):
+def _timed(fn: Callable, name: str, clock: _Clock) -> Callable:
+    """``fn`` with its wall time of every call added to ``clock[name]``."""
+    def timed(*args, **kwargs):
         t0 = time.perf_counter()
-        out = transform(results)
+        out = fn(*args, **kwargs)
         clock.add(name, time.perf_counter() - t0)
         return out
     return timed
@@ -99,7 +100,7 @@ def profile_training_iterations(cfg, iters: int = 10, warmup: int = 2,
     pipeline = _pipeline_of(loader.dataset)
     if pipeline is not None:
         pipeline.transforms = [
-            _time_transform(t, f'data: {type(t).__name__}', clock) for t in pipeline.transforms]
+            _timed(t, f'data: {type(t).__name__}', clock) for t in pipeline.transforms]
     handles = []
     student = getattr(model, 'student', model)
     for name, child in student.named_children():
@@ -110,26 +111,13 @@ def profile_training_iterations(cfg, iters: int = 10, warmup: int = 2,
     if teacher is not None and orig_teacher is not None:
         # the teacher's forward ends at its deepest tap (StopForward), so its module hooks
         # would not all fire: time the distiller's teacher pass as a whole
-        def timed_teacher(*args, **kwargs):
-            t0 = time.perf_counter()
-            out = orig_teacher(*args, **kwargs)
-            clock.add('teacher: forward to the deepest tap', time.perf_counter() - t0)
-            return out
-
-        model._teacher_features = timed_teacher
+        model._teacher_features = _timed(orig_teacher, 'teacher: forward to the deepest tap',
+                                         clock)
     for name, child in getattr(model, 'distill_losses', nn.ModuleDict()).items():
         handles += _hook_module(child, f'KD loss: {name}', clock)
 
     orig_loss = student.loss
-
-    def timed_loss(*args, **kwargs):
-        t0 = time.perf_counter()
-        out = orig_loss(*args, **kwargs)
-        clock.add('_student_loss_call', time.perf_counter() - t0)
-        return out
-
-    student.loss = timed_loss
-    totals = []
+    student.loss = _timed(orig_loss, '_student_loss_call', clock)
     it = iter(loader)
     try:
         for i in range(warmup + iters):
@@ -162,7 +150,6 @@ def profile_training_iterations(cfg, iters: int = 10, warmup: int = 2,
                 clock.next_iteration()
                 log(f'[profile] iteration {i - warmup + 1}/{iters}: '
                     f'{clock.runs[-1]["_total"]:.3f} s')
-            totals.append(time.perf_counter() - t_iter)
     finally:
         for h in handles:
             h.remove()
