@@ -232,7 +232,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                   torch=torch.__version__,
                   settings=dict(repeats=args.repeats, warmup=args.warmup,
                                 num_sim_frames=args.num_sim_frames, seed=args.seed,
-                                sim_root=str(args.sim_root), kitti_frame=str(args.kitti_frame)))
+                                sim_root=str(args.sim_root),
+                                # repository-relative: no machine's absolute path in the record
+                                kitti_frame=os.path.relpath(args.kitti_frame, REPO)))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'deploy.json').write_text(json.dumps(result, indent=1))
