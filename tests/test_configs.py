@@ -88,7 +88,7 @@ def test_config_inventory():
     for kd in KD:
         stem = kd.split('/', 1)[1][len('pointdistiller_'):]
         algo, rest = stem.split('_', 1)
-        baseline_name = f"{algo}_{rest.replace('hv-', 'hv_', 1)}"
+        baseline_name = f'{algo}_{rest}'
         assert any(b.endswith('/' + baseline_name) for b in BASELINES), (kd, baseline_name)
 
 
@@ -155,7 +155,7 @@ def test_distillation_config_builds(name, teacher_ckpts):
 
     stem = name.split('/', 1)[1][len('pointdistiller_'):]
     algo, rest = stem.split('_', 1)
-    student_stem = f"{algo}_{rest.replace('hv-', 'hv_', 1)}"
+    student_stem = f'{algo}_{rest}'
     student = n_params(model.student)
     adapters = n_params(model.distill_losses)
     if student_stem in PAPER_PARAMS:

@@ -41,7 +41,7 @@ def test_second_distillation_step_with_spconv_on_cuda(tmp_path):
     from mmdet3d.registry import MODELS
     from mmengine.optim import build_optim_wrapper
     cfg = Config.fromfile(
-        str(REPO / 'configs/pointdistiller/pointdistiller_second-4x_hv-secfpn_8xb6-80e_kitti-3d-'
+        str(REPO / 'configs/pointdistiller/pointdistiller_second-4x_hv_secfpn_8xb6-80e_kitti-3d-'
             '3class.py'))
     teacher_cfg = load_config(cfg.model.teacher.cfg_path).model  # an mmdet3d:: path
     save_random_teacher(teacher_cfg, tmp_path / 'teacher.pth')

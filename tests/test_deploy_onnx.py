@@ -180,7 +180,7 @@ def test_sim_16x_is_the_sim_grid_with_the_kitti_16x_widths():
 
 def test_distillation_checkpoint_exports_its_student(tmp_path):
     kd_cfg = Config.fromfile(
-        str(REPO / 'configs/sim/pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-'
+        str(REPO / 'configs/sim/pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-'
             '3class.py'))
     student_cfg = check_exportable(kd_cfg)
     assert student_cfg.type == 'VoxelNet'

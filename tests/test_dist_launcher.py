@@ -41,7 +41,7 @@ from mmdet3d_pointdistiller.utils import save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
 KD_CFG = (REPO / 'configs/sim/'
-          'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py')
+          'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py')
 TRAIN = Path(sk.mmdet3d_mim_root()) / 'tools' / 'train.py'
 STEPS = 4
 BN_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')

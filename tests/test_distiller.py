@@ -31,10 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
 KITTI_REAL = SHARED / 'data' / 'kitti_real'
 CLASSES = ['Pedestrian', 'Cyclist', 'Car']
-PP_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv-secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
-SECOND_KD = REPO / 'configs/pointdistiller/pointdistiller_second-16x_hv-secfpn_8xb6-80e_kitti-3d-3class.py'  # noqa: E501
+PP_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
+SECOND_KD = REPO / 'configs/pointdistiller/pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py'  # noqa: E501
 RCNN_KD = REPO / 'configs/pointdistiller/pointdistiller_point-rcnn-16x_8xb2_kitti-3d-3class.py'
-NUS_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv-fpn_sbn-all_8xb4-2x_nus-3d.py'  # noqa: E501
+NUS_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py'  # noqa: E501
 
 # PointPillars: 34.56 m x 39.68 m instead of 69.12 m x 79.36 m (BEV grid 216 x 248)
 PP_CROP = [0, -19.84, -3, 34.56, 19.84, 1]

@@ -27,9 +27,9 @@ SHARED = REPO.parent / 'shared'
 MINI = SHARED / 'data' / 'mmdet3d_kitti_mini'
 TOOL = REPO / 'tools' / 'export_student.py'
 MIM = Path(sys.executable).with_name('mim')
-PP_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv-secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
+PP_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
 PP_BASELINE = REPO / 'configs/pointpillars/pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'
-SECOND_KD = REPO / 'configs/pointdistiller/pointdistiller_second-16x_hv-secfpn_8xb6-80e_kitti-3d-3class.py'  # noqa: E501
+SECOND_KD = REPO / 'configs/pointdistiller/pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py'  # noqa: E501
 SECOND_BASELINE = REPO / 'configs/second/second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py'
 CLASSES = ['Pedestrian', 'Cyclist', 'Car']
 

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
 KITTI_REAL = SHARED / 'data' / 'kitti_real'
 KD_METHODS = REPO / 'configs' / 'kd_methods'
-SUFFIX = '_pointpillars-4x_hv-secfpn_8xb6-160e_kitti-3d-3class.py'
+SUFFIX = '_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'
 METHODS = ['fitnets', 'attention-transfer', 'se-ssd', 'similarity-preserving', 'crd',
            'overhaul', 'attention-nonlocal', 'ld-only', 'rl-only', 'ld-rl']
 PP_CROP = [0, -19.84, -3, 34.56, 19.84, 1]  # as test_distiller.py: BEV grid 216 x 248

@@ -22,11 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 SIM = REPO / 'configs' / 'sim'
 PAIRS = [
     ('pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-     'pointdistiller_pointpillars-16x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'),
+     'pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'),
     ('pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-     'pointdistiller-release_pointpillars-16x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'),
+     'pointdistiller-release_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'),
     ('pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-     'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'),
+     'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'),
 ]
 
 pytestmark = pytest.mark.usefixtures('single_thread')

@@ -13,9 +13,9 @@ from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = REPO / 'configs' / 'sim'
-SIM_PD = SIM / 'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
-KITTI_SUFFIX = '_pointpillars-4x_hv-secfpn_8xb6-160e_kitti-3d-3class.py'
-SIM_SUFFIX = '_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+SIM_PD = SIM / 'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+KITTI_SUFFIX = '_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'
+SIM_SUFFIX = '_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 METHODS = ['fitnets', 'attention-transfer', 'se-ssd', 'similarity-preserving', 'crd', 'overhaul',
            'attention-nonlocal']
 ABLATIONS = {'ld-only': (True, False), 'rl-only': (False, True)}

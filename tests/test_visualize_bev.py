@@ -25,7 +25,7 @@ BIN, PKL = KITTI_REAL / '000008.bin', KITTI_REAL / '000008.pkl'
 SIM = REPO / 'configs' / 'sim'
 TEACHER_CFG = SIM / 'pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 STUDENT_CFG = SIM / 'pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
-KD_CFG = SIM / 'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+KD_CFG = SIM / 'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 
 
 def _need_kitti():

@@ -39,12 +39,12 @@ DEFAULT_METHODS = {
     '16x': {
         'student': SIM + 'pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
         'pointdistiller':
-            SIM + 'pointdistiller_pointpillars-16x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+            SIM + 'pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     },
     '4x': {
         'student': SIM + 'pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
         'pointdistiller':
-            SIM + 'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+            SIM + 'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     },
 }
 ZOO_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'

@@ -71,9 +71,9 @@ SHARED = REPO.parent / 'shared'
 KITTI_REAL = SHARED / 'data' / 'kitti_real'
 KD_CONFIGS = {
     'pointpillars_4x': 'configs/pointdistiller/'
-                       'pointdistiller_pointpillars-4x_hv-secfpn_8xb6-160e_kitti-3d-3class.py',
+                       'pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',
     'second_4x': 'configs/pointdistiller/'
-                 'pointdistiller_second-4x_hv-secfpn_8xb6-80e_kitti-3d-3class.py',
+                 'pointdistiller_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',
     'pointrcnn_8x': 'configs/pointdistiller/pointdistiller_point-rcnn-8x_8xb2_kitti-3d-3class.py',
 }
 KD_CASES = ('pointpillars_4x', 'pointpillars_4x_single_graph', 'second_4x', 'pointrcnn_8x')

@@ -32,7 +32,7 @@ ALLOWED_SKIPS = {
 }
 KD_REL_TOL = 1e-4  # dense and ours compute the same loss (float32 on CUDA)
 SIM_KD_CFG = (REPO / 'configs/sim/'
-              'pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py')
+              'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py')
 
 
 def _append(report: str, text: str) -> None:

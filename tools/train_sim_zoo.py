@@ -4,7 +4,7 @@
     python tools/train_sim_zoo.py teacher            # train (or reuse / resume), then ship
 
 1. the dataset ``data/sim_kitti`` (1500 train / 300 val frames, simulator seed 0);
-2. ``mim train mmdet3d configs/sim/pointpillars_hv_secfpn_1xb4-3000it_cpu-sim-kitti-3d-3class.py``
+2. ``mim train mmdet3d configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py``
    with ``--threads`` torch threads (reused when its last checkpoint exists, resumed from
    ``last_checkpoint`` when interrupted);
 3. the final weights stored as fp16 in ``checkpoints/sim/<name>_fp16.pth`` (the file the sim
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 MODELS = {
     'teacher': dict(
-        config='configs/sim/pointpillars_hv_secfpn_1xb4-3000it_cpu-sim-kitti-3d-3class.py',
+        config='configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py',
         # the plain sim config with the same model: what users and distillers load it into
         deploy_config='configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
         name='pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class',
@@ -193,7 +193,7 @@ def write_readme(rec: dict) -> None:
               '| config | what |', '|---|---|',
               '| `pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py` | the sim PointPillars '
               '(stock widths; range, grid, anchors, data of the sim dataset); the base of all |',
-              '| `pointpillars_hv_secfpn_1xb4-3000it_cpu-sim-kitti-3d-3class.py` | the zoo '
+              '| `pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py` | the zoo '
               'teacher\'s schedule (batch 4, 3000 iterations, cosine) |',
               '| `pointpillars-4x_…`, `pointpillars-16x_…` | students (widths ÷ 2, ÷ 4), '
               'student-only baselines and deployment configs |',

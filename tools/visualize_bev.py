@@ -9,7 +9,7 @@ Examples::
 
     # the quickstart's distilled student on a simulated val frame
     python tools/visualize_bev.py \
-        configs/sim/pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
+        configs/sim/pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
         work_dirs/quickstart/pointdistiller/iter_300.pth \
         data/sim_kitti/training/velodyne_reduced/000300.bin \
         --info data/sim_kitti/kitti_infos_val.pkl --out bev.png

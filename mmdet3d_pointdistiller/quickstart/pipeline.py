@@ -29,10 +29,10 @@ CONFIGS = {
     'teacher': 'configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     'student': 'configs/sim/pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     'pointdistiller':
-        'configs/sim/pointdistiller_pointpillars-16x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+        'configs/sim/pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
 }
 #: ``--train-teacher``: the zoo teacher's own schedule (tools/train_sim_zoo.py)
-TEACHER_TRAIN_CONFIG = 'configs/sim/pointpillars_hv_secfpn_1xb4-3000it_cpu-sim-kitti-3d-3class.py'
+TEACHER_TRAIN_CONFIG = 'configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py'
 #: the shipped zoo teacher and its record (KittiMetric on the zoo's 1500 / 300-frame dataset)
 ZOO_TEACHER = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class_fp16.pth'
 ZOO_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'

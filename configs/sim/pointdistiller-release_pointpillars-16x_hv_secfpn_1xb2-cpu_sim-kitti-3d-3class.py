@@ -4,7 +4,7 @@
 # tau = 0.01 on the integer point counts (a hard arg-max: only the queries with the batch's
 # maximum count keep weight), and the teacher's BN in train mode (batch statistics, running
 # statistics drifting), as nothing in the released runner calls `teacher.eval()`.
-_base_ = ['./pointdistiller_pointpillars-16x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py']
+_base_ = ['./pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py']
 
 _pfn = _base_.model.distill_cfg[0]
 _pfn.loss.update(sampling='batch', num_queries=512, temperature=0.01)

@@ -3,7 +3,7 @@
 # (../../_base_/kd_methods/pointpillars_kd_methods.py, choices in configs/kd_methods/README.md).
 # Used by tools/benchmark_kd_gain.py --methods se-ssd=<this file>.
 _base_ = [
-    '../pointdistiller_pointpillars-4x_hv-secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+    '../pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     '../../_base_/kd_methods/pointpillars_kd_methods.py',
 ]
 
