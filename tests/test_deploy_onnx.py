@@ -24,7 +24,7 @@ import mmdet3d_pointdistiller  # noqa: E402,F401  registers modules, activates s
 from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 
-from mmdet3d_pointdistiller.datasets.sim_kitti import simulate_frame  # noqa: E402
+from mmdet3d_pointdistiller.sim import simulate_frame  # noqa: E402
 from mmdet3d_pointdistiller.deploy import (OnnxPointPillars, TorchPointPillars,  # noqa: E402
                                            UnsupportedModelError, build_detector,
                                            check_exportable, compare_predictions,

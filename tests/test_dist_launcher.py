@@ -36,7 +36,7 @@ import torch
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d_pointdistiller.compat import dist_cpu
-from mmdet3d_pointdistiller.datasets import sim_kitti as sk
+from mmdet3d_pointdistiller import sim as sk
 from mmdet3d_pointdistiller.utils import save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests of the simulated KITTI-format dataset (mmdet3d_pointdistiller.datasets.sim_kitti).
+"""Tests of the simulated KITTI-format dataset (mmdet3d_pointdistiller.sim).
 
 The slow part (~60 s wall, a third of it ``time.sleep`` inside mmdet3d's converter) is one run of
 the stock converter ``mim run mmdet3d create_data kitti --with-plane`` on a 4 + 12 frame set,
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmdet3d_pointdistiller.datasets import sim_kitti as sk
+from mmdet3d_pointdistiller import sim as sk
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 KITTI_REAL = SHARED / 'data' / 'kitti_real'
@@ -190,7 +190,7 @@ def test_points_look_like_a_reduced_kitti_cloud(frames):
         p = f.points
         assert p.dtype == np.float32 and p.shape[1] == 4
         assert 10000 < len(p) < 30000  # the real reduced frame 000008 has 17238
-        u, v, depth = sk._project(p[:, :3].astype(np.float64))
+        u, v, depth = sk.project_to_image(p[:, :3].astype(np.float64))
         assert depth.min() > 0 and u.min() >= 0 and u.max() < sk.IMAGE_WIDTH
         assert v.min() >= 0 and v.max() < sk.IMAGE_HEIGHT
         # intensity in [0, 1), quantised to 0.01, with some zeros like KITTI

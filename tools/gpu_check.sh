@@ -81,7 +81,7 @@ timeout 180 "$PY" tools/simulate_kitti.py --out "$WORK/sim" --num-train 40 --num
   --workers "$(nproc)" --no-progress --create-data
 "$PY" tools/gpu_check.py amp-config "$WORK/amp_cfg.py" "$WORK/teacher.pth" "$ITERS"
 PD_SIM_KITTI="$WORK/sim/" timeout 300 "$PY" \
-  "$("$PY" -c 'from mmdet3d_pointdistiller.datasets.sim_kitti import mmdet3d_mim_root as r; print(r())')/tools/train.py" \
+  "$("$PY" -c 'from mmdet3d_pointdistiller.sim import mmdet3d_mim_root as r; print(r())')/tools/train.py" \
   "$WORK/amp_cfg.py" --amp --work-dir "$WORK/amp"
 "$PY" tools/gpu_check.py check-amp "$REPORT" "$WORK/amp" "$ITERS" "$(( $(date +%s) - t ))"
 

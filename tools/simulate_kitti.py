@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Generate the simulated KITTI-format LiDAR dataset (mmdet3d_pointdistiller.datasets.sim_kitti).
+"""Generate the simulated KITTI-format LiDAR dataset (mmdet3d_pointdistiller.sim).
 
 Example::
 
     python tools/simulate_kitti.py --out data/sim_kitti --num-train 400 --num-val 100 --seed 0
-    PYTHONPATH=$(python -c "from mmdet3d_pointdistiller.datasets.sim_kitti import \
+    PYTHONPATH=$(python -c "from mmdet3d_pointdistiller.sim import \
 mmdet3d_mim_root as m; print(m())") \
         mim run mmdet3d create_data kitti --root-path data/sim_kitti \
         --out-dir data/sim_kitti --extra-tag kitti --with-plane
@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run_create_data(root: str) -> None:
     """Run mmdet3d's stock KITTI converter via ``mim`` with its ``tools`` package importable."""
-    from mmdet3d_pointdistiller.datasets.sim_kitti import mmdet3d_mim_root
+    from mmdet3d_pointdistiller.sim import mmdet3d_mim_root
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [mmdet3d_mim_root()] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
                          'on empty splits)')
     if args.workers < 1:
         raise SystemExit('--workers must be >= 1')
-    from mmdet3d_pointdistiller.datasets.sim_kitti import LidarSpec, generate_dataset
+    from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset
     spec = LidarSpec(az_step_deg=args.az_step)
     stats = generate_dataset(args.out, args.num_train, args.num_val, seed=args.seed, spec=spec,
                              workers=args.workers, progress=not args.no_progress)

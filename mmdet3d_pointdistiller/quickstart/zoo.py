@@ -118,8 +118,7 @@ def make_val_subset(out: str, val_start: int, num_val: int, seed: int = 0) -> No
     """A dataset whose val split is frames ``val_start..val_start+num_val-1`` of the
     simulator (seed ``seed``), converted by mmdet3d's ``create_data kitti`` (2 train frames,
     which the converter needs)."""
-    from mmdet3d_pointdistiller.datasets.sim_kitti import (LidarSpec, generate_dataset,
-                                                           mmdet3d_mim_root)
+    from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset, mmdet3d_mim_root
     generate_dataset(out, 2, num_val, seed=seed, spec=LidarSpec(), progress=False,
                      val_start=val_start)
     env = dict(os.environ)
