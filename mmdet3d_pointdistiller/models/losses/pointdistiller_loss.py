@@ -6,29 +6,29 @@ Compact 3D Detection* (Zhang et al., CVPR 2023) as one registry module. See
 code.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet3d.registry import MODELS
 
 from .arg_checks import check_bool, check_choice, check_number, check_positive_int
+from .edge_adapters import adapter_norm_act, segment_max_over_k, split_edge_projection
+from .feature_layout import FEATURE_LAYOUTS, FeatureLayoutLoss
 from .fused_edge_loss import fused_edge_graph_mse
 from .graph_ops import chunked_feature_knn, gather_edge_projection
 
-FEATURE_LAYOUTS = ('voxel', 'bev', 'point')
 SCORES = ('num_points', 'teacher_max')
 POOLS = ('none', 'max')
 SAMPLINGS = ('sample', 'batch')
 
 
 @MODELS.register_module()
-class PointDistillerLoss(BaseModule):
+class PointDistillerLoss(FeatureLayoutLoss):
     r"""PointDistiller loss: top-N sampling, dynamic kNN graph, adapters, reweighted MSE.
 
     For every sample ``b`` of the batch (elements = non-empty voxels/pillars, BEV cells or
@@ -228,56 +228,21 @@ class PointDistillerLoss(BaseModule):
 
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, teacher_feat: Tensor, student_feat: Tensor,
-                      batch_idx: Optional[Tensor], num_points: Optional[Tensor]) -> None:
-        """Validate layouts, channel counts and auxiliary tensors (raises ValueError)."""
-        for name, feat in (('teacher_feat', teacher_feat), ('student_feat', student_feat)):
-            if not isinstance(feat, Tensor) or not feat.is_floating_point():
-                raise ValueError(f'{name} must be a floating-point Tensor, got '
-                                 f'{type(feat).__name__}'
-                                 + (f' of dtype {feat.dtype}' if isinstance(feat, Tensor) else ''))
-        ndim, shape_doc = {'voxel': (2, '(M, C)'), 'bev': (4, '(B, C, H, W)'),
-                           'point': (3, '(B, C, P)')}[self.feature_layout]
-        for name, feat in (('teacher_feat', teacher_feat), ('student_feat', student_feat)):
-            if feat.dim() != ndim:
-                raise ValueError(f"feature_layout='{self.feature_layout}' expects {name} of shape "
-                                 f'{shape_doc}, got shape {tuple(feat.shape)}')
-        for name, feat, cfg_name, expected in (
-                ('teacher_feat', teacher_feat, 'teacher_channels', self.teacher_channels),
-                ('student_feat', student_feat, 'student_channels', self.student_channels)):
-            if feat.shape[1] != expected:
-                raise ValueError(f'{name} has {feat.shape[1]} channels but '
-                                 f'{cfg_name}={expected}')
-        t_rest = (teacher_feat.shape[0], ) + tuple(teacher_feat.shape[2:])
-        s_rest = (student_feat.shape[0], ) + tuple(student_feat.shape[2:])
-        if t_rest != s_rest:
-            names = {'voxel': '(M,)', 'bev': '(B, H, W)', 'point': '(B, P)'}[self.feature_layout]
-            raise ValueError('teacher_feat and student_feat must describe the same elements: '
-                             f'teacher {names}={t_rest}, student {names}={s_rest}')
-        if teacher_feat.device != student_feat.device:
-            raise ValueError(f'teacher_feat is on {teacher_feat.device} but student_feat is on '
-                             f'{student_feat.device}')
-        if self.feature_layout != 'voxel':
+                      batch_idx: Optional[Tensor], num_points: Optional[Tensor] = None) -> None:
+        """The layout's pair check, then ``num_points`` (M,) for ``score='num_points'``."""
+        super()._check_inputs(teacher_feat, student_feat, batch_idx)
+        if self.feature_layout != 'voxel' or self.score != 'num_points':
             return
         num_elem = teacher_feat.shape[0]
-        if batch_idx is None:
-            raise ValueError("batch_idx (M,) is required for feature_layout='voxel'")
-        if not isinstance(batch_idx, Tensor) or batch_idx.dtype.is_floating_point \
-                or batch_idx.dtype == torch.bool or tuple(batch_idx.shape) != (num_elem, ):
-            raise ValueError(f'batch_idx must be an integer Tensor of shape ({num_elem},), got '
-                             + (f'{batch_idx.dtype} of shape {tuple(batch_idx.shape)}'
-                                if isinstance(batch_idx, Tensor) else type(batch_idx).__name__))
-        if num_elem > 0 and int(batch_idx.min()) < 0:
-            raise ValueError('batch_idx must be non-negative sample indices, got '
-                             f'min {int(batch_idx.min())}')
-        if self.score == 'num_points':
-            if num_points is None:
-                raise ValueError("num_points (M,) is required with score='num_points'")
-            if not isinstance(num_points, Tensor) or tuple(num_points.shape) != (num_elem, ):
-                raise ValueError(f'num_points must be a Tensor of shape ({num_elem},), got '
-                                 + (f'shape {tuple(num_points.shape)}' if isinstance(
-                                     num_points, Tensor) else type(num_points).__name__))
+        if num_points is None:
+            raise ValueError("num_points (M,) is required with score='num_points'")
+        if not isinstance(num_points, Tensor) or tuple(num_points.shape) != (num_elem, ):
+            raise ValueError(f'num_points must be a Tensor of shape ({num_elem},), got '
+                             + (f'shape {tuple(num_points.shape)}' if isinstance(
+                                 num_points, Tensor) else type(num_points).__name__))
 
-    def _compute_dtype(self) -> torch.dtype:
+    def compute_dtype(self, ref: Optional[Tensor] = None) -> torch.dtype:
+        """The adapters' dtype (float32 or float64; half adapters are refused)."""
         dtype = self.teacher_adapter.conv.weight.dtype
         if dtype not in (torch.float32, torch.float64):
             raise TypeError('PointDistillerLoss adapters must be float32 or float64 (mixed '
@@ -317,55 +282,6 @@ class PointDistillerLoss(BaseModule):
         orig_index = torch.arange(num_elem, device=teacher.device).repeat(num_samples)
         return teacher, student, score, [num_elem] * num_samples, orig_index
 
-    def _zero_loss(self, student_feat: Tensor, dtype: torch.dtype) -> Tensor:
-        """A zero connected to the student feature and every adapter parameter."""
-        zero = student_feat.sum().to(dtype) * 0
-        for param in self.parameters():
-            zero = zero + param.sum().to(dtype) * 0
-        return zero
-
-    @staticmethod
-    def _norm_act(adapter: ConvModule, edge: Tensor) -> Tensor:
-        """Apply the adapter's norm (all rows form one batch) and its activation.
-
-        The rows are transposed to a contiguous (1, C', L, 1) NCHW tensor, the layout of the
-        dense (B, C', N, K) edge-conv output (the CPU channels-last BN kernel accumulates its
-        statistics in lower precision).
-
-        Args:
-            edge (Tensor): (L, C') conv outputs, one row per edge position.
-
-        Returns:
-            Tensor: (C', L) channel-major adapter outputs.
-        """
-        num_pos, channels = edge.shape
-        edge4 = edge.t().contiguous().view(1, channels, num_pos, 1)
-        if adapter.with_norm:
-            edge4 = adapter.norm(edge4)
-        if adapter.with_activation:
-            edge4 = adapter.activate(edge4)
-        return edge4.view(channels, num_pos)
-
-    @staticmethod
-    def _project(adapter: ConvModule, feats: Tensor, sel: Tensor) -> Tuple[Tensor, Tensor]:
-        """Split 1x1 conv over cat(x_j, x_i): ``W1 x_j`` for all rows, ``W2 x_i + b`` for queries.
-
-        Args:
-            feats (Tensor): (sum M_b, C) all elements.
-            sel (Tensor): (sum N_b,) long rows of the queries.
-
-        Returns:
-            tuple[Tensor, Tensor]: (sum M_b, C') neighbour-side and (sum N_b, C') centre-side
-            projections.
-        """
-        channels = feats.shape[1]
-        weight = adapter.conv.weight.flatten(1)  # (C', 2C)
-        proj_nbr = feats @ weight[:, :channels].t()
-        proj_ctr = feats.index_select(0, sel) @ weight[:, channels:].t()
-        if adapter.conv.bias is not None:
-            proj_ctr = proj_ctr + adapter.conv.bias
-        return proj_nbr, proj_ctr
-
     def _fusable(self) -> bool:
         """Whether the fused operator reproduces the adapters exactly (plain BN2d, ReLU)."""
         for adapter in (self.teacher_adapter, self.student_adapter):
@@ -378,8 +294,8 @@ class PointDistillerLoss(BaseModule):
     def _graph_mse_fused(self, teacher: Tensor, student: Tensor, sel_all: Tensor,
                          nbr_list: List[Tensor]) -> Tuple[Tensor, Tensor]:
         """Per-query MSE and teacher max via :class:`FusedEdgeGraphMSE` (local graphs)."""
-        proj_t = self._project(self.teacher_adapter, teacher, sel_all)
-        proj_s = self._project(self.student_adapter, student, sel_all)
+        proj_t = split_edge_projection(self.teacher_adapter, teacher, sel_all)
+        proj_s = split_edge_projection(self.student_adapter, student, sel_all)
         return fused_edge_graph_mse(
             proj_t[0], proj_t[1], proj_s[0], proj_s[1], nbr_list,
             self.teacher_adapter.norm, self.student_adapter.norm,
@@ -404,7 +320,7 @@ class PointDistillerLoss(BaseModule):
                 out = feats.index_select(0, sel_all) @ adapter.conv.weight.flatten(1).t()
                 if adapter.conv.bias is not None:
                     out = out + adapter.conv.bias
-                graph.append(self._norm_act(adapter, out))
+                graph.append(adapter_norm_act(adapter, out))
             graph_t, graph_s = graph
         else:
             k_per_query = torch.repeat_interleave(
@@ -416,13 +332,13 @@ class PointDistillerLoss(BaseModule):
                                               k_per_query)
             else:
                 nbr = torch.cat(nbr_list)  # (sum N_b, K)
-            graph_t = self._norm_act(self.teacher_adapter, gather_edge_projection(
-                *self._project(self.teacher_adapter, teacher, sel_all), nbr, ctr))
-            graph_s = self._norm_act(self.student_adapter, gather_edge_projection(
-                *self._project(self.student_adapter, student, sel_all), nbr, ctr))
+            graph_t = adapter_norm_act(self.teacher_adapter, gather_edge_projection(
+                *split_edge_projection(self.teacher_adapter, teacher, sel_all), nbr, ctr))
+            graph_s = adapter_norm_act(self.student_adapter, gather_edge_projection(
+                *split_edge_projection(self.student_adapter, student, sel_all), nbr, ctr))
             if self.pool == 'max':
-                graph_t = self._segment_max_over_k(graph_t, sel_counts, nbr_counts)
-                graph_s = self._segment_max_over_k(graph_s, sel_counts, nbr_counts)
+                graph_t = segment_max_over_k(graph_t, sel_counts, nbr_counts)
+                graph_s = segment_max_over_k(graph_s, sel_counts, nbr_counts)
                 ctr = None  # now (C', sum N_b)
         # graph_*: (C', L) channel-major, edges query-major, or (C', sum N_b)
         sq = F.mse_loss(graph_s, graph_t, reduction='none').sum(dim=0)
@@ -437,19 +353,6 @@ class PointDistillerLoss(BaseModule):
             teacher_max = col_max.new_full((total_sel, ), float('-inf')).scatter_reduce_(
                 0, ctr, col_max, reduce='amax')
         return per_query, teacher_max
-
-    @staticmethod
-    def _segment_max_over_k(graph: Tensor, num_sel: Sequence[int], num_nbr: Sequence[int]
-                            ) -> Tensor:
-        """(C', L) channel-major edge features -> (C', sum N_b) max over each query's K_b."""
-        channels = graph.shape[0]
-        if len(set(num_nbr)) == 1:
-            return graph.view(channels, sum(num_sel), num_nbr[0]).amax(dim=2)
-        pooled, start = [], 0
-        for n, k in zip(num_sel, num_nbr):
-            pooled.append(graph[:, start:start + n * k].reshape(channels, n, k).amax(dim=2))
-            start += n * k
-        return torch.cat(pooled, dim=1)
 
     # ----------------------------------------------------------------- forward
     def forward(self,
@@ -478,7 +381,7 @@ class PointDistillerLoss(BaseModule):
 
     def _forward(self, teacher_feat: Tensor, student_feat: Tensor, batch_idx: Optional[Tensor],
                  num_points: Optional[Tensor]) -> Tensor:
-        dtype = self._compute_dtype()
+        dtype = self.compute_dtype()
         teacher, student, score, sample_counts, orig_index = self._flatten(
             teacher_feat, student_feat, batch_idx, num_points, dtype)
         device = teacher.device
@@ -514,7 +417,7 @@ class PointDistillerLoss(BaseModule):
         if total_sel == 0 or (self.training and has_bn and total_edges < 2):
             self.last_selection = self._selection_per_sample(
                 sel_list, [teacher.new_zeros(n) for n in num_sel], sample_counts, orig_index)
-            return self._zero_loss(student_feat, dtype)
+            return self.zero_loss(student_feat, dtype=dtype)
 
         sel_all = torch.cat(sel_list)  # (sum N_b,)
         nonempty = [i for i, n in enumerate(num_sel) if n > 0]

@@ -6,14 +6,9 @@ distiller, never in the student, and are dropped by ``tools/export_student.py``)
 teacher feature, and computes in float32 (float64 if the module was cast with ``.double()``)
 with autocast disabled.
 
-Feature layouts (the distiller checks them against the tap, see
-``PointDistillerDetector``):
-
-* ``'voxel'``: (M, C) one row per non-empty voxel/pillar of the whole batch, with
-  ``batch_idx`` (M,) giving each row's sample;
-* ``'bev'``: (B, C, H, W) maps;
-* ``'point'``: (B, C, P) point features;
-* ``'head'``: the raw outputs of a dense head (only :class:`SESSDConsistencyLoss`).
+Feature layouts (``'voxel'``, ``'bev'``, ``'point'``; ``'head'`` only for
+:class:`SESSDConsistencyLoss`), the teacher/student input check, the compute dtype and the
+graph-connected zero come from :mod:`..feature_layout`.
 """
 from __future__ import annotations
 
@@ -21,16 +16,13 @@ from typing import List, Optional, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from ..arg_checks import check_choice, check_number, check_positive_int  # noqa: F401
-
-FEATURE_LAYOUTS = ('voxel', 'bev', 'point')
-_SHAPES = {'voxel': (2, '(M, C)'), 'bev': (4, '(B, C, H, W)'), 'point': (3, '(B, C, P)')}
+from ..feature_layout import FEATURE_LAYOUTS, FeatureLayoutLoss
 
 
-class FeatureKDLoss(BaseModule):
+class FeatureKDLoss(FeatureLayoutLoss):
     """Base of the feature-map KD losses: argument checks, layouts, dtype, teacher detach.
 
     Subclasses implement :meth:`_loss` on float tensors of the compute dtype (the teacher
@@ -39,7 +31,8 @@ class FeatureKDLoss(BaseModule):
     Args:
         teacher_channels (int): C_T, channels of the teacher feature.
         student_channels (int): C_S, channels of the student feature.
-        feature_layout (str): ``'voxel'``, ``'bev'`` or ``'point'`` (see module doc).
+        feature_layout (str): ``'voxel'``, ``'bev'`` or ``'point'`` (see
+            :mod:`..feature_layout`).
         loss_weight (float): multiplier of the returned loss, >= 0.
         init_cfg (dict | list[dict], optional): mmengine initialisation config.
     """
@@ -56,55 +49,6 @@ class FeatureKDLoss(BaseModule):
                              f'got {feature_layout!r}')
         self.feature_layout = feature_layout
         self.loss_weight = check_number('loss_weight', loss_weight)
-
-    # ------------------------------------------------------------------ checks
-    def _check_inputs(self, teacher_feat: Tensor, student_feat: Tensor,
-                      batch_idx: Optional[Tensor]) -> None:
-        """Shapes, channels, devices and ``batch_idx`` (ValueError with the offending value)."""
-        ndim, doc = _SHAPES[self.feature_layout]
-        for name, feat, cfg_name, channels in (
-                ('teacher_feat', teacher_feat, 'teacher_channels', self.teacher_channels),
-                ('student_feat', student_feat, 'student_channels', self.student_channels)):
-            if not isinstance(feat, Tensor) or not feat.is_floating_point():
-                raise ValueError(f'{name} must be a floating-point Tensor, got '
-                                 f'{type(feat).__name__}'
-                                 + (f' of dtype {feat.dtype}' if isinstance(feat, Tensor) else ''))
-            if feat.dim() != ndim:
-                raise ValueError(f"feature_layout='{self.feature_layout}' expects {name} of "
-                                 f'shape {doc}, got shape {tuple(feat.shape)}')
-            if feat.shape[1] != channels:
-                raise ValueError(f'{name} has {feat.shape[1]} channels but {cfg_name}={channels}')
-        t_rest = (teacher_feat.shape[0], ) + tuple(teacher_feat.shape[2:])
-        s_rest = (student_feat.shape[0], ) + tuple(student_feat.shape[2:])
-        if t_rest != s_rest:
-            raise ValueError('teacher_feat and student_feat must describe the same elements: '
-                             f'teacher {tuple(teacher_feat.shape)} vs student '
-                             f'{tuple(student_feat.shape)}')
-        if teacher_feat.device != student_feat.device:
-            raise ValueError(f'teacher_feat is on {teacher_feat.device} but student_feat is on '
-                             f'{student_feat.device}')
-        if self.feature_layout == 'voxel':
-            num = teacher_feat.shape[0]
-            if batch_idx is None:
-                raise ValueError("batch_idx (M,) is required for feature_layout='voxel'")
-            if (not isinstance(batch_idx, Tensor) or batch_idx.is_floating_point()
-                    or batch_idx.dtype == torch.bool or tuple(batch_idx.shape) != (num, )):
-                raise ValueError(f'batch_idx must be an integer Tensor of shape ({num},), got '
-                                 + (f'{batch_idx.dtype} of shape {tuple(batch_idx.shape)}'
-                                    if isinstance(batch_idx, Tensor)
-                                    else type(batch_idx).__name__))
-            if num and int(batch_idx.min()) < 0:
-                raise ValueError(f'batch_idx must be non-negative, got min {int(batch_idx.min())}')
-
-    def compute_dtype(self, ref: Optional[Tensor] = None) -> torch.dtype:
-        """float64 if the module's parameters are float64 (or, for a module without
-        parameters, if ``ref`` is float64), else float32 (also under mixed precision)."""
-        params = list(self.parameters())
-        if any(p.dtype == torch.float64 for p in params):
-            return torch.float64
-        if not params and ref is not None and ref.dtype == torch.float64:
-            return torch.float64
-        return torch.float32
 
     # ----------------------------------------------------------------- forward
     def forward(self, teacher_feat: Tensor, student_feat: Tensor,
@@ -157,11 +101,3 @@ class FeatureKDLoss(BaseModule):
         if self.feature_layout == 'point':
             return adapter(feat.unsqueeze(-1)).squeeze(-1)
         return adapter(feat.t().unsqueeze(0).unsqueeze(-1))[0, :, :, 0].t()
-
-    def zero_loss(self, *refs: Tensor) -> Tensor:
-        """A zero connected to ``refs`` and to every parameter (backward/DDP keep working)."""
-        dtype = refs[0].dtype if refs else self.compute_dtype()
-        zero = sum(r.sum().to(dtype) * 0 for r in refs)
-        for p in self.parameters():
-            zero = zero + p.sum().to(dtype) * 0
-        return zero
