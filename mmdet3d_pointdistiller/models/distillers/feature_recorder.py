@@ -18,16 +18,24 @@ BatchNorm) would overwrite a recorded output. For paths listed in ``clone_paths`
 keeps the original output and hands a copy to the rest of the model; for every path the
 recorder remembers the tensors' version counters, so :meth:`ModuleOutputRecorder.changed_in_place`
 detects an output that was modified after it was recorded.
+
+A module that its owner calls as ``module.forward(x)`` runs no hook: mmdet3d detectors'
+``_forward`` calls ``bbox_head.forward(x)``. For paths listed in ``method_paths`` the recorder
+therefore wraps the module's ``forward`` method instead (the output is handled exactly as by
+the hook), like MMRazor's ``MethodOutputsRecorder`` but per instance and only while
+:meth:`ModuleOutputRecorder.recording` is active, so outside a recording the module holds no
+extra attribute (it pickles and deep-copies as before) and no other instance is affected.
 """
 from __future__ import annotations
 
 import difflib
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from torch import Tensor, nn
 
 OutputSelector = Optional[Union[int, str]]
+_UNSET = object()
 
 __all__ = ['StopForward', 'ModuleOutputRecorder', 'resolve_submodule', 'select_output',
            'infer_out_channels']
@@ -169,18 +177,25 @@ class ModuleOutputRecorder:
         clone_paths (Sequence[str]): paths whose Tensor output is recorded as is while the
             model continues with a copy (``output.clone()``, still in the autograd graph),
             so in-place operations that follow cannot change the recorded feature.
+        method_paths (Sequence[str]): paths recorded from a wrapper of the module's
+            ``forward`` method (installed only during :meth:`recording`) instead of a forward
+            hook, for modules called as ``module.forward(...)``.
 
     Only the first output of each module within a recording session is kept (a module
     that runs twice in one forward keeps its first call).
     """
 
     def __init__(self, model: nn.Module, paths: Dict[str, str],
-                 stop_when_complete: bool = False, clone_paths: Sequence[str] = ()) -> None:
+                 stop_when_complete: bool = False, clone_paths: Sequence[str] = (),
+                 method_paths: Sequence[str] = ()) -> None:
         self.stop_when_complete = stop_when_complete
-        unknown = sorted(set(clone_paths) - set(paths))
-        if unknown:
-            raise KeyError(f'clone_paths {unknown} are not among the tapped paths {sorted(paths)}')
+        for name, subset in (('clone_paths', clone_paths), ('method_paths', method_paths)):
+            unknown = sorted(set(subset) - set(paths))
+            if unknown:
+                raise KeyError(f'{name} {unknown} are not among the tapped paths '
+                               f'{sorted(paths)}')
         self.clone_paths = frozenset(clone_paths)
+        self.method_paths = frozenset(method_paths)
         self._active = False
         self._buffer: Dict[str, Any] = {}
         self._versions: Dict[str, List[int]] = {}
@@ -189,7 +204,8 @@ class ModuleOutputRecorder:
         for path, where in paths.items():
             module = resolve_submodule(model, path, where)
             self.modules[path] = module
-            self._handles.append(module.register_forward_hook(self._make_hook(path)))
+            if path not in self.method_paths:
+                self._handles.append(module.register_forward_hook(self._make_hook(path)))
 
     def _make_hook(self, path: str):
 
@@ -206,22 +222,54 @@ class ModuleOutputRecorder:
 
         return hook
 
+    def _wrap_forward(self, path: str, module: nn.Module, forward: Callable) -> Callable:
+        """``forward`` followed by the hook of ``path`` (which may replace the output)."""
+        hook = self._make_hook(path)
+
+        def recorded_forward(*args: Any, **kwargs: Any) -> Any:
+            output = forward(*args, **kwargs)
+            replaced = hook(module, args, output)
+            return output if replaced is None else replaced
+
+        return recorded_forward
+
+    def _install_method_wrappers(self, saved: Dict[str, Any]) -> None:
+        """Wrap ``forward`` of every method path, noting in ``saved`` what
+        :meth:`_remove_method_wrappers` restores (the instance's own ``forward``, or
+        ``_UNSET``) before each change."""
+        for path in sorted(self.method_paths):
+            module = self.modules[path]
+            saved[path] = module.__dict__.get('forward', _UNSET)
+            module.forward = self._wrap_forward(path, module, module.forward)
+
+    def _remove_method_wrappers(self, saved: Dict[str, Any]) -> None:
+        for path, own in saved.items():
+            module = self.modules[path]
+            if own is _UNSET:
+                del module.forward  # back to the class method
+            else:
+                module.forward = own
+
     @contextmanager
     def recording(self) -> Iterator[Dict[str, Any]]:
         """Record tapped outputs inside the ``with`` block; yields the buffer dict.
 
         A :class:`StopForward` raised by this recorder's hooks ends the block early and
-        is not propagated.
+        is not propagated. The ``forward`` wrappers of ``method_paths`` exist only inside
+        the block.
         """
         self._buffer = {}
         self._versions = {}
-        self._active = True
+        saved: Dict[str, Any] = {}
         try:
+            self._install_method_wrappers(saved)
+            self._active = True
             yield self._buffer
         except StopForward:
             pass
         finally:
             self._active = False
+            self._remove_method_wrappers(saved)
 
     def clear(self) -> None:
         """Drop the recorded outputs (so no feature outlives its training step)."""
