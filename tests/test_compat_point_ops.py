@@ -1,4 +1,5 @@
-"""CPU point ops (compat.point_ops_cpu) and the spconv CPU-backward shim (compat.spconv_cpu).
+"""CPU point ops (kernels: ``ops.point_ops_cpu``; dispatch: ``compat.point_ops_cpu``) and the spconv
+CPU-backward shim (``compat.spconv_cpu``).
 
 Every CPU op is checked against a direct, loop-based transcription of mmcv's CUDA kernel
 (``mmcv/ops/csrc/common/cuda/*_cuda_kernel.cuh``) on small inputs with the edge cases the
@@ -22,6 +23,7 @@ from mmcv.ops.gather_points import GatherPoints
 
 import mmdet3d_pointdistiller  # noqa: F401  activates the shims
 from mmdet3d_pointdistiller.compat import point_ops_cpu as P
+from mmdet3d_pointdistiller.ops import point_ops_cpu as K
 from mmdet3d_pointdistiller.compat import spconv_cpu
 
 F32 = np.float32
@@ -186,7 +188,7 @@ def test_fps_with_dist_matches_kernel():
 
 def test_fps_rejects_empty_point_set():
     with pytest.raises(ValueError, match='empty'):
-        P.furthest_point_sample_cpu(torch.zeros(1, 0, 3), 4)
+        K.furthest_point_sample_cpu(torch.zeros(1, 0, 3), 4)
 
 
 # ------------------------------------------------------------------------------ ball query
@@ -284,8 +286,8 @@ def test_three_nn_pruned_search_equals_full_scan():
     known = torch.rand(1, 3000, 3, generator=g) * scale
     known[0, 2000:2100] = known[0, 100:200]  # equal distances
     unknown[0, :50] = known[0, 300:350]  # zero distances
-    dist, idx = P.three_nn_cpu(unknown, known)
-    full_d, full_i = P._three_nn_rows(P._sq_dist(unknown[0], known[0]),
+    dist, idx = K.three_nn_cpu(unknown, known)
+    full_d, full_i = K._three_nn_rows(K._sq_dist(unknown[0], known[0]),
                                       torch.tensor(float('inf')))
     assert torch.equal(idx[0], full_i.int()) and torch.equal(dist[0], full_d)
 
@@ -339,7 +341,7 @@ def test_points_in_boxes_many_boxes_through_mmdet3d_boxes():
     boxes = _boxes(400, 17, extent=40.0)
     boxes[7, 3:5] = 1e4  # one huge box covers everything in BEV
     part = LiDARInstance3DBoxes(boxes, origin=(0.5, 0.5, 0)).points_in_boxes_part(pts)
-    flags = P.points_in_boxes_flags_cpu(pts, boxes)  # dense all-pairs evaluation
+    flags = K.points_in_boxes_flags_cpu(pts, boxes)  # dense all-pairs evaluation
     np.testing.assert_array_equal(part.numpy(),
                                   torch.where(flags.any(1), flags.byte().argmax(1), -1).numpy())
     sub = torch.arange(0, 3000, 97)
@@ -452,21 +454,21 @@ def test_spconv_stream_query_returns_null_stream_without_cuda():
 def test_cpu_implementations_match_mmcv_cuda_kernels():
     cuda = torch.device('cuda')
     pts = torch.stack([_cloud(3000, 30, dup_every=11), _cloud(3000, 31)])
-    assert torch.equal(P.furthest_point_sample_cpu(pts, 500),
+    assert torch.equal(K.furthest_point_sample_cpu(pts, 500),
                        furthest_point_sample(pts.to(cuda), 500).cpu())
     ctr = pts[:, ::7].contiguous()
     for args in [(0.0, 0.4, 16), (0.2, 0.8, 32)]:
-        assert torch.equal(P.ball_query_cpu(*args, pts, ctr),
+        assert torch.equal(K.ball_query_cpu(*args, pts, ctr),
                            ball_query(*args, pts.to(cuda), ctr.to(cuda)).cpu())
-    d, i = P.three_nn_cpu(pts, ctr)
+    d, i = K.three_nn_cpu(pts, ctr)
     d_cuda, i_cuda = three_nn(pts.to(cuda), ctr.to(cuda))
     assert torch.equal(i, i_cuda.cpu()) and torch.equal(d.double().sqrt().float(), d_cuda.cpu())
     boxes = torch.stack([_boxes(50, 32), _boxes(50, 33)])
-    assert torch.equal(P.points_in_boxes_all_cpu(pts, boxes),
+    assert torch.equal(K.points_in_boxes_all_cpu(pts, boxes),
                        mmcv.ops.points_in_boxes_all(pts.to(cuda), boxes.to(cuda)).cpu())
-    assert torch.equal(P.points_in_boxes_part_cpu(pts, boxes),
+    assert torch.equal(K.points_in_boxes_part_cpu(pts, boxes),
                        mmcv.ops.points_in_boxes_part(pts.to(cuda), boxes.to(cuda)).cpu())
     feats = torch.randn(2, 3000, 5)
-    cpu = P.roipoint_pool3d_cpu(pts, feats, boxes, 64)
+    cpu = K.roipoint_pool3d_cpu(pts, feats, boxes, 64)
     gpu = RoIPointPool3d(64)(pts.to(cuda), feats.to(cuda), boxes.to(cuda))
     assert torch.equal(cpu[0], gpu[0].cpu()) and torch.equal(cpu[1], gpu[1].cpu())
