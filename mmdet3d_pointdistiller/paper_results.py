@@ -2,8 +2,8 @@
 
 Source: Zhang, Dong, Tai, Ma. *PointDistiller: Structured Knowledge Distillation Towards
 Efficient and Compact 3D Detection*, CVPR 2023 (arXiv 2205.11098), Tables 1, 2, 3 and 5, as
-transcribed in ``../shared/reference/pointdistiller-paper.md`` §3 (row labels of Tables 1/2/5
-reconstructed there from FLOPs/params and the text).
+transcribed from the paper's §3 (the row labels of Tables 1/2/5 are reconstructed from the
+FLOPs/params columns and the text).
 
 Protocol of every number: KITTI val split, AP with 40 recall positions (R40), IoU 0.7 for Car and
 0.5 for Pedestrian/Cyclist, in percent. ``mAP`` is the printed mean of the three classes'

@@ -1,6 +1,38 @@
-"""Fixtures shared by the test files."""
+"""Fixtures and options shared by the test files.
+
+Test data: one folder (the real KITTI frame ``kitti_real/`` and mmdet3d's mini KITTI set
+``mmdet3d_kitti_mini/``), chosen here and nowhere else, in this order:
+
+1. ``pytest --pd-data DIR``;
+2. the environment variable ``PD_TEST_DATA``;
+3. ``<repo>/../shared/data`` (the folder next to the checkout on the project's CI machines).
+
+The choice is exported as ``PD_TEST_DATA`` for the whole session, so
+:func:`mmdet3d_pointdistiller.testing.data_root` and every subprocess a test starts see it.
+Tests whose files are missing there skip and name the folder they looked in.
+"""
+import os
+from pathlib import Path
+
 import pytest
 import torch
+
+#: the variable read by ``mmdet3d_pointdistiller.testing.data`` (its ``DATA_ENV``)
+DATA_ENV = 'PD_TEST_DATA'
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption('--pd-data', default=None, metavar='DIR',
+                     help=f'test data folder (kitti_real/, mmdet3d_kitti_mini/); default '
+                          f'${DATA_ENV}, else <repo>/../shared/data')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve the test data folder once and export it as ``$PD_TEST_DATA``."""
+    option = config.getoption('--pd-data')
+    data = option or os.environ.get(DATA_ENV) or str(DEFAULT_DATA)
+    os.environ[DATA_ENV] = os.path.abspath(os.path.expanduser(data))
 
 
 @pytest.fixture(scope='module')

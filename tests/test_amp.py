@@ -29,7 +29,10 @@ from mmengine.runner.amp import autocast
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
-from test_distributed import KITTI_REAL, build_model, frames, small_distiller_cfg
+from mmdet3d_pointdistiller.testing import (build_model, frames, kitti_real_dir,
+                                            small_distiller_cfg)
+
+KITTI_REAL = kitti_real_dir()
 
 init_default_scope('mmdet3d')
 REL_TOL = 5e-3

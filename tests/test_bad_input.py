@@ -21,9 +21,12 @@ from mmengine.registry import init_default_scope
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.compat import UnsafeCheckpointError
-from test_distributed import KITTI_REAL, build_model, frames, small_distiller_cfg
+from mmdet3d_pointdistiller.testing import PicklePayload as _Payload
+from mmdet3d_pointdistiller.testing import (build_model, frames, kitti_real_dir,
+                                            small_distiller_cfg)
 
 TESTS = Path(__file__).resolve().parent
+KITTI_REAL = kitti_real_dir()
 init_default_scope('mmdet3d')
 
 CATALOGUE = {
@@ -123,16 +126,6 @@ def test_corrupt_teacher_checkpoint(small, damage, tmp_path):
     msg = str(info.value)
     assert f'teacher_ckpt {bad} could not be read as a checkpoint' in msg
     assert 'corrupt or truncated' in msg
-
-
-class _Payload:
-    """Unpickling it would create the file ``path`` (arbitrary code execution)."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (Path.touch, (Path(self.path), ))
 
 
 def test_teacher_checkpoint_with_a_pickled_object_is_refused(small, tmp_path):

@@ -1,24 +1,22 @@
 """Stock SECOND, PointRCNN and PointPillars train and predict on a CPU-only machine.
 
-One real KITTI frame (``../shared/data/kitti_real/000008``) goes through mmdet3d's own
-``KittiDataset`` (boxes from the info pkl, camera -> LiDAR by the dataset) and the model's
-``data_preprocessor``; each stock config is built with ``MODELS.build`` and runs one
-``loss`` + ``backward`` and one ``predict``. SECOND needs spconv's CPU build plus
-``compat.spconv_cpu``; PointRCNN needs ``compat.point_ops_cpu`` (16384 sampled points as in
-the stock pipeline).
+One real KITTI frame (``kitti_real/000008`` of the test data folder, see ``tests/conftest.py``)
+goes through mmdet3d's own ``KittiDataset`` (boxes from the info pkl, camera -> LiDAR by the
+dataset) and the model's ``data_preprocessor``; each stock config is built with
+``MODELS.build`` and runs one ``loss`` + ``backward`` and one ``predict``. SECOND needs
+spconv's CPU build plus ``compat.spconv_cpu``; PointRCNN needs ``compat.point_ops_cpu`` (16384
+sampled points as in the stock pipeline).
 """
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 import mmdet3d_pointdistiller  # noqa: F401  activates the shims
 from mmdet3d_pointdistiller import compat
+from mmdet3d_pointdistiller.testing import kitti_real_dir
 from mmdet3d_pointdistiller.utils import load_kitti_frame
 
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
-FRAME = SHARED / 'data' / 'kitti_real'
+FRAME = kitti_real_dir()
 CLASSES = ['Pedestrian', 'Cyclist', 'Car']
 CONFIGS = {
     'pointpillars': 'mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py',

@@ -19,10 +19,11 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
 from mmdet3d_pointdistiller.deploy.models import load_config
+from mmdet3d_pointdistiller.testing import kitti_real_dir
 from mmdet3d_pointdistiller.utils import load_kitti_frame, save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
-KITTI_REAL = REPO.parent / 'shared' / 'data' / 'kitti_real'
+KITTI_REAL = kitti_real_dir()
 
 pytestmark = [
     pytest.mark.cuda,

@@ -33,12 +33,13 @@ from mmdet3d_pointdistiller.deploy import (OnnxPointPillars, TorchPointPillars, 
                                            with_student_widths)
 from mmdet3d_pointdistiller.deploy.models import (CONFIGS, load_config,  # noqa: E402
                                                   save_random_detector)
+from mmdet3d_pointdistiller.testing import kitti_real_dir  # noqa: E402
 from mmdet3d_pointdistiller.utils import load_kitti_frame, save_random_teacher  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures('single_thread')
 
 REPO = Path(__file__).resolve().parents[1]
-KITTI_REAL = REPO.parent / 'shared' / 'data' / 'kitti_real'
+KITTI_REAL = kitti_real_dir()
 ATOL = 1e-4
 
 

@@ -25,69 +25,16 @@ from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.distillers import (PointDistillerDetector,
                                                       load_teacher_config)
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
-from mmdet3d_pointdistiller.utils import load_kitti_frame, save_random_teacher
+from mmdet3d_pointdistiller.testing import (NUS_KD, PP_CROP, PP_KD, RCNN_KD, SECOND_CROP,
+                                            SECOND_KD, kd_config, kitti_frame)
+from mmdet3d_pointdistiller.utils import save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-KITTI_REAL = SHARED / 'data' / 'kitti_real'
-CLASSES = ['Pedestrian', 'Cyclist', 'Car']
-PP_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
-SECOND_KD = REPO / 'configs/pointdistiller/pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py'  # noqa: E501
-RCNN_KD = REPO / 'configs/pointdistiller/pointdistiller_point-rcnn-16x_8xb2_kitti-3d-3class.py'
-NUS_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py'  # noqa: E501
-
-# PointPillars: 34.56 m x 39.68 m instead of 69.12 m x 79.36 m (BEV grid 216 x 248)
-PP_CROP = [0, -19.84, -3, 34.56, 19.84, 1]
-# SECOND: 25.6 m x 20 m (sparse shape 41 x 400 x 512)
-SECOND_CROP = [0, -10.0, -3, 25.6, 10.0, 1]
 
 init_default_scope('mmdet3d')
 
 
 # ----------------------------------------------------------------------------- helpers
-def _need_kitti():
-    if not (KITTI_REAL / '000008.bin').is_file() or not (KITTI_REAL / '000008.pkl').is_file():
-        pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
-
-
-def kitti_frame(crop, extra_transforms=()):
-    """The real frame 000008 through mmdet3d's KittiDataset (LiDAR boxes, 3 classes)."""
-    _need_kitti()
-    item = load_kitti_frame(KITTI_REAL, crop, train=True, classes=CLASSES,
-                            extra_transforms=extra_transforms)
-    assert len(item['data_samples'].gt_instances_3d) >= 1  # real Car boxes are in the crop
-    return item
-
-
-def crop_voxelnet(model_cfg, crop):
-    """Restrict a KITTI VoxelNet config (PointPillars or SECOND) to ``crop``."""
-    model_cfg.data_preprocessor.voxel_layer.point_cloud_range = list(crop)
-    vs = model_cfg.data_preprocessor.voxel_layer.voxel_size
-    nx = round((crop[3] - crop[0]) / vs[0])
-    ny = round((crop[4] - crop[1]) / vs[1])
-    nz = round((crop[5] - crop[2]) / vs[2])
-    if model_cfg.middle_encoder.type == 'PointPillarsScatter':
-        model_cfg.voxel_encoder.point_cloud_range = list(crop)
-        model_cfg.middle_encoder.output_shape = [ny, nx]
-    else:
-        model_cfg.middle_encoder.sparse_shape = [nz + 1, ny, nx]
-    for r in model_cfg.bbox_head.anchor_generator.ranges:
-        r[0], r[1], r[3], r[4] = crop[0], crop[1], crop[3], crop[4]
-
-
-def kd_config(path, crop=None, teacher_edit=None):
-    """The shipped distillation config with the teacher resolved to a (cropped) dict."""
-    cfg = Config.fromfile(str(path))
-    teacher = load_teacher_config(cfg.model.teacher)
-    if crop is not None:
-        crop_voxelnet(cfg.model.student, crop)
-        crop_voxelnet(teacher, crop)
-    if teacher_edit is not None:
-        teacher_edit(teacher)
-    cfg.model.teacher = teacher
-    return cfg
-
-
 def snapshot(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 

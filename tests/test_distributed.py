@@ -31,52 +31,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
 
-TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:  # the torchrun worker imports the shared test helpers
-    sys.path.insert(0, str(TESTS))
+import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
+from mmdet3d_pointdistiller.testing import (build_model, frames, kitti_real_dir,
+                                            small_distiller_cfg)
 
-from mmengine.config import Config  # noqa: E402
-from mmengine.dataset import pseudo_collate  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-import mmdet3d_pointdistiller  # noqa: E402,F401  registers modules, activates shims
-from mmdet3d.registry import MODELS  # noqa: E402
-from mmdet3d_pointdistiller.utils import save_random_teacher  # noqa: E402
-from test_distiller import KITTI_REAL, PP_KD, kd_config, kitti_frame  # noqa: E402
-
+KITTI_REAL = kitti_real_dir()
 WORLD_SIZE = 2
-# 20.48 m x 20.48 m around the cars of frame 000008: a 128 x 128 pillar grid
-CROP = [0, -10.24, -3, 20.48, 10.24, 1]
 RTOL, ATOL = 1e-5, 1e-7
 STUDENT_PARAM = 'student.voxel_encoder.pfn_layers.0.linear.weight'
 TEACHER_PARAM = 'teacher.voxel_encoder.pfn_layers.0.linear.weight'
 TEACHER_BUFFER = 'teacher.voxel_encoder.pfn_layers.0.norm.running_mean'
-
-
-def small_distiller_cfg(tmp_dir: Path) -> Config:
-    """The shipped PointPillars 4x distillation config on the crop, N=200, K=16."""
-    cfg = kd_config(PP_KD, CROP)
-    ckpt = tmp_dir / 'teacher.pth'
-    save_random_teacher(cfg.model.teacher, ckpt)
-    cfg.model.teacher_ckpt = str(ckpt)
-    cfg.model.distill_cfg[0].loss.update(num_queries=200, num_neighbors=16)
-    return Config(dict(model=cfg.model.to_dict()))
-
-
-def frames():
-    """Frame 000008 and its mirror image (y -> -y), both with their Car boxes."""
-    flip = dict(type='RandomFlip3D', sync_2d=False, flip_ratio_bev_horizontal=1.0)
-    return [kitti_frame(CROP), kitti_frame(CROP, [flip])]
-
-
-def build_model(model_cfg, seed: int = 0):
-    torch.manual_seed(seed)
-    model = MODELS.build(copy.deepcopy(model_cfg))
-    model.init_weights()
-    model.train()
-    return model
 
 
 def trainable(model):

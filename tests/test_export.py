@@ -21,10 +21,10 @@ from mmengine.runner.checkpoint import get_state_dict, load_checkpoint, weights_
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.distillers import load_teacher_config
+from mmdet3d_pointdistiller.testing import kitti_mini_dir
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-MINI = SHARED / 'data' / 'mmdet3d_kitti_mini'
+MINI = kitti_mini_dir()
 TOOL = REPO / 'tools' / 'export_student.py'
 MIM = Path(sys.executable).with_name('mim')
 PP_KD = REPO / 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501

@@ -4,8 +4,8 @@ Part 1: each loss module against hand-computed values or an independent re-imple
 small tensors (float64), gradient flow (student and adapters only), layout equivalences and
 argument errors.
 Part 2: every ``configs/kd_methods`` config builds and runs one training step on the real KITTI
-frame 000008 (point-cloud range cropped as in ``test_distiller.py``, one randomly initialised
-teacher checkpoint shared by all configs).
+frame 000008 (point-cloud range cropped to ``mmdet3d_pointdistiller.testing.PP_CROP``, one randomly
+initialised teacher checkpoint shared by all configs).
 """
 import copy
 import math
@@ -28,16 +28,15 @@ from mmdet3d_pointdistiller.models.losses.kd_methods import (AttentionNonLocalKD
                                                              SimilarityPreservingLoss, bn_margin,
                                                              channel_attention,
                                                              spatial_attention)
+from mmdet3d_pointdistiller.testing import PP_CROP, kitti_real_dir
 from mmdet3d_pointdistiller.utils import save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-KITTI_REAL = SHARED / 'data' / 'kitti_real'
+KITTI_REAL = kitti_real_dir()
 KD_METHODS = REPO / 'configs' / 'kd_methods'
 SUFFIX = '_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'
 METHODS = ['fitnets', 'attention-transfer', 'se-ssd', 'similarity-preserving', 'crd',
            'overhaul', 'attention-nonlocal', 'ld-only', 'rl-only', 'ld-rl']
-PP_CROP = [0, -19.84, -3, 34.56, 19.84, 1]  # as test_distiller.py: BEV grid 216 x 248
 
 
 pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
@@ -446,7 +445,7 @@ def kitti(tmp_path_factory):
     """Real frame 000008 (cropped), one random teacher checkpoint for every config."""
     if not (KITTI_REAL / '000008.pkl').is_file():
         pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
-    from test_distiller import kd_config
+    from mmdet3d_pointdistiller.testing import kd_config
     from mmdet3d_pointdistiller.utils import load_kitti_frame
     item = load_kitti_frame(KITTI_REAL, PP_CROP, train=True)
     assert len(item['data_samples'].gt_instances_3d) >= 1

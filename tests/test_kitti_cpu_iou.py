@@ -2,7 +2,6 @@
 import copy
 import pickle
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,9 @@ import torch
 import mmdet3d_pointdistiller  # noqa: F401  activates the shims
 from mmdet3d_pointdistiller.compat import kitti_iou
 from mmdet3d_pointdistiller.compat.kitti_iou import rotate_iou_cpu_eval
+from mmdet3d_pointdistiller.testing import data_root
 
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
+DATA = data_root()
 
 
 # ---------------------------------------------------------------- exact reference geometry
@@ -151,10 +151,10 @@ def _kitti_gt_frames(num_frames: int):
     code sees many geometries.
     """
     from mmdet3d.evaluation.metrics import KittiMetric
-    mini = SHARED / 'data/mmdet3d_kitti_mini/kitti_infos_train.pkl'
-    real = SHARED / 'data/kitti_real/000008.pkl'
+    mini = DATA / 'mmdet3d_kitti_mini/kitti_infos_train.pkl'
+    real = DATA / 'kitti_real/000008.pkl'
     if not mini.exists() or not real.exists():
-        pytest.skip(f'shared KITTI data not found under {SHARED}')
+        pytest.skip(f'KITTI test data not found under {DATA}')
     infos = pickle.load(open(mini, 'rb'))
     real_infos = pickle.load(open(real, 'rb'))
     infos['data_list'][0]['instances'] += real_infos['data_list'][0]['instances']

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmdet3d_pointdistiller.testing import kitti_mini_dir
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-MINI = SHARED / 'data' / 'mmdet3d_kitti_mini'
+MINI = kitti_mini_dir()
 CONFIG = REPO / 'configs/quickstart/pointpillars_hv_secfpn_1xb1-4it_kitti-mini-3d-3class.py'
 MIM = Path(sys.executable).with_name('mim')
 

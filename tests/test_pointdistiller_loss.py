@@ -14,11 +14,11 @@ import torch
 import mmdet3d_pointdistiller  # noqa: F401  registers modules
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss, chunked_feature_knn
-from mmdet3d_pointdistiller.models.losses.dense_reference import (DenseAdapter,
-                                                                  dense_batchwide_reference,
-                                                                  dense_pointdistiller_loss,
-                                                                  dense_reference_from_module,
-                                                                  square_distance)
+from mmdet3d_pointdistiller.testing.dense_reference import (DenseAdapter,
+                                                            dense_batchwide_reference,
+                                                            dense_pointdistiller_loss,
+                                                            dense_reference_from_module,
+                                                            square_distance)
 
 C_T, C_S, C_P = 6, 4, 5  # teacher, student, adapter channels
 
@@ -472,7 +472,7 @@ def test_forward_errors():
 _BENCH = textwrap.dedent('''
     import json, resource, sys, time, torch
     from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
-    from mmdet3d_pointdistiller.models.losses.dense_reference import dense_reference_from_module
+    from mmdet3d_pointdistiller.testing.dense_reference import dense_reference_from_module
     mode, m, n, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     torch.manual_seed(0)
     module = PointDistillerLoss(64, 32, 32, n, k, temperature=0.01, loss_weight=2.0)

@@ -24,10 +24,10 @@ from mmengine.config import Config
 import mmdet3d_pointdistiller  # noqa: F401
 from mmdet3d_pointdistiller.quickstart import metrics as qm
 from mmdet3d_pointdistiller.quickstart import pipeline as qp
+from mmdet3d_pointdistiller.testing import kitti_real_dir
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-KITTI_REAL = SHARED / 'data' / 'kitti_real'
+KITTI_REAL = kitti_real_dir()
 SIM = REPO / 'configs' / 'sim'
 TEACHER = REPO / qp.CONFIGS['teacher']
 STUDENT = REPO / qp.CONFIGS['student']

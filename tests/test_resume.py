@@ -41,12 +41,13 @@ import mmdet3d
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.compat import UnsafeCheckpointError
-from test_bad_input import _Payload
+from mmdet3d_pointdistiller.testing import PP_KD, PicklePayload as _Payload
+from mmdet3d_pointdistiller.testing import SMALL_CROP as CROP
+from mmdet3d_pointdistiller.testing import kd_config, kitti_real_dir
 from mmdet3d_pointdistiller.utils import save_random_teacher
-from test_distiller import KITTI_REAL, PP_KD, kd_config
-from test_distributed import CROP
 
 REPO = Path(__file__).resolve().parents[1]
+KITTI_REAL = kitti_real_dir()
 # mmdet3d's own train.py, what `mim train mmdet3d CONFIG --resume` runs (mim's extra
 # start-up, a `train.py -h` call, is left out to keep the three runs fast; the mim entry
 # point with --resume is covered by test_mim_train.py)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from mmdet3d_pointdistiller import sim as sk
+from mmdet3d_pointdistiller.testing import kitti_real_dir
 
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
-KITTI_REAL = SHARED / 'data' / 'kitti_real'
+KITTI_REAL = kitti_real_dir()
 TARGETS = ('Car', 'Pedestrian', 'Cyclist')
 
 

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 import mmdet3d_pointdistiller  # noqa: F401
+from mmdet3d_pointdistiller.testing import kitti_real_dir
 from mmdet3d_pointdistiller.vis import bev
 from mmdet3d_pointdistiller.vis import (distiller_selection, gt_from_info, load_detector,
                                         load_frame, plot_training_curves, predict_frame,
                                         read_scalars, render_bev)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-KITTI_REAL = SHARED / 'data' / 'kitti_real'
+KITTI_REAL = kitti_real_dir()
 BIN, PKL = KITTI_REAL / '000008.bin', KITTI_REAL / '000008.pkl'
 SIM = REPO / 'configs' / 'sim'
 TEACHER_CFG = SIM / 'pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'

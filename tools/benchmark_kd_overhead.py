@@ -314,7 +314,7 @@ def _kd_worker(payload: Dict) -> Dict[str, Dict]:
     """
     import torch
     from mmdet3d.registry import MODELS
-    from mmdet3d_pointdistiller.models.losses.dense_reference import \
+    from mmdet3d_pointdistiller.testing.dense_reference import \
         dense_reference_from_module
     torch.set_num_threads(payload['threads'])
     device, impls = payload['device'], list(payload['impls'])

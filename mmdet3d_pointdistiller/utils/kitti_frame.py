@@ -1,8 +1,9 @@
 """Load one KITTI frame through mmdet3d's own ``KittiDataset`` and stock transforms.
 
-Used by the tests and the benchmarks that run real detectors on the real KITTI frame
-``../shared/data/kitti_real/000008`` (``000008.bin`` + an mmdet3d info ``000008.pkl``): boxes come
-from the info file and go camera -> LiDAR through mmdet3d's dataset code, exactly as in training.
+Used by the tests and the benchmarks that run real detectors on the real KITTI frame 000008
+(``000008.bin`` + an mmdet3d info ``000008.pkl``, in the ``kitti_real/`` folder of the test data
+that ``$PD_TEST_DATA`` or pytest's ``--pd-data`` names): boxes come from the info file and go
+camera -> LiDAR through mmdet3d's dataset code, exactly as in training.
 """
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
