@@ -1,11 +1,11 @@
-"""Smoke test of ``tools/benchmark_kd_overhead.py`` at tiny sizes (``--quick``).
+"""Smoke test of ``tools/benchmark_kd_overhead.py`` (the harness
+:mod:`mmdet3d_pointdistiller.bench.kd_overhead`) at tiny sizes (``--quick``).
 
 The whole tool runs once (module fixture): every KD-loss case with dense and ours in fresh
 forkserver processes, the M / N sweeps, and the train step on the real KITTI frame (cropped
 range). The tests check the JSON / Markdown it writes, that dense and ours give the same loss,
 that the case settings follow the shipped configs, and the measurement helpers.
 """
-import importlib
 import json
 import math
 import statistics
@@ -25,18 +25,18 @@ KD_CASES = ('pointpillars_4x', 'pointpillars_4x_single_graph', 'second_4x', 'poi
 
 @pytest.fixture(scope='module')
 def bench():
-    """The tool as a module; ``tools/`` stays on sys.path for the forkserver workers."""
-    tools = str(REPO / 'tools')
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    return importlib.import_module('benchmark_kd_overhead')
+    """The benchmark harness (the forkserver workers import it by its package name)."""
+    from mmdet3d_pointdistiller.bench import kd_overhead
+    return kd_overhead
 
 
 @pytest.fixture(scope='module')
 def quick_run(bench, tmp_path_factory):
     out = tmp_path_factory.mktemp('kd_overhead')
     argv = ['--quick', '--threads', '1', '--repeats', '2', '--out-dir', str(out)]
-    if not HAVE_FRAME:
+    if HAVE_FRAME:
+        argv += ['--kitti-dir', str(KITTI_REAL)]
+    else:
         argv.append('--skip-train-step')
     returned = bench.main(argv)
     data = json.loads((out / 'kd_overhead.json').read_text())
@@ -149,11 +149,15 @@ def test_fit_line(bench):
         bench.fit_line([2, 2], [1.0, 3.0])
 
 
+# memory.py needs only the standard library (and torch when measuring): the probe loads it
+# alone, without the package's heavy __init__, so the interpreter stays bare.
 _PEAK_PROBE = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
+import importlib.util, json, sys
 import torch
-from benchmark_kd_overhead import PeakMemory
+spec = importlib.util.spec_from_file_location('pd_bench_memory', sys.argv[1])
+memory = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(memory)
+PeakMemory = memory.PeakMemory
 mem = PeakMemory('cpu')
 mem.start()
 buf = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched, then freed
@@ -168,7 +172,8 @@ print(json.dumps(dict(method=mem.method, peak=peak, idle=idle)))
 def test_peak_memory_sees_a_transient_allocation():
     """In a fresh interpreter, as in the benchmark's workers (a long-lived process may serve
     the allocation from memory it already holds)."""
-    out = subprocess.run([sys.executable, '-c', _PEAK_PROBE, str(REPO / 'tools')], check=True,
+    memory_py = REPO / 'mmdet3d_pointdistiller' / 'bench' / 'kd_overhead' / 'memory.py'
+    out = subprocess.run([sys.executable, '-c', _PEAK_PROBE, str(memory_py)], check=True,
                          capture_output=True, text=True, timeout=120)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res['method'] == 'linux_vmhwm_reset'
@@ -178,10 +183,10 @@ def test_peak_memory_sees_a_transient_allocation():
 
 def test_worker_and_cli_errors(bench):
     with pytest.raises(ValueError, match='exactly one implementation'):
-        bench._kd_worker(dict(taps=[], impls=['dense', 'ours'], memory=True, repeats=1,
-                              threads=1, device='cpu', seed=0))
+        bench.kd_worker(dict(taps=[], impls=['dense', 'ours'], memory=True, repeats=1,
+                             threads=1, device='cpu', seed=0))
     with pytest.raises(ValueError, match='impls must be a non-empty subset of'):
-        bench._kd_worker(dict(taps=[], impls=['sparse'], memory=False, repeats=1, threads=1,
-                              device='cpu', seed=0))
+        bench.kd_worker(dict(taps=[], impls=['sparse'], memory=False, repeats=1, threads=1,
+                             device='cpu', seed=0))
     with pytest.raises(SystemExit):
         bench.parse_args(['--repeats', '0'])
