@@ -41,6 +41,7 @@ from mmdet3d.structures.det3d_data_sample import OptSampleList, SampleList
 from .batch import clone_tensors, drop_empty_samples
 from .feature_recorder import ModuleOutputRecorder, resolve_submodule
 from .tap import DistillTap, feature_tensors, parse_distill_cfg, to_plain
+from .teacher_fastpath import fold_teacher_pfn
 from .teacher import (check_distiller_state_dict, check_same_preprocessing,
                       check_teacher_ckpt_path, freeze_teacher, load_teacher_checkpoint,
                       load_teacher_config, teacher_takes_metas)
@@ -68,6 +69,10 @@ class PointDistillerDetector(Base3DDetector):
             keeps its running statistics). ``False`` lets the teacher follow the
             distiller's mode like the released PointDistiller code (teacher BN in train
             mode, batch statistics, drifting running statistics). Defaults to True.
+        teacher_fast_pfn (bool): evaluate the frozen teacher's last ``PFNLayer`` with its
+            BatchNorm folded into the linear map (:mod:`.teacher_fastpath`): the same
+            function up to float rounding, ~4x faster for the pillar encoder on a CPU. Needs
+            ``teacher_norm_eval=True``. Defaults to False (bitwise the upstream layer).
         data_preprocessor (dict, optional): defaults to the student's
             ``data_preprocessor``.
         init_cfg (dict, optional): initialisation config of the distiller itself.
@@ -80,6 +85,7 @@ class PointDistillerDetector(Base3DDetector):
                  distill_cfg: Union[None, dict, Sequence[dict]] = None,
                  distill: bool = True,
                  teacher_norm_eval: bool = True,
+                 teacher_fast_pfn: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if not isinstance(student, (dict, ConfigDict)) or 'type' not in student:
@@ -105,6 +111,9 @@ class PointDistillerDetector(Base3DDetector):
                                      to_plain(student.get('data_preprocessor')),
                                      to_plain(teacher_cfg.get('data_preprocessor')))
             check_teacher_ckpt_path(teacher_ckpt)
+            if teacher_fast_pfn and not teacher_norm_eval:
+                raise ValueError('model.teacher_fast_pfn=True needs model.teacher_norm_eval='
+                                 'True: the folded BatchNorm uses the running statistics')
 
         self.student = MODELS.build(student)
         # --resume / load_from: refuse a checkpoint that would leave part of the distiller
@@ -126,6 +135,14 @@ class PointDistillerDetector(Base3DDetector):
         rng_state = torch.random.get_rng_state()
         self.teacher = MODELS.build(teacher_cfg)
         load_teacher_checkpoint(self.teacher, teacher_ckpt)
+        if teacher_fast_pfn:
+            folded = fold_teacher_pfn(self.teacher)
+            if not folded:
+                raise ValueError('model.teacher_fast_pfn=True, but the teacher has no '
+                                 'foldable PFNLayer (voxel_encoder.pfn_layers: last layer, '
+                                 "mode='max', BatchNorm1d)")
+            print_log(f'PointDistillerDetector: teacher_fast_pfn folded {folded} PFNLayer '
+                      '(BatchNorm into the linear map)', logger='current')
         # the teacher is left out of DistributedDataParallel (torch's documented attribute)
         self._ddp_params_and_buffers_to_ignore = freeze_teacher(self.teacher)
         self._build_recorders()

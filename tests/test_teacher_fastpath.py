@@ -1,0 +1,143 @@
+"""The folded pillar-encoder fast path of the frozen teacher (``teacher_fastpath.py``)."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from mmdet3d.models.voxel_encoders import PillarFeatureNet
+
+from mmdet3d_pointdistiller.models.distillers.teacher_fastpath import (FoldedPFNLayer,
+                                                                      fold_teacher_pfn)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _Teacher(torch.nn.Module):
+    def __init__(self, **pfn_kwargs) -> None:
+        super().__init__()
+        self.voxel_encoder = PillarFeatureNet(
+            in_channels=4, feat_channels=pfn_kwargs.pop('feat_channels', [64]),
+            with_distance=False, voxel_size=(0.32, 0.32, 4), point_cloud_range=(0, -20.48, -3,
+                                                                                40.96, 20.48, 1),
+            **pfn_kwargs)
+
+
+def _pillars(m: int = 300, t: int = 32, seed: int = 0):
+    """(M, T, 4) padded points, (M,) counts, (M, 4) coordinates. PillarFeatureNet (legacy)
+    writes into its input, so every call below gets a clone."""
+    g = torch.Generator().manual_seed(seed)
+    num = torch.randint(1, t + 1, (m,), generator=g)
+    pts = torch.rand(m, t, 4, generator=g) * torch.tensor([40.96, 40.96, 4, 1]) - \
+        torch.tensor([0, 20.48, 3, 0])
+    pts[torch.arange(t)[None, :] >= num[:, None]] = 0
+    coors = torch.stack([torch.zeros(m, dtype=torch.long), torch.zeros(m, dtype=torch.long),
+                         torch.randint(0, 128, (m,), generator=g),
+                         torch.randint(0, 128, (m,), generator=g)], 1)
+    return pts, num, coors
+
+
+def _randomise(model: torch.nn.Module) -> None:
+    g = torch.Generator().manual_seed(1)
+    for name, t in model.state_dict().items():
+        if t.dtype.is_floating_point:
+            v = torch.rand(t.shape, generator=g) + 0.5 if 'var' in name else \
+                torch.randn(t.shape, generator=g)
+            t.copy_(v)
+
+
+def test_folded_equals_original_and_keeps_keys():
+    teacher = _Teacher()
+    _randomise(teacher)
+    reference = copy.deepcopy(teacher).eval()
+    keys = list(teacher.state_dict())
+    assert fold_teacher_pfn(teacher) == 1
+    assert isinstance(teacher.voxel_encoder.pfn_layers[0], FoldedPFNLayer)
+    assert list(teacher.state_dict()) == keys  # checkpoints load unchanged
+    assert fold_teacher_pfn(teacher) == 0  # idempotent
+    teacher.eval()
+    pts, num, coors = _pillars()
+    with torch.no_grad():
+        want = reference.voxel_encoder(pts.clone(), num, coors)
+        got = teacher.voxel_encoder(pts.clone(), num, coors)
+    assert got.shape == want.shape == (300, 64)
+    # same function, BN rounded differently
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
+def test_train_mode_runs_the_original_layer_bitwise():
+    teacher = _Teacher()
+    _randomise(teacher)
+    reference = copy.deepcopy(teacher).train()
+    fold_teacher_pfn(teacher)
+    teacher.train()
+    pts, num, coors = _pillars(seed=3)
+    want = reference.voxel_encoder(pts.clone(), num, coors)
+    got = teacher.voxel_encoder(pts.clone(), num, coors)
+    assert torch.equal(got, want)
+    # and the running statistics moved the same way
+    for (k, a), (_, b) in zip(teacher.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_weights_loaded_after_folding_are_used():
+    teacher, other = _Teacher(), _Teacher()
+    _randomise(other)
+    fold_teacher_pfn(teacher)
+    teacher.load_state_dict(other.state_dict())
+    teacher.eval(), other.eval()
+    pts, num, coors = _pillars(seed=5)
+    with torch.no_grad():
+        assert torch.allclose(teacher.voxel_encoder(pts.clone(), num, coors),
+                              other.voxel_encoder(pts.clone(), num, coors), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize('kwargs', [dict(mode='avg'), dict(feat_channels=[32, 64])])
+def test_layers_that_do_not_qualify_are_left_alone(kwargs):
+    teacher = _Teacher(**kwargs)
+    layers = list(teacher.voxel_encoder.pfn_layers)
+    folded = fold_teacher_pfn(teacher)
+    # two-layer encoders fold only their last layer; avg mode folds nothing
+    assert folded == (1 if len(layers) == 2 else 0)
+    assert list(teacher.voxel_encoder.pfn_layers)[0] is layers[0]
+    with pytest.raises(ValueError, match='needs a last PFNLayer with mode="max"'):
+        FoldedPFNLayer(layers[0])
+    assert fold_teacher_pfn(torch.nn.Linear(2, 2)) == 0
+
+
+SIM_PD = 'configs/sim/pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+
+
+def _sim_distiller(**overrides):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmdet3d.registry import MODELS
+    init_default_scope('mmdet3d')
+    cfg = Config.fromfile(str(REPO / SIM_PD))
+    cfg.model.teacher_ckpt = str(REPO / cfg.model.teacher_ckpt)
+    cfg.model.update(overrides)
+    return MODELS.build(cfg.model)
+
+
+def test_distiller_option_folds_the_shipped_teacher():
+    """``model.teacher_fast_pfn=True`` on the sim config: the shipped teacher's encoder gives
+    the same pillar features (trained weights, realistic statistics); keys are unchanged."""
+    plain = _sim_distiller()
+    fast = _sim_distiller(teacher_fast_pfn=True)
+    assert isinstance(fast.teacher.voxel_encoder.pfn_layers[0], FoldedPFNLayer)
+    assert not isinstance(plain.teacher.voxel_encoder.pfn_layers[0], FoldedPFNLayer)
+    assert list(fast.state_dict()) == list(plain.state_dict())
+    fast.train(), plain.train()  # the distiller keeps the teacher in eval mode
+    assert not fast.teacher.voxel_encoder.pfn_layers[0].training
+    pts, num, coors = _pillars(m=2000, seed=7)
+    with torch.no_grad():
+        want = plain.teacher.voxel_encoder(pts.clone(), num, coors)
+        got = fast.teacher.voxel_encoder(pts.clone(), num, coors)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
+def test_distiller_option_errors():
+    with pytest.raises(ValueError, match='teacher_fast_pfn=True needs model.teacher_norm_eval'):
+        _sim_distiller(teacher_fast_pfn=True, teacher_norm_eval=False)
