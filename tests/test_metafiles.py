@@ -1,4 +1,4 @@
-"""The model-zoo metafiles (``configs/**/metafile.yml``, ``model-index.yml``) against the repository.
+"""The model-zoo metafiles (`configs/**/metafile.yml`, `model-index.yml`) against the repository.
 
 Pure file checks (no model builds, no package import): every leaf config of a folder has exactly
 one entry, paths exist, the sim teacher's numbers, weights and sha256 equal its committed record,

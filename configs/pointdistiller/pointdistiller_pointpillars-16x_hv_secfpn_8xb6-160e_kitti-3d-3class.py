@@ -1,13 +1,7 @@
-# PointDistiller: PointPillars (teacher, stock mmdet3d) -> PointPillars 16x student, KITTI 3-class.
-# Paper Table 1/2 (KITTI val, R40, moderate mAP BEV / 3D): student w/o KD 61.8 / 53.5,
-# with PointDistiller 63.5 / 54.9, teacher 68.3 / 60.3.
-#
-# Train:  mim train mmdet3d configs/pointdistiller/<this file> \
-#             --cfg-options model.teacher_ckpt=checkpoints/<teacher>.pth
-# Export: python tools/export_student.py work_dirs/<this>/epoch_80.pth student.pth
-# Test:   mim test mmdet3d \
-#             configs/pointpillars/pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py \
-#             --checkpoint student.pth
+# PointDistiller, KITTI 3-class: PointPillars teacher (stock mmdet3d) -> PointPillars 16x student.
+# Paper numbers: metafile.yml; train, export (epoch_80.pth), test: README.md "Usage".
+# Student-only baseline and deployment config:
+#   configs/pointpillars/pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py
 _base_ = [
     '../_base_/students/pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',
     '../_base_/distill/pointdistiller_pointpillars_kitti-3d-3class.py',  # teacher, tap and KD defaults

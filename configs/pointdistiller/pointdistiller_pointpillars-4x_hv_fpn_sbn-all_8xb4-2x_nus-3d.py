@@ -1,13 +1,7 @@
-# PointDistiller: nuScenes PointPillars FPN (teacher, stock mmdet3d) -> 4x student.
-# Paper Table 4 (nuScenes val): student w/o KD 32.2 mAP / 47.3 NDS, with PointDistiller
-# 32.8 / 48.6 (no teacher row in the paper; mmdet3d 1.x zoo teacher: 39.71 mAP / 53.15 NDS).
-#
-# Train:  mim train mmdet3d configs/pointdistiller/<this file> \
-#             --cfg-options model.teacher_ckpt=checkpoints/<teacher>.pth
-# Export: python tools/export_student.py work_dirs/<this>/epoch_24.pth student.pth
-# Test:   mim test mmdet3d \
-#             configs/pointpillars/pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py \
-#             --checkpoint student.pth
+# PointDistiller, nuScenes: PointPillars FPN teacher (stock mmdet3d) -> 4x student.
+# Paper numbers: metafile.yml; train, export (epoch_24.pth), test: README.md "Usage".
+# Student-only baseline and deployment config:
+#   configs/pointpillars/pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py
 _base_ = [
     '../_base_/students/pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py',
     '../_base_/distill/pointdistiller_pointpillars_nus-3d.py',  # teacher, tap and KD defaults

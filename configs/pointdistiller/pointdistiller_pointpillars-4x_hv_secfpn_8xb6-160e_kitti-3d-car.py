@@ -1,14 +1,7 @@
-# PointDistiller: PointPillars (teacher, stock mmdet3d) -> PointPillars 4x student, KITTI Car.
-# The released code trained a separate Car-only PointPillars (teacher and 4x student) for the
-# Car column of Tables 1/2 (Car moderate AP BEV / 3D: student w/o KD 88.2 / 75.9, with
-# PointDistiller 89.0 / 76.9, teacher 88.1 / 75.9); the paper does not mention it.
-#
-# Train:  mim train mmdet3d configs/pointdistiller/<this file> \
-#             --cfg-options model.teacher_ckpt=checkpoints/<teacher>.pth
-# Export: python tools/export_student.py work_dirs/<this>/epoch_80.pth student.pth
-# Test:   mim test mmdet3d \
-#             configs/pointpillars/pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-car.py \
-#             --checkpoint student.pth
+# PointDistiller, KITTI Car: PointPillars Car teacher (stock mmdet3d) -> PointPillars 4x student.
+# Paper numbers: metafile.yml; train, export (epoch_80.pth), test: README.md "Usage".
+# Student-only baseline and deployment config:
+#   configs/pointpillars/pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-car.py
 _base_ = [
     '../_base_/students/pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-car.py',
     '../_base_/distill/pointdistiller_pointpillars_kitti-3d-3class.py',  # teacher, tap and KD defaults

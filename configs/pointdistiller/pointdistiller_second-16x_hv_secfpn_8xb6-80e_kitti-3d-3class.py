@@ -1,13 +1,7 @@
-# PointDistiller: SECOND (teacher, stock mmdet3d) -> SECOND 16x student, KITTI 3-class.
-# Paper Table 1/2 (KITTI val, R40, moderate mAP BEV / 3D): student w/o KD 68.3 / 59.7,
-# with PointDistiller 71.6 / 62.6, teacher 72.3 / 66.1.
-#
-# Train:  mim train mmdet3d configs/pointdistiller/<this file> \
-#             --cfg-options model.teacher_ckpt=checkpoints/<teacher>.pth
-# Export: python tools/export_student.py work_dirs/<this>/epoch_40.pth student.pth
-# Test:   mim test mmdet3d \
-#             configs/second/second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py \
-#             --checkpoint student.pth
+# PointDistiller, KITTI 3-class: SECOND teacher (stock mmdet3d) -> SECOND 16x student.
+# Paper numbers: metafile.yml; train, export (epoch_40.pth), test: README.md "Usage".
+# Student-only baseline and deployment config:
+#   configs/second/second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py
 _base_ = [
     '../_base_/students/second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',
     '../_base_/distill/pointdistiller_second_kitti-3d-3class.py',  # teacher, tap and KD defaults

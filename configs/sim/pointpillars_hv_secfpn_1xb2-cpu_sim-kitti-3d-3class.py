@@ -5,25 +5,17 @@
 # Data: python tools/simulate_kitti.py --out data/sim_kitti --create-data
 #       (another root: environment variable PD_SIM_KITTI=/path/to/root/)
 # Train: mim train mmdet3d configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py
-#
-# What changes against the KITTI config and why:
-# * range x 0..40.96 m, y +-20.48 m (KITTI: 0..69.12, +-39.68) with 0.32 m pillars: a 128 x 128
-#   grid (KITTI: 432 x 496, 0.16 m), 13x fewer cells, so that CPU training converges in about
-#   an hour (configs/sim/README.md).
-# * max_voxels (12000, 20000) (KITTI: (16000, 40000)); a simulated sample has ~1500 pillars.
-# * anchors cover the new range (same sizes, heights and rotations as KITTI).
-# * iteration-based schedule (batch 2, AdamW, linear warm-up + cosine), validation and a
-#   checkpoint at the end (and every `val_interval`), logging every 10 iterations, no data
-#   workers (2 CPU cores). The budget is changed from the command line, e.g.
-#   --cfg-options train_cfg.max_iters=600 train_cfg.val_interval=300.
+# Budget: e.g. --cfg-options train_cfg.max_iters=600 train_cfg.val_interval=300
+# What changes against KITTI (range, grid, max_voxels, anchors, schedule) and why:
+# configs/pointdistiller/README.md, "Simulated dataset (configs/sim)".
 _base_ = ['mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py']
 
 custom_imports = dict(imports=['mmdet3d_pointdistiller'], allow_failed_imports=False)
 default_scope = 'mmdet3d'
 
 data_root = '{{$PD_SIM_KITTI:data/sim_kitti/}}'
-point_cloud_range = [0, -20.48, -3, 40.96, 20.48, 1]
-voxel_size = [0.32, 0.32, 4]
+point_cloud_range = [0, -20.48, -3, 40.96, 20.48, 1]  # x 0..40.96 m, y +-20.48 m
+voxel_size = [0.32, 0.32, 4]  # 0.32 m pillars
 grid_shape = [128, 128]  # [ny, nx] = range / voxel_size
 max_iters = 600
 val_interval = 300
@@ -59,7 +51,7 @@ model = dict(
         voxel_layer=dict(
             point_cloud_range=point_cloud_range,
             voxel_size=voxel_size,
-            max_voxels=(12000, 20000))),
+            max_voxels=(12000, 20000))),  # ~1500 pillars per sample
     voxel_encoder=dict(voxel_size=voxel_size, point_cloud_range=point_cloud_range),
     middle_encoder=dict(output_shape=grid_shape),
     bbox_head=dict(
@@ -97,8 +89,5 @@ default_hooks = dict(
                     max_keep_ckpts=1, save_last=True))
 log_processor = dict(by_epoch=False, window_size=10)
 randomness = dict(seed=0)
-# BN statistics recomputed over 50 training batches before every validation / checkpoint: on
-# these short schedules the running averages lag the weights (the teacher at iteration 750
-# scored 0.0 AP with them, 13.2 3D mAP with precise statistics; engine/hooks/precise_bn_hook.py).
-# DistillStatsHook logs the KD adapters of distillation runs (nothing for plain detectors).
+# Precise BN before every validation / checkpoint, KD adapter stats (README "Simulated dataset")
 custom_hooks = [dict(type='PreciseBNHook', num_batches=50), dict(type='DistillStatsHook')]

@@ -1,7 +1,6 @@
-# PointDistiller settings shared by the KITTI PointRCNN students (8x, 16x).
-# A distillation config lists this file next to its student base config (which defines `model`)
-# and assembles `model` from `pd_distiller`, the student and `pd_loss`; this file defines no
-# `model` itself, so both bases compose.
+# PointDistiller settings shared by the KITTI PointRCNN students (8x, 16x); defines no `model`,
+# so it composes with a student base. Why each value: configs/pointdistiller/README.md,
+# "PointRCNN KITTI".
 custom_imports = dict(imports=['mmdet3d_pointdistiller'], allow_failed_imports=False)
 # default_scope = 'mmdet3d' comes with the student base (from the stock mmdet3d config)
 
@@ -19,8 +18,7 @@ pd_distiller = dict(
     teacher_norm_eval=True,  # teacher BN keeps its running statistics
     distill=True)
 
-# The tap: PointNetFPNeck point features (B, C, 16384) at the sampled input points; the
-# pipeline's PointSample gives teacher and student the very same points.
+# The tap: PointNetFPNeck point features (B, C, 16384) at the sampled input points.
 pd_tap = dict(name='fp', module='neck', output='fp_features')
 pd_loss = dict(
     type='PointDistillerLoss',
@@ -31,10 +29,8 @@ pd_loss = dict(
     num_neighbors=128,  # K, centre included (code)
     feature_layout='point',
     score='teacher_max',  # channel-max of the teacher feature (paper and code)
-    # weights N * softmax(max(G_T) / tau) as in the paper; the released code computes a weight
-    # but never applies it (reweight=False reproduces that)
     temperature=1.0,
-    reweight=True,
+    reweight=True,  # the paper's weights; the code never applies its weight (README)
     local=True,
     pool='max',  # max over the K edge features (code, point detectors)
     loss_weight=2.0,  # the code's 2 * mean

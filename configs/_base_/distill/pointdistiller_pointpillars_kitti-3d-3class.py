@@ -1,7 +1,6 @@
-# PointDistiller settings shared by the KITTI PointPillars students (4x, 16x, Car 4x).
-# A distillation config lists this file next to its student base config (which defines `model`)
-# and assembles `model` from `pd_distiller`, the student and `pd_loss`; this file defines no
-# `model` itself, so both bases compose. Tap and loss: `pointdistiller_pointpillars_tap.py`.
+# PointDistiller settings shared by the KITTI PointPillars students (4x, 16x, Car 4x); defines no
+# `model`, so it composes with a student base. Tap and loss: `pointdistiller_pointpillars_tap.py`;
+# why: configs/pointdistiller/README.md, "PointPillars KITTI".
 _base_ = ['./pointdistiller_pointpillars_tap.py']
 custom_imports = dict(imports=['mmdet3d_pointdistiller'], allow_failed_imports=False)
 # default_scope = 'mmdet3d' comes with the student base (from the stock mmdet3d config)

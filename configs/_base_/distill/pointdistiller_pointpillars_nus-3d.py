@@ -1,7 +1,6 @@
-# PointDistiller settings shared by the nuScenes PointPillars (FPN) students (2x, 4x).
-# A distillation config lists this file next to its student base config (which defines `model`)
-# and assembles `model` from `pd_distiller`, the student and `pd_loss`; this file defines no
-# `model` itself, so both bases compose.
+# PointDistiller settings shared by the nuScenes PointPillars (FPN) students (2x, 4x); defines no
+# `model`, so it composes with a student base. Why each value: configs/pointdistiller/README.md,
+# "nuScenes PointPillars".
 custom_imports = dict(imports=['mmdet3d_pointdistiller'], allow_failed_imports=False)
 # default_scope = 'mmdet3d' comes with the student base (from the stock mmdet3d config)
 
@@ -30,10 +29,8 @@ pd_loss = dict(
     num_neighbors=128,  # K (code)
     feature_layout='bev',
     score='teacher_max',  # channel-max of the teacher map (code)
-    # weights N * softmax(max(G_T) / tau) as in the paper; the released code's weights are the
-    # constant 1 (reweight=False reproduces that)
     temperature=1.0,
-    reweight=True,
+    reweight=True,  # the paper's weights; the code's are the constant 1 (README)
     local=True,
     pool='none',
     loss_weight=2.0,  # the code's 2 * mean

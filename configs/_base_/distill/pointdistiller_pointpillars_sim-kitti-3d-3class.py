@@ -1,8 +1,7 @@
 # PointDistiller settings of the simulated-dataset PointPillars students (4x, 16x): the KITTI
-# PointPillars tap and loss (`pointdistiller_pointpillars_tap.py`) with N and K scaled to the
-# sim grid, and the sim model-zoo teacher (configs/sim/README.md). A sim distillation config
-# lists this file after its sim student config (which brings `custom_imports` and
-# `default_scope`) and assembles `model` from `pd_distiller`, the student and `pd_loss`.
+# PointPillars tap and loss with N and K scaled to the sim grid, and the sim zoo teacher. Listed
+# after a sim student config (which brings `custom_imports` and `default_scope`). Why:
+# configs/pointdistiller/README.md, "Simulated dataset (configs/sim)".
 _base_ = ['./pointdistiller_pointpillars_tap.py']
 
 # The shipped sim teacher (fp16 storage, loaded as float32), trained by
@@ -16,9 +15,6 @@ pd_distiller = dict(
     teacher_norm_eval=True,  # teacher BN keeps its running statistics
     distill=True)
 pd_loss = dict(
-    # N per sample: KITTI 1000 of ~12k pillars of 0.16 m; sim pillars are 0.32 m (4x the
-    # area) and a training sample has ~1500 of them: 1000 / 4 -> 256, the same ground area.
-    num_queries=256,
-    # K (centre included): KITTI 128 of ~12k candidates; here 32 of ~1500 (~2 %).
-    num_neighbors=32)
+    num_queries=256,  # N per sample: KITTI's 1000 / 4 (pillars of 4x the area)
+    num_neighbors=32)  # K, centre included: 32 of ~1500 pillars per sample
 # (the sim student configs already log the adapters with DistillStatsHook)

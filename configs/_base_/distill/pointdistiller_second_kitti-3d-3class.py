@@ -1,7 +1,5 @@
-# PointDistiller settings shared by the KITTI SECOND students (4x, 16x).
-# A distillation config lists this file next to its student base config (which defines `model`)
-# and assembles `model` from `pd_distiller`, the student and `pd_loss`; this file defines no
-# `model` itself, so both bases compose.
+# PointDistiller settings shared by the KITTI SECOND students (4x, 16x); defines no `model`, so
+# it composes with a student base. Why each value: configs/pointdistiller/README.md, "SECOND KITTI".
 custom_imports = dict(imports=['mmdet3d_pointdistiller'], allow_failed_imports=False)
 # default_scope = 'mmdet3d' comes with the student base (from the stock mmdet3d config)
 
@@ -19,23 +17,18 @@ pd_distiller = dict(
     teacher_norm_eval=True,  # teacher BN keeps its running statistics
     distill=True)
 
-# Both outputs of the 2-D SECOND backbone (BEV 200x176 and 100x88), one loss per stage
-# (taps `backbone` output 0 and 1; the teacher widths are 128 and 256).
-# The released code picks the important BEV cells by the channel-max of the teacher map (there
-# are no point counts per BEV cell); N = 256 per sample and stage, C' = 32; K = 256 (4x) or
-# 128 (16x) is set by each config. Weights follow the paper (N * softmax(max(G_T) / tau)); the
-# released SECOND code's softmax runs over a size-1 axis, i.e. it applies the constant batch
-# size (reweight=False, with loss_weight = 2 * batch size, reproduces that).
+# One loss per 2-D backbone stage (taps `backbone` output 0 and 1, BEV 200x176 and 100x88,
+# teacher widths 128 and 256), set by each config with its K.
 pd_loss = dict(
     type='PointDistillerLoss',
-    adapter_channels=32,
-    num_queries=256,
-    num_neighbors=256,
+    adapter_channels=32,  # C' (code)
+    num_queries=256,  # N per sample and stage (code)
+    num_neighbors=256,  # K of the 4x student (code); the 16x config sets 128
     feature_layout='bev',
-    score='teacher_max',
+    score='teacher_max',  # channel-max of the teacher map (code)
     temperature=1.0,
-    reweight=True,
+    reweight=True,  # the paper's weights; the code's softmax runs over a size-1 axis (README)
     local=True,
     pool='none',
-    loss_weight=2.0,  # the code's 2 * mean (its extra x batch-size artefact is not reproduced)
+    loss_weight=2.0,  # the code's 2 * mean (its extra x batch-size factor: README)
     knn_chunk_size=256)

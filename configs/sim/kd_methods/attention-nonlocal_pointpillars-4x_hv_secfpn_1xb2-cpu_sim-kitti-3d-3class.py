@@ -1,6 +1,7 @@
-# attention-guided + non-local distillation (Zhang & Ma, ICLR 2021) on the simulated CPU dataset: the same sim teacher, student, data, grid and
-# schedule as the sim PointDistiller config; taps and losses are the KITTI ones
-# (../../_base_/kd_methods/pointpillars_kd_methods.py, choices in configs/kd_methods/README.md).
+# Attention-guided + non-local distillation (Zhang & Ma, ICLR 2021) on the simulated CPU dataset:
+# the sim PointDistiller 4x config's teacher, student, data, grid and schedule with the KITTI
+# taps and losses (../../_base_/kd_methods/pointpillars_kd_methods.py; choices:
+# configs/kd_methods/README.md).
 # Used by tools/benchmark_kd_gain.py --methods attention-nonlocal=<this file>.
 _base_ = [
     '../pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
