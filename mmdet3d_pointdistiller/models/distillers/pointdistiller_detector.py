@@ -176,7 +176,7 @@ class PointDistillerDetector(Base3DDetector):
         self._teacher_recorder = ModuleOutputRecorder(
             self.teacher, t_paths, stop_when_complete=True,
             clone_paths={t.teacher_module for t in self.taps if t.clone_output},
-            method_paths={t.teacher_module for t in self.taps if t.layout == 'head'})
+            method_paths={t.teacher_module for t in self.taps if t.teacher_records_forward})
         self._student_recorder = ModuleOutputRecorder(
             self.student, s_paths,
             clone_paths={t.student_module for t in self.taps if t.clone_output})

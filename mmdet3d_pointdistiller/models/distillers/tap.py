@@ -88,6 +88,15 @@ class DistillTap:
         """
         return self.teacher_module.split('.')[0].endswith('head')
 
+    @property
+    def teacher_records_forward(self) -> bool:
+        """Whether the teacher module is recorded from its ``forward`` method, not a hook.
+
+        True for the ``'head'`` layout: the teacher's ``_forward`` calls
+        ``bbox_head.forward(x)`` directly, which runs no hook.
+        """
+        return self.layout == HEAD_LAYOUT
+
     def module_path(self, who: str) -> str:
         """The tapped path of ``who`` (``'teacher'`` or ``'student'``)."""
         return self.teacher_module if who == 'teacher' else self.student_module
