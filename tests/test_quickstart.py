@@ -23,15 +23,19 @@ from mmengine.config import Config
 
 import mmdet3d_pointdistiller  # noqa: F401
 from mmdet3d_pointdistiller.quickstart import metrics as qm
-from mmdet3d_pointdistiller.quickstart import pipeline as qp
+from mmdet3d_pointdistiller.quickstart import dataset as qd
+from mmdet3d_pointdistiller.quickstart import jobs as qj
+from mmdet3d_pointdistiller.quickstart import progress as qprog
+from mmdet3d_pointdistiller.quickstart import settings as qs
+from mmdet3d_pointdistiller.utils.json_io import write_json
 from mmdet3d_pointdistiller.testing import kitti_real_dir
 
 REPO = Path(__file__).resolve().parents[1]
 KITTI_REAL = kitti_real_dir()
 SIM = REPO / 'configs' / 'sim'
-TEACHER = REPO / qp.CONFIGS['teacher']
-STUDENT = REPO / qp.CONFIGS['student']
-KD = REPO / qp.CONFIGS['pointdistiller']
+TEACHER = REPO / qs.CONFIGS['teacher']
+STUDENT = REPO / qs.CONFIGS['student']
+KD = REPO / qs.CONFIGS['pointdistiller']
 KITTI_STUDENT = REPO / 'configs/_base_/students/pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
 
 
@@ -78,14 +82,14 @@ def test_sim_configs_share_data_grid_and_schedule(monkeypatch):
     assert k.model.type == 'PointDistillerDetector' and k.model.distill is True
     assert k.model.student == s.model
     assert Path(k.model.teacher.cfg_path).resolve() == TEACHER.resolve()
-    assert k.model.teacher_ckpt == qp.ZOO_TEACHER
+    assert k.model.teacher_ckpt == qs.ZOO_TEACHER
     loss = k.model.distill_cfg[0].loss
     assert (loss.num_queries, loss.num_neighbors, loss.temperature) == (256, 32, 8.0)
     assert k.train_dataloader == s.train_dataloader and k.param_scheduler == s.param_scheduler
 
 
 def test_budget_options_give_a_consistent_schedule():
-    opts = qp.budget_cfg_options(300, 2, seed=5, batch_size=2)
+    opts = qs.budget_cfg_options(300, 2, seed=5, batch_size=2)
     cfg = Config.fromfile(str(TEACHER))
     cfg.merge_from_dict(dict(o.split('=', 1) for o in opts))
     cfg = Config.fromstring(cfg.pretty_text, '.py')  # options arrive as strings in mim
@@ -94,10 +98,10 @@ def test_budget_options_give_a_consistent_schedule():
     warm, cos = cfg.param_scheduler
     assert int(warm.end) == 50 and int(cos.begin) == 50 and int(cos.end) == 300
     assert int(cos.T_max) == 250 and int(cfg.randomness.seed) == 5
-    assert qp.budget_cfg_options(4, 1, 0)[:2] == ['train_cfg.max_iters=4',
+    assert qs.budget_cfg_options(4, 1, 0)[:2] == ['train_cfg.max_iters=4',
                                                   'train_cfg.val_interval=4']
     with pytest.raises(ValueError, match='iters and evals must be >= 1'):
-        qp.budget_cfg_options(0, 1, 0)
+        qs.budget_cfg_options(0, 1, 0)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -144,9 +148,9 @@ def test_final_val_metrics_picks_the_validation_at_the_step(tmp_path):
 # ----------------------------------------------------------------------------- progress
 def test_progress_eta_is_rescaled_by_the_measured_speed(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(qp.time, 'perf_counter', lambda: clock[0])
+    monkeypatch.setattr(qprog.time, 'perf_counter', lambda: clock[0])
     out = io.StringIO()
-    p = qp.Progress({'a': 10.0, 'b': 20.0, 'c': 30.0}, stream=out)
+    p = qprog.Progress({'a': 10.0, 'b': 20.0, 'c': 30.0}, stream=out)
     p.start('a', 'first')
     clock[0] += 20.0  # stage a takes twice its estimate
     p.update(0.5, 'half')
@@ -163,55 +167,55 @@ def test_progress_eta_is_rescaled_by_the_measured_speed(monkeypatch):
     # b: 10 s at 25 % -> 30 s left; c: 30 s estimate x measured speed 2 = 60 s
     assert lines[4] == ('[quickstart 2/3 b] quarter | stage 10s, ETA 30s | total 30s, '
                         'ETA 1m30s')
-    assert qp.fmt_seconds(3725) == '1h02m05s'
+    assert qprog.fmt_seconds(3725) == '1h02m05s'
 
 
 def test_train_job_reuses_resumes_or_restarts(tmp_path):
     env = dict(os.environ)
-    cfg = qp.CONFIGS['student']
+    cfg = qs.CONFIGS['student']
     wd = tmp_path / 'student'
-    job = qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    job = qj.TrainJob('student', cfg, wd, 8, 1, 0, env)
     assert job.mode == 'new' and job.ran
     wd.mkdir()
     (wd / 'stray.txt').write_text('x')
     with pytest.raises(SystemExit, match='not written by the quickstart'):
-        qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
-    qp._write_json(wd / qp.MARKER, dict(config=cfg, cfg_options=job.options, finished=False,
-                                        config_hash=job.config_hash))
+        qj.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    write_json(wd / qj.MARKER, dict(config=cfg, cfg_options=job.options, finished=False,
+                                    config_hash=job.config_hash))
     (wd / 'last_checkpoint').write_text(str(wd / 'iter_4.pth'))
-    job = qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    job = qj.TrainJob('student', cfg, wd, 8, 1, 0, env)
     assert job.mode == 'resume' and '--resume' in job.command()
-    qp._write_json(wd / qp.MARKER, dict(config=cfg, cfg_options=job.options, finished=True,
-                                        seconds=12.0, config_hash=job.config_hash))
+    write_json(wd / qj.MARKER, dict(config=cfg, cfg_options=job.options, finished=True,
+                                    seconds=12.0, config_hash=job.config_hash))
     (wd / 'iter_8.pth').write_bytes(b'0')
-    job = qp.TrainJob('student', cfg, wd, 8, 1, 0, env)
+    job = qj.TrainJob('student', cfg, wd, 8, 1, 0, env)
     assert job.mode == 'reuse' and not job.ran and job.seconds == 12.0
-    assert qp.TrainJob('student', cfg, wd, 8, 1, 0, env, force=True).mode == 'new'
-    assert qp.TrainJob('student', cfg, wd, 9, 1, 0, env).mode == 'new'  # other budget
-    assert qp.TrainJob('student', cfg, wd, 8, 1, 1, env).mode == 'new'  # other seed
+    assert qj.TrainJob('student', cfg, wd, 8, 1, 0, env, force=True).mode == 'new'
+    assert qj.TrainJob('student', cfg, wd, 9, 1, 0, env).mode == 'new'  # other budget
+    assert qj.TrainJob('student', cfg, wd, 8, 1, 1, env).mode == 'new'  # other seed
     other_root = dict(env, PD_SIM_KITTI='/elsewhere/')  # other resolved config
-    assert qp.TrainJob('student', cfg, wd, 8, 1, 0, other_root).mode == 'new'
-    cmd = qp.TrainJob('student', cfg, wd, 8, 1, 0, env, extra_options=['a.b=1']).command()
+    assert qj.TrainJob('student', cfg, wd, 8, 1, 0, other_root).mode == 'new'
+    cmd = qj.TrainJob('student', cfg, wd, 8, 1, 0, env, extra_options=['a.b=1']).command()
     assert cmd[1:3] == ['train', 'mmdet3d'] and cmd[-1] == 'a.b=1'
 
 
 def test_dataset_ready_checks_the_split_sizes(tmp_path):
-    b = qp.Budget(num_train=2, num_val=1, teacher_iters=1, student_iters=1)
-    assert not qp.dataset_ready(tmp_path, b)[0]
+    b = qs.Budget(num_train=2, num_val=1, teacher_iters=1, student_iters=1)
+    assert not qd.dataset_ready(tmp_path, b)[0]
     for n in ('kitti_infos_train.pkl', 'kitti_infos_val.pkl', 'kitti_dbinfos_train.pkl'):
         (tmp_path / n).write_bytes(b'')
     (tmp_path / 'ImageSets').mkdir()
     (tmp_path / 'ImageSets/train.txt').write_text('000000\n000001\n')
     (tmp_path / 'ImageSets/val.txt').write_text('000002\n000003\n')
-    ok, why = qp.dataset_ready(tmp_path, b)
+    ok, why = qd.dataset_ready(tmp_path, b)
     assert not ok and "{'train': 2, 'val': 2}" in why
     (tmp_path / 'ImageSets/val.txt').write_text('000002\n')
-    assert qp.dataset_ready(tmp_path, b) == (True, '2 train + 1 val frames')
-    progress = qp.Progress({'data': 1.0}, stream=io.StringIO())
+    assert qd.dataset_ready(tmp_path, b) == (True, '2 train + 1 val frames')
+    progress = qprog.Progress({'data': 1.0}, stream=io.StringIO())
     progress.start('data', 'data')
-    assert qp.ensure_dataset(tmp_path, b, 0, False, progress) is False  # reused
+    assert qd.ensure_dataset(tmp_path, b, 0, False, progress) is False  # reused
     with pytest.raises(SystemExit, match='unknown simulator seed'):
-        qp.ensure_dataset(tmp_path, b, 3, False, progress)
+        qd.ensure_dataset(tmp_path, b, 3, False, progress)
 
 
 # ----------------------------------------------------------------------------- complexity
@@ -391,7 +395,7 @@ def test_kd_gain_benchmark_two_seeds_on_the_quickstart_teacher(tiny_quickstart):
     ap = extract_ap40(final_val_metrics(str(work / 'teacher'), step=4))
     record = tmp / 'teacher.json'
     record.write_text(json.dumps(dict(
-        config=qp.CONFIGS['teacher'], checkpoint=str(work / 'teacher' / 'iter_4.pth'),
+        config=qs.CONFIGS['teacher'], checkpoint=str(work / 'teacher' / 'iter_4.pth'),
         sha256='0' * 64, map_3d=1.0, map_bev=2.0, ap=ap, val_frames=3)))
     out_prefix = tmp / 'kd_gain'
     cmd = [sys.executable, 'tools/benchmark_kd_gain.py', '--ratio', '4x', '--seeds', '0', '1',
@@ -454,8 +458,8 @@ def test_distill_stats_hook_logs_adapter_scale_and_output_variance():
 def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):
     from types import SimpleNamespace
     clock = [0.0]
-    monkeypatch.setattr(qp.time, 'perf_counter', lambda: clock[0])
-    job = qp.TrainJob('student', qp.CONFIGS['student'], tmp_path / 's', 100, 2, 0, dict(os.environ))
+    monkeypatch.setattr(qj.time, 'perf_counter', lambda: clock[0])
+    job = qj.TrainJob('student', qs.CONFIGS['student'], tmp_path / 's', 100, 2, 0, dict(os.environ))
     job.work_dir.mkdir()
     lines = []
     for t, line in ((50.0, 'mmengine - INFO - Iter(train) [10/100]  loss: 2.0 loss_cls: 1.0'),

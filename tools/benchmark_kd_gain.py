@@ -158,10 +158,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmdet3d_pointdistiller.quickstart.kd_gain import (METRIC, kd_diagnostics,
                                                            plot_kd_curves, render_markdown,
                                                            run_result, summarise_ratio)
-    from mmdet3d_pointdistiller.quickstart.pipeline import (Budget, Progress, TrainJob,
-                                                            ensure_dataset, fmt_seconds,
-                                                            machine_description,
-                                                            subprocess_env)
+    from mmdet3d_pointdistiller.quickstart.dataset import ensure_dataset
+    from mmdet3d_pointdistiller.quickstart.jobs import TrainJob, subprocess_env
+    from mmdet3d_pointdistiller.quickstart.progress import Progress, fmt_seconds
+    from mmdet3d_pointdistiller.quickstart.settings import Budget
+    from mmdet3d_pointdistiller.quickstart.summary import machine_description
     if args.methods:
         methods = parse_methods(args.methods)
     elif args.ratio in DEFAULT_METHODS:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mmdet3d_pointdistiller.quickstart.pipeline import BUDGETS
+    from mmdet3d_pointdistiller.quickstart.settings import BUDGETS
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--budget', default='full', choices=sorted(BUDGETS),

@@ -241,7 +241,7 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
                                                               measure_latency)
     from mmdet3d_pointdistiller.quickstart.metrics import (extract_ap40, final_val_metrics,
                                                            moderate_map)
-    from mmdet3d_pointdistiller.quickstart.pipeline import _val_batches
+    from mmdet3d_pointdistiller.quickstart.evaluation import val_batches
     from mmdet3d_pointdistiller.quickstart.zoo import (few_frame_check, learning_curve,
                                                        precise_bn_checkpoint, prediction_diff,
                                                        save_fp16_checkpoint, sha256_file,
@@ -279,7 +279,7 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
     print(f'[zoo] fp16 vs float32 on {len(files)} val frames: {fp16}', flush=True)
     torch.set_num_threads(1)
     model, dcfg = load_detector(str(REPO / m['deploy_config']), str(dst))
-    batches = _val_batches(dcfg, 10)
+    batches = val_batches(dcfg, 10)
     flops = count_flops(model, batches)
     lat = measure_latency(model, batches, warmup=2)
     few = few_frame_check(m['deploy_config'], str(dst), **FEW_FRAMES, seed=DATA_SEED,
@@ -324,7 +324,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from mmengine.config import Config
 
-    from mmdet3d_pointdistiller.quickstart.pipeline import (Budget, Progress, ensure_dataset)
+    from mmdet3d_pointdistiller.quickstart.dataset import ensure_dataset
+    from mmdet3d_pointdistiller.quickstart.progress import Progress
+    from mmdet3d_pointdistiller.quickstart.settings import Budget
     m = MODELS[args.model]
     work = Path(args.work_dir or f'work_dirs/sim_zoo/{args.model}').resolve()
     if args.readme_only:

@@ -1,7 +1,8 @@
 """The simulated-data quickstart (``tools/quickstart.py``) and its measuring helpers."""
 from .complexity import count_flops, count_params, measure_latency
 from .metrics import extract_ap40, final_val_metrics, format_table, moderate_map
-from .pipeline import BUDGETS, CONFIGS, Budget, budget_cfg_options, run_quickstart
+from .pipeline import run_quickstart
+from .settings import BUDGETS, CONFIGS, Budget, budget_cfg_options
 
 __all__ = ['BUDGETS', 'CONFIGS', 'Budget', 'budget_cfg_options', 'count_flops', 'count_params',
            'extract_ap40', 'final_val_metrics', 'format_table', 'measure_latency',

@@ -47,7 +47,7 @@ def kd_diagnostics(work_dir: str, ckpt: Optional[str] = None, tail: int = 10) ->
     """KD loss at the first and last log lines, the final detection loss, and the logged
     adapter statistics / effective number of weighted queries (``DistillStatsHook``) at the
     end (mean of the last ``tail`` log records). None for runs without ``loss_pd_*``."""
-    from mmdet3d_pointdistiller.quickstart.metrics import read_scalars
+    from mmdet3d_pointdistiller.utils.scalars import read_scalars
     train = [r for r in read_scalars(work_dir) if 'iter' in r and 'loss' in r]
     kd = [r for r in train if any(k.startswith('loss_pd_') or k.startswith('loss_kd')
                                   for k in r)]

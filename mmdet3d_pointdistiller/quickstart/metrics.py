@@ -6,13 +6,13 @@
 """
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
+
+from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = ['PREFIX', 'CLASSES', 'DIFFICULTIES', 'metric_key', 'extract_ap40', 'moderate_map',
-           'read_scalars', 'final_val_metrics', 'format_table']
+           'final_val_metrics', 'format_table']
 
 PREFIX = 'Kitti metric/pred_instances_3d/KITTI/'
 CLASSES = ('Car', 'Pedestrian', 'Cyclist')
@@ -47,24 +47,6 @@ def extract_ap40(metrics: Dict[str, float]) -> Dict[str, Dict[str, Dict[str, flo
 def moderate_map(ap: Dict[str, Dict[str, Dict[str, float]]], view: str) -> float:
     """Mean over Car / Pedestrian / Cyclist of the moderate AP40 (the paper's 'mAP')."""
     return sum(ap[view][c]['moderate'] for c in CLASSES) / len(CLASSES)
-
-
-def read_scalars(work_dir: str) -> List[dict]:
-    """All records of every ``<work_dir>/<timestamp>/vis_data/scalars.json``, in time order.
-
-    A resumed run writes a new timestamp folder; its records follow those of the earlier ones.
-
-    Raises:
-        FileNotFoundError: naming the work dir, if it has no ``scalars.json``.
-    """
-    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
-    if not files:
-        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}')
-    records = []
-    for f in files:
-        with open(f) as fh:
-            records.extend(json.loads(line) for line in fh if line.strip())
-    return records
 
 
 def final_val_metrics(work_dir: str, step: Optional[int] = None) -> Dict[str, float]:

@@ -15,15 +15,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
-__all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve', 'test_checkpoint',
-           'precise_bn_checkpoint',
-           'make_val_subset', 'few_frame_check', 'prediction_diff']
+from mmdet3d_pointdistiller.utils.paths import repo_root
 
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve',
+           'test_checkpoint', 'precise_bn_checkpoint', 'make_val_subset', 'few_frame_check',
+           'prediction_diff']
 
 
 def sha256_file(path: os.PathLike) -> str:
@@ -76,17 +76,21 @@ def curve_point(metrics: Dict[str, float], step: Optional[int]) -> dict:
 
 def learning_curve(work_dir: str) -> List[dict]:
     """Every KittiMetric validation a training run logged (:func:`curve_point` entries)."""
-    from mmdet3d_pointdistiller.quickstart.metrics import PREFIX, read_scalars
+    from mmdet3d_pointdistiller.quickstart.metrics import PREFIX
+    from mmdet3d_pointdistiller.utils.scalars import read_scalars
     return [curve_point(rec, rec.get('step')) for rec in read_scalars(work_dir)
             if any(k.startswith(PREFIX) for k in rec)]
 
 
 def test_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
-                    threads: int = 1) -> Dict[str, float]:
+                    threads: int = 1,
+                    repo: Optional[Union[str, Path]] = None) -> Dict[str, float]:
     """KittiMetric of ``checkpoint`` on the val split of ``data_root`` (mmengine's
     ``Runner.test``, the path of ``mim test``), in a subprocess with ``threads`` torch
-    threads. Returns the metric dict."""
+    threads; a relative ``config`` is read from the repository root ``repo`` (see
+    :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`). Returns the metric dict."""
     import json
+    repo = repo_root(repo)
     script = (
         'import json, sys, torch\n'
         f'torch.set_num_threads({int(threads)})\n'
@@ -102,10 +106,10 @@ def test_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
         'print("PD_METRICS=" + json.dumps({k: float(v) for k, v in metrics.items()}))\n')
     root = str(Path(data_root).resolve()) + '/'
     env = dict(os.environ, PD_SIM_KITTI=root, OMP_NUM_THREADS=str(threads),
-               PYTHONPATH=os.pathsep.join([str(REPO)] + ([os.environ['PYTHONPATH']] if
+               PYTHONPATH=os.pathsep.join([str(repo)] + ([os.environ['PYTHONPATH']] if
                                                          os.environ.get('PYTHONPATH') else [])))
-    proc = subprocess.run([sys.executable, '-c', script, str(REPO / config), str(checkpoint),
-                           str(work_dir), root], cwd=REPO, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, '-c', script, str(repo / config), str(checkpoint),
+                           str(work_dir), root], cwd=repo, env=env, capture_output=True,
                           text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('PD_METRICS=')]
     if proc.returncode != 0 or not lines:
@@ -162,7 +166,7 @@ def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequenc
     from mmdet3d_pointdistiller.vis import load_detector, load_frame, predict_frame
     preds = []
     for ckpt in (ckpt_a, ckpt_b):
-        model, cfg = load_detector(str(REPO / config), str(ckpt))
+        model, cfg = load_detector(str(repo_root() / config), str(ckpt))
         preds.append([predict_frame(model, load_frame(cfg, f)) for f in points_files])
     box, score, differing = 0.0, 0.0, []
     for k, (pa, pb) in enumerate(zip(*preds)):
@@ -196,7 +200,7 @@ def precise_bn_checkpoint(config: str, src: str, dst: str, num_batches: int = 50
     init_default_scope('mmdet3d')
     if data_root:
         os.environ['PD_SIM_KITTI'] = str(Path(data_root).resolve()) + '/'
-    cfg = Config.fromfile(str(REPO / config))
+    cfg = Config.fromfile(str(repo_root() / config))
     set_random_seed(seed)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, str(src), map_location='cpu', strict=True)

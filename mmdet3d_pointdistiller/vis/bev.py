@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 # one reader of mmengine's scalars.json, shared with the KittiMetric readers (re-exported)
-from mmdet3d_pointdistiller.quickstart.metrics import read_scalars
+from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = [
     'KITTI_CATEGORIES', 'load_detector', 'load_frame', 'gt_from_info', 'predict_frame',
@@ -86,7 +86,7 @@ def load_detector(config: Union[str, Any], checkpoint: Optional[str] = None,
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
-    import mmdet3d_pointdistiller  # noqa: F401  (registers the modules)
+    # the package's modules are registered: importing this module ran the package __init__
     from mmdet3d.registry import MODELS
 
     cfg = Config.fromfile(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)

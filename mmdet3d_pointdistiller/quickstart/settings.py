@@ -1,0 +1,107 @@
+"""What a quickstart run is made of: its configs and shipped files (repository-relative), the
+budgets (frames, iterations), the a-priori stage costs and the ``--cfg-options`` of a budget."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List
+
+__all__ = ['BUDGETS', 'CONFIGS', 'DISPLAY', 'KD_GAIN_RECORD', 'STAGES', 'TEACHER_TRAIN_CONFIG',
+           'ZOO_RECORD', 'ZOO_TEACHER', 'Budget', 'budget_cfg_options', 'estimate_seconds']
+
+CONFIGS = {
+    # the plain sim PointPillars: the shipped zoo teacher loads into it
+    'teacher': 'configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+    'student': 'configs/sim/pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+    'pointdistiller':
+        'configs/sim/pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+}
+#: ``--train-teacher``: the zoo teacher's own schedule (tools/train_sim_zoo.py)
+TEACHER_TRAIN_CONFIG = 'configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py'
+#: the shipped zoo teacher and its record (KittiMetric on the zoo's 1500 / 300-frame dataset)
+ZOO_TEACHER = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class_fp16.pth'
+ZOO_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
+KD_GAIN_RECORD = 'benchmarks/kd_gain_sim.json'
+DISPLAY = {'teacher': 'PointPillars teacher (sim model zoo)',
+           'student': 'PointPillars 16× (student only)',
+           'pointdistiller': 'PointPillars 16× + PointDistiller'}
+STAGES = ('data', 'teacher', 'students', 'evaluate', 'pictures', 'summary')
+
+
+@dataclass
+class Budget:
+    """Sizes of one quickstart run.
+
+    Attributes:
+        num_train / num_val: simulated frames per split.
+        teacher_iters / student_iters: training iterations (batch ``batch_size``); both
+            students (with and without distillation) get ``student_iters``.
+        evals: validations per training run (evenly spaced, the last at the end).
+        vis_frames: validation frames drawn per model; latency_frames: frames timed.
+    """
+    num_train: int
+    num_val: int
+    teacher_iters: int
+    student_iters: int
+    evals: int = 2
+    vis_frames: int = 3
+    latency_frames: int = 10
+    batch_size: int = 2
+
+
+#: ``full`` is the README's quickstart (measured wall time in benchmarks and README);
+#: ``tiny`` is the miniature run of tests/test_quickstart.py.
+BUDGETS: Dict[str, Budget] = {
+    'tiny': Budget(num_train=6, num_val=3, teacher_iters=4, student_iters=4, evals=1,
+                   vis_frames=1, latency_frames=2),
+    'small': Budget(num_train=120, num_val=30, teacher_iters=200, student_iters=200, evals=2,
+                    vis_frames=2, latency_frames=5),
+    # the zoo dataset and the KD-gain benchmark's student budget (benchmarks/kd_gain_sim)
+    'full': Budget(num_train=1500, num_val=300, teacher_iters=3000, student_iters=600, evals=1,
+                   vis_frames=3, latency_frames=10),
+}
+
+# Seconds per unit on the 2-core development machine (1 torch thread, other jobs running);
+# only used for the ETA, which is rescaled by the measured speed after every stage.
+_COST = dict(sim_frame=0.025, convert_fixed=20.0, convert_frame=0.07, startup=40.0,
+             teacher_iter=1.2, student_iter=0.45, pointdistiller_iter=0.75, val_frame=0.08,
+             evaluate_fixed=20.0, evaluate_frame=1.0, picture=4.0, summary=1.0)
+
+
+def estimate_seconds(b: Budget, parallel: bool = True,
+                     train_teacher: bool = True) -> Dict[str, float]:
+    """A-priori seconds of every stage for budget ``b`` (see ``_COST``)."""
+    c = _COST
+    frames = b.num_train + b.num_val
+    val = b.evals * b.num_val * c['val_frame']
+    scale = b.batch_size / 2
+    student = c['startup'] + b.student_iters * c['student_iter'] * scale + val
+    kd = c['startup'] + b.student_iters * c['pointdistiller_iter'] * scale + val
+    return dict(
+        data=frames * c['sim_frame'] + c['convert_fixed'] + frames * c['convert_frame'],
+        teacher=(c['startup'] + b.teacher_iters * c['teacher_iter'] * scale + val
+                 if train_teacher else 1.0),
+        # two processes on two cores: the longer one, slowed a little by the other
+        students=max(student, kd) * 1.15 if parallel else student + kd,
+        evaluate=c['evaluate_fixed'] + b.latency_frames * c['evaluate_frame'],
+        pictures=3 * b.vis_frames * c['picture'] + 3.0,
+        summary=c['summary'])
+
+
+def budget_cfg_options(iters: int, evals: int, seed: int, batch_size: int = 2) -> List[str]:
+    """``--cfg-options`` that give a sim config an ``iters``-iteration budget.
+
+    Warm-up ``min(50, iters // 6)`` iterations then cosine to the end, ``evals`` validations
+    (and checkpoints) evenly spaced with the last at ``iters``, a log line every
+    ``min(10, iters // 20)`` iterations, training seed ``seed``.
+    """
+    if iters < 1 or evals < 1:
+        raise ValueError(f'iters and evals must be >= 1, got {iters}, {evals}')
+    warm = max(1, min(50, iters // 6))
+    interval = max(1, -(-iters // evals))
+    log = max(1, min(10, iters // 20))
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={interval}',
+            f'default_hooks.checkpoint.interval={interval}',
+            f'default_hooks.logger.interval={log}', f'log_processor.window_size={log}',
+            f'param_scheduler.0.end={warm}', f'param_scheduler.1.begin={warm}',
+            f'param_scheduler.1.end={iters}', f'param_scheduler.1.T_max={max(1, iters - warm)}',
+            f'train_dataloader.batch_size={batch_size}', f'randomness.seed={seed}']
