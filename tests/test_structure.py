@@ -1,0 +1,153 @@
+"""The package's shape, checked by walking its source (nothing is imported):
+
+* no module over ``MAX_LINES`` lines, except the named data tables and operator library;
+* no import cycle between subpackages (lazy, function-level imports count too);
+* nothing under ``tests/`` imports another test file (shared helpers live in
+  ``mmdet3d_pointdistiller.testing``).
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, List, Optional, Set
+
+REPO = Path(__file__).resolve().parents[1]
+PKG = REPO / 'mmdet3d_pointdistiller'
+TESTS = REPO / 'tests'
+MAX_LINES = 500
+# Allowed to be longer, with the reason.
+LONG_OK = {
+    'ops/point_ops_cpu.py': 'the CPU operator library (one kernel per mmcv op)',
+}
+
+
+def modules() -> List[Path]:
+    return sorted(p for p in PKG.rglob('*.py') if '__pycache__' not in p.parts)
+
+
+def node_of(module: str) -> str:
+    """``mmdet3d_pointdistiller.a.b.c`` -> ``a`` (top-level modules are their own node)."""
+    parts = module.split('.')
+    return parts[1] if len(parts) > 1 else '<package>'
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix('')
+    parts = list(rel.parts)
+    if parts[-1] == '__init__':
+        parts = parts[:-1]
+    return '.'.join(parts)
+
+
+def imported(path: Path) -> Set[str]:
+    """Absolute names of the package modules that ``path`` imports (anywhere in the file)."""
+    tree = ast.parse(path.read_text(), str(path))
+    here = module_name(path)
+    package = here if path.name == '__init__.py' else here.rsplit('.', 1)[0]
+    out: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split('.')
+                base = base[:len(base) - node.level + 1]
+                prefix = '.'.join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ''
+            out.add(prefix)
+            # `from . import x` / `from .a import b`: b may be a submodule
+            out.update(f'{prefix}.{a.name}' for a in node.names)
+    return {m for m in out if m == 'mmdet3d_pointdistiller'
+            or m.startswith('mmdet3d_pointdistiller.')}
+
+
+def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
+    state: Dict[str, int] = {}
+    stack: List[str] = []
+
+    def visit(n: str) -> Optional[List[str]]:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                cycle = visit(m)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            cycle = visit(n)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_no_long_modules():
+    long = {}
+    for path in modules():
+        rel = path.relative_to(PKG).as_posix()
+        n = len(path.read_text().splitlines())
+        if n > MAX_LINES and rel not in LONG_OK:
+            long[rel] = n
+    assert not long, f'modules over {MAX_LINES} lines (split them or justify in LONG_OK): {long}'
+    for rel in LONG_OK:
+        assert (PKG / rel).is_file(), f'LONG_OK names a missing module {rel}'
+
+
+def test_no_import_cycle_between_subpackages():
+    graph: Dict[str, Set[str]] = {}
+    edges: Dict[tuple, str] = {}
+    for path in modules():
+        src = node_of(module_name(path))
+        if src == '<package>':
+            continue  # the package __init__ imports its subpackages to register them
+        for target in imported(path):
+            dst = node_of(target)
+            if dst in (src, '<package>'):
+                continue
+            graph.setdefault(src, set()).add(dst)
+            edges.setdefault((src, dst), path.relative_to(REPO).as_posix())
+    cycle = find_cycle(graph)
+    assert cycle is None, 'import cycle between subpackages: ' + ' -> '.join(cycle) + '\n' + \
+        '\n'.join(f'  {a} -> {b}: {edges[(a, b)]}' for a, b in zip(cycle, cycle[1:]))
+
+
+def test_no_subpackage_imports_the_package_root():
+    """``import mmdet3d_pointdistiller`` inside the package would hide a cycle through the root
+    ``__init__`` (which imports every registering subpackage)."""
+    offenders = sorted(path.relative_to(REPO).as_posix() for path in modules()
+                       if path.parent != PKG and 'mmdet3d_pointdistiller' in imported(path))
+    assert not offenders, offenders
+
+
+def test_tests_do_not_import_each_other():
+    names = {p.stem for p in TESTS.glob('*.py')}
+    offenders = {}
+    for path in TESTS.rglob('*.py'):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or '']
+            bad = [m for m in mods if m.split('.')[0] in names or m.split('.')[0] == 'tests']
+            if bad:
+                offenders.setdefault(path.name, []).extend(bad)
+    assert not offenders, offenders
+
+
+def test_walker_sees_real_edges():
+    """The walker itself: a known edge and a known cycle are found."""
+    shim = imported(PKG / 'compat' / 'point_ops_cpu.py')
+    assert 'mmdet3d_pointdistiller.ops.point_ops_cpu' in shim  # relative `from ..ops...`
+    assert find_cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a']
+    assert find_cycle({'a': {'b'}, 'b': set()}) is None
+    assert node_of('mmdet3d_pointdistiller.models.losses.graph_ops') == 'models'
+    assert module_name(PKG / 'models' / '__init__.py') == 'mmdet3d_pointdistiller.models'
