@@ -12,9 +12,12 @@ A :class:`DistillTap` is one teacher/student feature pair and its loss. It knows
 * what else its loss takes from the batch (:meth:`DistillTap.loss_inputs`, e.g. the voxel
   layout's ``batch_idx``).
 
-The ``'head'`` layout is special in one respect only, kept here: the teacher's
+Everything the ``'head'`` layout needs beyond the other layouts is here: the teacher's
 ``extract_feat`` never runs the head, so a tap on a top-level ``*head`` module makes the
-teacher run ``_forward`` (:attr:`DistillTap.teacher_runs_head`).
+teacher run ``_forward`` (:attr:`DistillTap.teacher_runs_head`, the only test on a module
+name); ``_forward`` calls ``bbox_head.forward`` directly, so the teacher's head output is
+recorded from that method (:attr:`DistillTap.teacher_records_forward`); and the features are
+whole output tuples, checked by :func:`check_head_output`.
 """
 from __future__ import annotations
 
