@@ -44,26 +44,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_paper_results():
-    """``mmdet3d_pointdistiller/paper_results.py`` without importing the package (whose
-    ``__init__`` loads torch and mmdet3d, and logs the active compatibility shims to stdout):
-    the tool then runs in well under a second and its stdout holds only the table (tested).
-    A plain ``from mmdet3d_pointdistiller.paper_results import ...`` would run that
-    ``__init__``."""
-    import importlib.util
-    name = 'mmdet3d_pointdistiller.paper_results'
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(
-        '_pd_paper_results', REPO / 'mmdet3d_pointdistiller' / 'paper_results.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_paper = _load_paper_results()
-CLASSES, COLUMNS, TABLES, TASKS = _paper.CLASSES, _paper.COLUMNS, _paper.TABLES, _paper.TASKS
-paper_table = _paper.paper_table
+sys.path.insert(0, str(REPO))
+from mmdet3d_pointdistiller.paper_results import (CLASSES, COLUMNS, TABLES, TASKS,  # noqa: E402
+                                                 paper_table)
 
 METRIC_RE = re.compile(r'^(?:(?P<prefix>.*)/)?KITTI/(?P<cls>Car|Pedestrian|Cyclist)_'
                        r'(?P<task>BEV|3D)_AP40_(?P<diff>easy|moderate|hard)_strict$')

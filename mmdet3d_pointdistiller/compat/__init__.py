@@ -31,6 +31,7 @@ PointRCNN training or ``KittiMetric`` without CUDA then fail as they do upstream
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable, Dict, List, Tuple
 
 from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_loader,
@@ -93,8 +94,14 @@ def compat_enabled() -> bool:
 
 
 def _log(message: str) -> None:
-    from mmengine.logging import print_log
-    print_log(message, logger='current')
+    """To the current MMLogger if one exists (a runner's log file), else to stderr (at
+    ``custom_imports`` time no runner logger exists yet); never to stdout, which tools such
+    as ``tools/reproduce_table.py`` use for their output."""
+    from mmengine.logging import MMLogger, print_log
+    if MMLogger._instance_dict:
+        print_log(message, logger='current')
+    else:
+        sys.stderr.write(message + '\n')
 
 
 def activate() -> Dict[str, bool]:
