@@ -41,6 +41,7 @@ from mmdet3d_pointdistiller.testing import (build_model, frames, kitti_real_dir,
                                             small_distiller_cfg)
 
 KITTI_REAL = kitti_real_dir()
+init_default_scope('mmdet3d')
 WORLD_SIZE = 2
 RTOL, ATOL = 1e-5, 1e-7
 STUDENT_PARAM = 'student.voxel_encoder.pfn_layers.0.linear.weight'

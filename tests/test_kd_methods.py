@@ -445,7 +445,9 @@ def kitti(tmp_path_factory):
     """Real frame 000008 (cropped), one random teacher checkpoint for every config."""
     if not (KITTI_REAL / '000008.pkl').is_file():
         pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
+    from mmengine.registry import init_default_scope
     from mmdet3d_pointdistiller.testing import kd_config
+    init_default_scope('mmdet3d')  # as the helpers' former home, test_distiller, did on import
     from mmdet3d_pointdistiller.utils import load_kitti_frame
     item = load_kitti_frame(KITTI_REAL, PP_CROP, train=True)
     assert len(item['data_samples'].gt_instances_3d) >= 1
