@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmdet3d_pointdistiller.testing.data import kitti_real_dir
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-KITTI_REAL = SHARED / 'data' / 'kitti_real'
+KITTI_REAL = kitti_real_dir()
 HAVE_FRAME = (KITTI_REAL / '000008.bin').is_file() and (KITTI_REAL / '000008.pkl').is_file()
 KD_CASES = ('pointpillars_4x', 'pointpillars_4x_single_graph', 'second_4x', 'pointrcnn_8x')
 

@@ -41,8 +41,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='copies of the real frame in the train-step batch')
     parser.add_argument('--kitti-dir', default=None,
                         help='folder with the real KITTI frame 000008.bin / 000008.pkl of the '
-                             'train step (default: shared/data/kitti_real next to the '
-                             'repository root)')
+                             'train step (default: $PD_TEST_DATA/kitti_real, the test data '
+                             'folder of tests/conftest.py)')
     parser.add_argument('--cases', nargs='*', choices=KD_CASES, default=None,
                         help='KD-loss cases to run (default: all)')
     parser.add_argument('--skip-sweep', action='store_true')

@@ -10,25 +10,30 @@ process (time only).
 """
 import copy
 import math
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Dict, Sequence, Union
 
+from mmdet3d_pointdistiller.testing.configs import crop_voxelnet
+from mmdet3d_pointdistiller.testing.data import DATA_ENV
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
 from .cases import KD_CONFIGS, load_config, plain
 
 FRAME = '000008'
 
-__all__ = ['FRAME', 'crop_pointpillars', 'default_kitti_dir', 'train_step_worker']
+__all__ = ['FRAME', 'default_kitti_dir', 'train_step_worker']
 
 
 def default_kitti_dir() -> Path:
-    """Where the real KITTI frame is looked for unless given: ``shared/data/kitti_real`` next
-    to the repository root."""
-    return repo_root().parent / 'shared' / 'data' / 'kitti_real'
+    """Where the real KITTI frame is looked for unless ``--kitti-dir`` is given:
+    ``$PD_TEST_DATA/kitti_real``, the test data folder (``tests/conftest.py`` documents its
+    default, which is used here too when the variable is unset)."""
+    data = os.environ.get(DATA_ENV)
+    return (Path(data) if data else repo_root().parent / 'shared' / 'data') / 'kitti_real'
 
 
 def _need_kitti(kitti_dir: Path) -> Path:
@@ -45,18 +50,6 @@ def _kitti_item(kitti_dir: Path, point_cloud_range: Sequence[float]) -> Dict:
     GT-sampling, which needs a dbinfos file, and no random augmentation)."""
     from mmdet3d_pointdistiller.utils import load_kitti_frame
     return load_kitti_frame(_need_kitti(kitti_dir), point_cloud_range, train=True)
-
-
-def crop_pointpillars(model_cfg, crop: Sequence[float]) -> None:
-    """Restrict a KITTI PointPillars config to the point-cloud range ``crop`` (smaller BEV
-    grid, same architecture; used by ``--quick`` only)."""
-    model_cfg.data_preprocessor.voxel_layer.point_cloud_range = list(crop)
-    vs = model_cfg.data_preprocessor.voxel_layer.voxel_size
-    model_cfg.voxel_encoder.point_cloud_range = list(crop)
-    model_cfg.middle_encoder.output_shape = [round((crop[4] - crop[1]) / vs[1]),
-                                             round((crop[3] - crop[0]) / vs[0])]
-    for r in model_cfg.bbox_head.anchor_generator.ranges:
-        r[0], r[1], r[3], r[4] = crop[0], crop[1], crop[3], crop[4]
 
 
 def train_step_worker(payload: Dict) -> Dict:
@@ -97,7 +90,7 @@ def _train_step(payload: Dict) -> Dict:
     cfg.model.teacher = load_teacher_config(cfg.model.teacher)
     if payload.get('crop') is not None:
         for model_cfg in (cfg.model.student, cfg.model.teacher):
-            crop_pointpillars(model_cfg, payload['crop'])
+            crop_voxelnet(model_cfg, payload['crop'])
     pc_range = cfg.model.student.data_preprocessor.voxel_layer.point_cloud_range
     item = _kitti_item(kitti_dir, pc_range)
     data = pseudo_collate([copy.deepcopy(item) for _ in range(payload['batch'])])
