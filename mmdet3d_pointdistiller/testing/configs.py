@@ -11,8 +11,10 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from mmengine.config import Config, ConfigDict
 
+from ..utils.paths import checkout_root
+
 #: the source checkout the package sits in (the helpers read its ``configs/``)
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = checkout_root()
 _PD = REPO_ROOT / 'configs' / 'pointdistiller'
 PP_KD = _PD / 'pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'
 SECOND_KD = _PD / 'pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py'
