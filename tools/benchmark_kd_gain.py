@@ -138,7 +138,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--methods', nargs='+', help='name=config pairs (default: student and '
                                                 'pointdistiller of --ratio)')
     p.add_argument('--seeds', type=int, nargs='+', required=True)
-    p.add_argument('--iters', type=int, default=600, help='iterations of every run')
+    p.add_argument('--iters', type=int, default=1500,
+                   help='iterations of every run (the committed record: %(default)s)')
     p.add_argument('--batch-size', type=int, default=2)
     p.add_argument('--teacher-record', default=ZOO_RECORD,
                    help='zoo record (JSON) of the shared teacher')
