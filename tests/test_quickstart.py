@@ -312,6 +312,35 @@ def test_kd_gain_record_statistics_and_partial_report(tmp_path):
     assert png and (tmp_path / 'kd.png').stat().st_size > 5000
 
 
+def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
+    """``--render RECORD``: statistics recomputed from the per-run values, md rewritten, no
+    training; stale summaries in the record are replaced."""
+    bench = _load_tool('benchmark_kd_gain')
+    runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0)},
+                pointdistiller={'1': _run_entry(11.0, 21.0, 31.0),
+                                '2': _run_entry(14.0, 22.0, 33.0)})
+    entry = dict(methods=dict(student='s.py', pointdistiller='pd.py'), seeds=[1, 2], runs=runs,
+                 command='python tools/benchmark_kd_gain.py y', wall_time_s=5.0, machine='m',
+                 threads=1, jobs=2, paired_gain=dict(mean=99.0))
+    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=21.0,
+                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
+               metric='m', val_frames=300, train_frames=1500, data_seed=0,
+               budget=dict(iters=1500, batch_size=2), ratios={'16x': entry})
+    path = tmp_path / 'rec.json'
+    path.write_text(json.dumps(rec))
+    assert bench.main(['--render', str(path)]) == 0
+    out = json.loads(path.read_text())['ratios']['16x']
+    assert out['paired_gain']['mean'] == 1.5 and out['paired_gain']['diffs'] == [1.0, 2.0]
+    md = (tmp_path / 'rec.md').read_text()
+    assert '| pointdistiller | +1.50 [' in md
+    assert 'Command: `python tools/benchmark_kd_gain.py y`' in md
+    with pytest.raises(SystemExit, match='not found'):
+        bench.main(['--render', str(tmp_path / 'none.json')])
+    (tmp_path / 'old.json').write_text(json.dumps(dict(runs={})))
+    with pytest.raises(SystemExit, match='not a paired-seed'):
+        bench.main(['--render', str(tmp_path / 'old.json')])
+
+
 def test_kd_diagnostics_read_the_kd_loss_and_the_logged_adapter_stats(tmp_path):
     from mmdet3d_pointdistiller.quickstart.kd_gain import kd_diagnostics
     d = tmp_path / '20260101_000000' / 'vis_data'

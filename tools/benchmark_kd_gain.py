@@ -132,8 +132,38 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
     entry['wall_time_s'] += time.perf_counter() - t_busy
 
 
+def render(record: str) -> int:
+    """Recompute every ratio's statistics from the record's per-run values and rewrite its
+    ``.md`` and ``.png`` (no training; the record's runs and commands are kept)."""
+    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_kd_curves, render_markdown,
+                                                           summarise_ratio)
+    path = Path(record)
+    if not path.is_file():
+        raise SystemExit(f'--render: {record} not found')
+    rec = json.loads(path.read_text())
+    if 'ratios' not in rec or 'teacher' not in rec:
+        raise SystemExit(f'--render: {record} is not a paired-seed (v2) record')
+    for entry in rec['ratios'].values():
+        summarise_ratio(entry, rec['teacher']['map_3d'])
+    out = path.with_suffix('')
+    if plot_kd_curves(rec, str(out.with_suffix('.png'))):
+        rec['plot'] = out.with_suffix('.png').name
+    path.write_text(json.dumps(rec, indent=1))
+    out.with_suffix('.md').write_text(render_markdown(rec))
+    print(f'rendered {out.with_suffix(".md")} from {path}')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list[:1] == ['--render']:
+        if len(args_list) != 2:
+            raise SystemExit('usage: benchmark_kd_gain.py --render RECORD.json')
+        return render(args_list[1])
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                epilog='benchmark_kd_gain.py --render RECORD.json recomputes '
+                                       'the statistics of a record and re-renders its .md/.png '
+                                       'without training')
     p.add_argument('--ratio', required=True, help='label of the student ratio, e.g. 16x')
     p.add_argument('--methods', nargs='+', help='name=config pairs (default: student and '
                                                 'pointdistiller of --ratio)')
