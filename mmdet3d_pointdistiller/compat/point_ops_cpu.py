@@ -54,29 +54,9 @@ How
     activation (``mmdet3d.structures.bbox_3d.base_box3d``,
     ``mmdet3d.models.middle_encoders.sparse_encoder``, ``mmdet3d.models.layers.box3d_nms``).
 
-    Semantics follow mmcv's CUDA kernels (``mmcv/ops/csrc/common/cuda/*_cuda_kernel.cuh``):
-    int32 indices; FPS starts at index 0 and breaks distance ties the way the CUDA block
-    reduction does (thread ``k % block_size`` with bit-reversed priority, then the lowest
-    ``k`` within a thread); ``ball_query`` takes the first ``sample_num`` points in index
-    order with ``d2 == 0 or min_r2 <= d2 < max_r2``, pads with the first neighbour found
-    and returns all zeros for an empty ball; ``three_nn`` keeps the first of equal
-    distances and reports index 0 / distance ``sqrt(1e40)`` (inf in float32) for missing
-    neighbours; ``RoIPointPool3d`` takes the first ``num_sampled_points`` points of a box in
-    index order, repeats them cyclically, and flags empty boxes with zero features.
-    Gradients exist exactly where mmcv has them (features of ``gather_points``,
-    ``grouping_operation``, ``three_interpolate``; none for weights or indices).
-
-    Large inputs are never compared all-against-all: ball query, points-in-boxes and
-    RoI pooling test only candidate pairs from a BEV grid within a conservative reach
-    (radius, or box half-diagonal, plus a margin), ``three_nn`` bounds each x-sorted group's
-    third-neighbour distance first, and the NMS skips pairs whose IoU upper bound (areas,
-    axis-aligned overlap) is below the threshold. Every candidate gets the kernel's exact
-    test, so results equal the all-pairs evaluation (the tests check this).
-
-    Distances are computed as the kernels write them, each multiply and add rounded to the
-    input dtype. A CUDA build may contract them into fused multiply-adds, which changes a
-    squared distance by at most an ulp and so can flip a decision only for a point within
-    rounding error of a radius, a box face or an FPS tie.
+    The kernels follow mmcv's CUDA kernels (index order, tie-breaking, padding,
+    gradients, candidate pruning); their semantics are documented once, in
+    :mod:`mmdet3d_pointdistiller.ops.point_ops_cpu`.
 
 Versions
     Written for mmcv 2.1.0 (mmdet3d 1.4.0, torch 2.x). Active only when
