@@ -184,7 +184,9 @@ def _train_step(payload: Dict) -> Dict:
         student_times_s=times['student'], distill_times_s=times['distill'],
         teacher_forward_s=statistics.median(teacher_times),
         kd_loss_fwd_bwd_s=statistics.median(kd_times),
-        batch=payload['batch'], frame=str(kitti_dir / f'{FRAME}.bin'), device=device,
+        batch=payload['batch'], device=device,
+        # repository-relative, so a committed record names no machine's absolute path
+        frame=os.path.relpath(Path(kitti_dir).resolve() / f'{FRAME}.bin', repo_root()),
         frame_note=f'the same real frame {payload["batch"]} times (deterministic pipeline, '
                    'no GT-sampling / augmentation)',
         pillars=int(voxels['coors'].shape[0]),
