@@ -1,8 +1,8 @@
 """Every shipped config builds the same model as when these values were pinned.
 
 Pinned per config (leaf configs only, ``_base_`` excluded; values from commit 2235fc8, before
-the issue-14 restructuring): the parameter count of the whole model (for a distiller: student +
-adapters + frozen teacher) and the SHA-1 of its sorted ``state_dict`` keys. A refactoring that
+the issue-14 restructuring; the 16x sim KD-method twins pinned when they were added): the
+parameter count of the whole model (for a distiller: student + adapters + frozen teacher) and the SHA-1 of its sorted ``state_dict`` keys. A refactoring that
 moves code must not change either; a deliberate model change updates ``PINNED`` in the same
 commit (the failure message prints the new table).
 
@@ -92,6 +92,24 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (341448, '66519b88d849152ea8bd07ec8ea41622f45210c5'),
     'second/second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py':
         (1342824, '66519b88d849152ea8bd07ec8ea41622f45210c5'),
+    'sim/kd_methods/attention-nonlocal_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5532608, 'd27f31cd7128667edbeca8ce93cda860f93d04aa'),
+    'sim/kd_methods/attention-transfer_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5143568, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
+    'sim/kd_methods/crd_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5205264, '5f71c4ca99e412d3540d3695b8bc837d7e095e47'),
+    'sim/kd_methods/fitnets_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5180816, 'abc154b0697dd265c28ef9eb55313729bca7fb13'),
+    'sim/kd_methods/ld-only_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
+    'sim/kd_methods/overhaul_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5165968, '2cf787c74cfd59cced11fa3c28e0ba3d965a1be2'),
+    'sim/kd_methods/rl-only_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5144912, '442c29f836df4607f9eccea5556012964c905fdb'),
+    'sim/kd_methods/se-ssd_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5143568, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
+    'sim/kd_methods/similarity-preserving_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5143568, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
     'sim/kd_methods/attention-nonlocal_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (6570544, 'd27f31cd7128667edbeca8ce93cda860f93d04aa'),
     'sim/kd_methods/attention-transfer_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':

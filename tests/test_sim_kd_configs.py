@@ -5,6 +5,10 @@ only in ``model.distill_cfg``, and that ``distill_cfg`` must be the KITTI method
 (``configs/kd_methods/<method>_...kitti...py``), except the documented changes: SE-SSD's score
 threshold (0.1 for the weak short-schedule teacher) and, for the LD/RL ablations, the sim
 PointDistiller tap (N=256, K=32) with the ablation's switches.
+
+The 16x twins (``<method>_pointpillars-16x_...sim...py``) differ from the 4x ones only where the
+student differs: every ``student_channels`` is the teacher's / 4 (not / 2), the base is the sim
+PointDistiller 16x config, and ``teacher_fast_pfn=True`` (folded teacher PFN, a speed option).
 """
 from pathlib import Path
 
@@ -30,12 +34,39 @@ def sim_pd():
     return Config.fromfile(str(SIM_PD)).model.to_dict()
 
 
+SIM16_SUFFIX = SIM_SUFFIX.replace('-4x_', '-16x_')
+
+
 def test_every_kitti_method_and_ablation_has_a_sim_twin():
     kitti = sorted(p.name[:-len(KITTI_SUFFIX)]
                    for p in (REPO / 'configs' / 'kd_methods').glob('*' + KITTI_SUFFIX))
     sim = sorted(p.name[:-len(SIM_SUFFIX)] for p in (SIM / 'kd_methods').glob('*' + SIM_SUFFIX))
+    sim16 = sorted(p.name[:-len(SIM16_SUFFIX)]
+                   for p in (SIM / 'kd_methods').glob('*' + SIM16_SUFFIX))
     # ld-rl is PointDistiller itself: its sim twin is the sim PointDistiller config
-    assert sim == sorted(set(kitti) - {'ld-rl'}) == sorted(METHODS + list(ABLATIONS))
+    assert sim == sim16 == sorted(set(kitti) - {'ld-rl'}) == sorted(METHODS + list(ABLATIONS))
+
+
+@pytest.mark.parametrize('method', METHODS + list(ABLATIONS))
+def test_sim_16x_twin_changes_only_student_widths_and_the_teacher_fast_path(method):
+    sim4 = Config.fromfile(str(SIM / 'kd_methods' / (method + SIM_SUFFIX))).model.to_dict()
+    sim16 = Config.fromfile(str(SIM / 'kd_methods' / (method + SIM16_SUFFIX))).model.to_dict()
+    pd16 = Config.fromfile(str(SIM / ('pointdistiller' + SIM16_SUFFIX))).model.to_dict()
+    assert sim16.pop('teacher_fast_pfn') is True
+    assert 'teacher_fast_pfn' not in pd16 and 'teacher_fast_pfn' not in sim4
+    assert _without(sim16, 'distill_cfg') == _without(pd16, 'distill_cfg')
+    assert len(sim16['distill_cfg']) == len(sim4['distill_cfg'])
+    for tap16, tap4 in zip(sim16['distill_cfg'], sim4['distill_cfg']):
+        loss16, loss4 = tap16.pop('loss'), tap4.pop('loss')
+        assert tap16 == tap4
+        if method in ABLATIONS:  # the sim PointDistiller 16x tap: C' = 16 for both adapters
+            assert (loss16.pop('student_channels'), loss16.pop('adapter_channels')) == (16, 16)
+            loss4.pop('student_channels'), loss4.pop('adapter_channels')
+        elif 'student_channels' in loss4:
+            assert loss4['student_channels'] * 2 == loss4['teacher_channels']
+            assert loss16.pop('student_channels') * 4 == loss16['teacher_channels']
+            loss4.pop('student_channels')
+        assert loss16 == loss4
 
 
 @pytest.mark.parametrize('method', METHODS)
