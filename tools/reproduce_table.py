@@ -27,6 +27,13 @@ Usage::
     python tools/reproduce_table.py --table 3 \
         --runs student=work_dirs/pp4x fitnets=work_dirs/fitnets pointdistiller=work_dirs/pd \
         --out results/table3        # writes results/table3.md and results/table3.csv
+
+``--record`` instead reads a paired-seed KD-gain record (``benchmarks/kd_methods_sim.json``)
+and prints every method's measured paired gain beside the paper's ordering of Tables 3 and 5
+(ranks, Kendall's tau-b; ``mmdet3d_pointdistiller/quickstart/paper_ordering.py``)::
+
+    python tools/reproduce_table.py --record benchmarks/kd_methods_sim.json --ratio 16x \
+        --out benchmarks/kd_methods_sim_ordering      # writes the .md
 """
 from __future__ import annotations
 
@@ -46,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 sys.path.insert(0, str(REPO))
 from mmdet3d_pointdistiller.paper_results import (CLASSES, COLUMNS, TABLES, TASKS,  # noqa: E402
-                                                 paper_table)
+                                                  paper_table)
 
 METRIC_RE = re.compile(r'^(?:(?P<prefix>.*)/)?KITTI/(?P<cls>Car|Pedestrian|Cyclist)_'
                        r'(?P<task>BEV|3D)_AP40_(?P<diff>easy|moderate|hard)_strict$')
@@ -313,11 +320,32 @@ def _parse_runs(items: Sequence[str]) -> Dict[str, Path]:
     return runs
 
 
+def _print_ordering(record_path: str, ratio: str, out: Optional[str]) -> int:
+    from mmdet3d_pointdistiller.quickstart.paper_ordering import ordering_markdown
+    path = Path(record_path)
+    try:
+        record = json.loads(path.read_text())
+        markdown = ordering_markdown(record, ratio, source=record_path)
+    except (OSError, ValueError) as exc:  # unreadable file, bad JSON, unknown ratio
+        print(f'reproduce_table: error: --record {record_path}: {exc}', file=sys.stderr)
+        return 2
+    print(markdown)
+    if out:
+        target = Path(out).with_suffix('.md')
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(markdown)
+        print(f'wrote {target}', file=sys.stderr)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--table', type=int, choices=sorted(TABLES), required=True)
+    parser.add_argument('--table', type=int, choices=sorted(TABLES))
+    parser.add_argument('--record', help='a paired-seed KD-gain record (JSON): print its gains '
+                        "beside the paper's ordering of Tables 3 and 5 instead")
+    parser.add_argument('--ratio', default='16x', help='student ratio entry of --record')
     parser.add_argument('--runs', nargs='*', default=[], metavar='KEY=PATH',
                         help='row key of the paper table = work dir or results JSON')
     parser.add_argument('--out', help='output prefix: writes <out>.md and <out>.csv')
@@ -328,6 +356,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--digits', type=int, default=2, help='decimals of measured values')
     parser.add_argument('--list-rows', action='store_true', help='print the row keys and exit')
     args = parser.parse_args(argv)
+    if (args.table is None) == (args.record is None):
+        parser.error('give exactly one of --table or --record')
+    if args.record:
+        return _print_ordering(args.record, args.ratio, args.out)
     spec = paper_table(args.table)
     if args.list_rows:
         for row in spec['rows']:
