@@ -3,8 +3,9 @@
 Pinned per config (leaf configs only, ``_base_`` excluded; values from commit 2235fc8, before
 the issue-14 restructuring; the 16x sim KD-method twins pinned when they were added): the
 parameter count of the whole model (for a distiller: student + adapters + frozen teacher) and
-the SHA-1 of its sorted ``state_dict`` keys. A refactoring that moves code must not change either; a deliberate model change updates ``PINNED`` in the same
-commit (the failure message prints the new table).
+the SHA-1 of its sorted ``state_dict`` keys. A refactoring that moves code must not change
+either; a deliberate model change updates ``PINNED`` in the same commit (the failure message
+prints the new table).
 
 Distillation configs are built with ``teacher_ckpt`` pointing to a checkpoint of a randomly
 initialised teacher (the real loader and its strict key check run), except for configs whose
