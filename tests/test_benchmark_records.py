@@ -6,7 +6,7 @@ with each other where they share runs.
 ``benchmarks/archive/kd_methods_sim_v1.json`` (every earlier KD method and LD / RL ablation)
 were produced with the same budget, teacher and seeds, and the latter's ``student`` and
 ``pointdistiller`` entries are the very same runs as the former's. The paired-seed v2 record
-(``benchmarks/kd_gain_sim.json``) is checked in tests/test_kd_gain_record.py.
+(``benchmarks/kd_gain_sim.json``) and the 16x KD-method record are checked in tests/test_kd_gain_record.py.
 """
 import json
 import math
@@ -63,7 +63,7 @@ def test_record_is_what_the_tool_measured(name):
 def test_kd_methods_record_covers_every_method_and_shares_the_kd_gain_runs():
     gain, methods = _load('kd_gain_sim_v1'), _load('kd_methods_sim_v1')
     sim_configs = sorted(str(p.relative_to(REPO))
-                         for p in (REPO / 'configs/sim/kd_methods').glob('*.py'))
+                         for p in (REPO / 'configs/sim/kd_methods').glob('*-4x_*.py'))
     assert len(sim_configs) == 9  # 7 earlier methods + LD-only + RL-only (LD+RL = pointdistiller)
     assert set(sim_configs) <= set(methods['methods'].values())
     # same budget, teacher, data and seeds as the PointDistiller benchmark ...

@@ -271,8 +271,9 @@ def _run_entry(map_3d, map_bev, car):
 
 
 def test_kd_gain_record_statistics_and_partial_report(tmp_path):
-    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_kd_curves, render_markdown,
-                                                           summarise_ratio)
+    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_kd_curves, plot_paired_gains,
+                                                           render_markdown, summarise_ratio,
+                                                           write_report)
     runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0),
                          '3': _run_entry(11.0, 22.0, 29.0)},
                 pointdistiller={'1': _run_entry(11.0, 21.0, 31.0),
@@ -307,9 +308,19 @@ def test_kd_gain_record_statistics_and_partial_report(tmp_path):
     assert '**Partial record**: 1 run(s) not finished yet: pointdistiller seed 3.' in md
     assert 'Command: `python tools/benchmark_kd_gain.py x`' in md
     assert plot_kd_curves(rec, str(tmp_path / 'none.png')) is None  # no KD loss logged yet
-    runs['pointdistiller']['1']['kd'] = dict(kd_loss_curve=[[10, 1.0], [20, 0.1]])
+    runs['pointdistiller']['1']['kd'] = dict(kd_loss_curve=[[10, 1.0], [20, 0.1]],
+                                             kd_loss_first=1.0, kd_loss_last=0.1,
+                                             det_loss_last=0.9)
     png = plot_kd_curves(rec, str(tmp_path / 'kd.png'))
     assert png and (tmp_path / 'kd.png').stat().st_size > 5000
+    # the report: JSON, both plots (names stored in the record) and the md that embeds them
+    write_report(rec, tmp_path / 'rep.json')
+    assert json.loads((tmp_path / 'rep.json').read_text())['gains_plot'] == 'rep_gains.png'
+    assert (tmp_path / 'rep_gains.png').stat().st_size > 5000
+    assert (tmp_path / 'rep.png').stat().st_size > 5000
+    assert '![paired gains](rep_gains.png)' in (tmp_path / 'rep.md').read_text()
+    empty = dict(rec, ratios={'16x': dict(entry, arms={})})
+    assert plot_paired_gains(empty, str(tmp_path / 'none.png')) is None
 
 
 def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
@@ -452,7 +463,7 @@ def test_distill_stats_hook_logs_adapter_scale_and_output_variance():
     from mmengine.logging import MessageHub
     from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
     from mmdet3d_pointdistiller.engine.hooks import (DistillStatsHook, adapter_stats,
-                                                         relu_gaussian_variance)
+                                                     relu_gaussian_variance)
     torch.manual_seed(0)
     g, b = torch.tensor([1.0, 0.5, 2.0, 1e-6]), torch.tensor([0.0, -1.0, 0.3, -0.2])
     z = torch.randn(400000, 1)

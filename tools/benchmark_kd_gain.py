@@ -15,11 +15,16 @@ interval, the fraction of the teacher-student gap closed and KD diagnostics
                   pointdistiller=configs/sim/pointdistiller_pointpillars-16x_<...>.py
     python tools/benchmark_kd_gain.py --ratio 4x --seeds 1 2 3     # default methods of 4x
 
+Outputs: ``<out>.json`` (per-run values and statistics), ``<out>.md`` (report),
+``<out>_gains.png`` (per-seed paired gains, mean and 95 % CI per method) and ``<out>.png``
+(KD loss curves).
+
 Interruptions lose little: runs are trained ``--jobs`` at a time in seed order (the runs of
 one seed together; a slot takes the next run as soon as one ends), the record is rewritten
-after every finished run with what is finished (and says what is missing), finished runs are reused from their work dirs, and runs already in
-the record (same resolved config and options, by a path-independent hash) are reused even
-when their work dirs are gone (another machine). ``--force`` retrains.
+after every finished run with what is finished (and says what is missing), finished runs are
+reused from their work dirs, and runs already in the record (same resolved config and options,
+by a path-independent hash) are reused even when their work dirs are gone (another machine).
+``--force`` retrains.
 """
 from __future__ import annotations
 
@@ -135,8 +140,7 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
 def render(record: str) -> int:
     """Recompute every ratio's statistics from the record's per-run values and rewrite its
     ``.md`` and ``.png`` (no training; the record's runs and commands are kept)."""
-    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_kd_curves, render_markdown,
-                                                           summarise_ratio)
+    from mmdet3d_pointdistiller.quickstart.kd_gain import summarise_ratio, write_report
     path = Path(record)
     if not path.is_file():
         raise SystemExit(f'--render: {record} not found')
@@ -145,12 +149,8 @@ def render(record: str) -> int:
         raise SystemExit(f'--render: {record} is not a paired-seed (v2) record')
     for entry in rec['ratios'].values():
         summarise_ratio(entry, rec['teacher']['map_3d'])
-    out = path.with_suffix('')
-    if plot_kd_curves(rec, str(out.with_suffix('.png'))):
-        rec['plot'] = out.with_suffix('.png').name
-    path.write_text(json.dumps(rec, indent=1))
-    out.with_suffix('.md').write_text(render_markdown(rec))
-    print(f'rendered {out.with_suffix(".md")} from {path}')
+    write_report(rec, path)
+    print(f'rendered {path.with_suffix(".md")} from {path}')
     return 0
 
 
@@ -186,9 +186,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--note', default=None, help='free text at the end of the report')
     args = p.parse_args(argv)
 
-    from mmdet3d_pointdistiller.quickstart.kd_gain import (METRIC, kd_diagnostics,
-                                                           plot_kd_curves, render_markdown,
-                                                           run_result, summarise_ratio)
+    from mmdet3d_pointdistiller.quickstart.kd_gain import (METRIC, kd_diagnostics, run_result,
+                                                           summarise_ratio, write_report)
     from mmdet3d_pointdistiller.quickstart.dataset import ensure_dataset
     from mmdet3d_pointdistiller.quickstart.jobs import TrainJob, subprocess_env
     from mmdet3d_pointdistiller.quickstart.progress import Progress, fmt_seconds
@@ -272,12 +271,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                          for m, r in entry['runs'].items()}
         rec['wall_time_s'] = sum(e.get('wall_time_s', 0.0) for e in rec['ratios'].values())
         rec['command'] = ' && '.join(e['command'] for e in rec['ratios'].values())
-        out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(rec, indent=1))
-        if plot_kd_curves(rec, str(out.with_suffix('.png'))):
-            rec['plot'] = out.with_suffix('.png').name
-        out_json.write_text(json.dumps(rec, indent=1))
-        out.with_suffix('.md').write_text(render_markdown(rec))
+        write_report(rec, out_json)
 
     for job in jobs:
         if not job.ran:  # finished in its work dir

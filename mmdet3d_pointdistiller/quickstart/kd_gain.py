@@ -20,14 +20,16 @@ Layout of the JSON (every summary is recomputable from the per-run values it hol
 """
 from __future__ import annotations
 
+import json
 import math
 import statistics
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 
 __all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics',
-           'plot_kd_curves']
+           'plot_kd_curves', 'plot_paired_gains', 'write_report']
 
 METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
           'Pedestrian / Cyclist, simulated val split, %')
@@ -202,6 +204,9 @@ def render_markdown(rec: dict) -> str:
                       f"run(s) at a time).", '', f"Command: `{e['command']}`", '']
     if rec.get('note'):
         lines += [rec['note'], '']
+    if rec.get('gains_plot'):
+        lines += [f"Paired 3D gains, per seed and mean with its 95 % CI: "
+                  f"![paired gains]({rec['gains_plot']})", '']
     if rec.get('plot'):
         lines += [f"KD loss curves of every distillation run: `{rec['plot']}`.", '']
     return '\n'.join(lines)
@@ -237,3 +242,52 @@ def plot_kd_curves(rec: dict, path: str) -> Optional[str]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_paired_gains(rec: dict, path: str) -> Optional[str]:
+    """One panel per ratio, one row per method: its per-seed paired 3D gains over the
+    student-only run (dots) and their mean with the Student-t 95 % CI (bar); a line at 0.
+    Returns the path, or None when no ratio has a paired seed yet."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    panels = [(ratio, [(m, a['paired_gain']) for m, a in e.get('arms', {}).items()
+                       if a['paired_gain']['n'] > 0])
+              for ratio, e in rec['ratios'].items()]
+    panels = [(ratio, arms) for ratio, arms in panels if arms]
+    if not panels:
+        return None
+    height = 1.2 + 0.45 * max(len(arms) for _, arms in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), height),
+                             squeeze=False)
+    for ax, (ratio, arms) in zip(axes[0], panels):
+        for y, (method, g) in enumerate(reversed(arms)):
+            ax.scatter(g['diffs'], [y] * len(g['diffs']), s=14, color='0.55', zorder=2)
+            lo, hi = g['ci95'] if g['n'] >= 2 else (g['mean'], g['mean'])
+            colour = 'C2' if lo > 0 else ('C3' if hi < 0 else 'C0')
+            ax.errorbar(g['mean'], y, xerr=[[g['mean'] - lo], [hi - g['mean']]], fmt='D',
+                        color=colour, capsize=4, zorder=3)
+        ax.axvline(0.0, color='k', lw=0.8)
+        ax.set_yticks(range(len(arms)))
+        ax.set_yticklabels([f"{m} (n = {g['n']})" for m, g in reversed(arms)])
+        ax.set_xlabel('paired 3D moderate-mAP gain over the student alone (points)')
+        ax.set_title(f'{ratio} student: per-seed gains (grey), mean and 95 % CI')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(rec: dict, out_json: Path) -> None:
+    """Write ``<out>.json``, the KD-loss plot ``<out>.png``, the paired-gain plot
+    ``<out>_gains.png`` and the markdown ``<out>.md`` of a summarised record (plot names are
+    stored in the record, relative to its folder)."""
+    out = out_json.with_suffix('')
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    if plot_kd_curves(rec, str(out.with_suffix('.png'))):
+        rec['plot'] = out.with_suffix('.png').name
+    gains = out.parent / (out.name + '_gains.png')
+    if plot_paired_gains(rec, str(gains)):
+        rec['gains_plot'] = gains.name
+    out_json.write_text(json.dumps(rec, indent=1))
+    out.with_suffix('.md').write_text(render_markdown(rec))

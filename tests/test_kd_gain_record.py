@@ -1,0 +1,82 @@
+"""The committed paired-seed records (``benchmarks/kd_gain_sim*.json``, ``kd_methods_sim.json``)
+are what ``tools/benchmark_kd_gain.py`` measured: every statistic recomputes from the per-run
+values, the command names every method, seed and the record itself, the teacher is the shipped
+zoo checkpoint, and the md is the rendering of the JSON.
+"""
+import copy
+import importlib.util
+import json
+import math
+import shlex
+from pathlib import Path
+
+import pytest
+
+from mmdet3d_pointdistiller.quickstart.kd_gain import render_markdown, summarise_ratio
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDS = sorted(p for p in (REPO / 'benchmarks').glob('*.json')
+                 if p.stem.startswith(('kd_gain_sim', 'kd_methods_sim')))
+_spec = importlib.util.spec_from_file_location('benchmark_kd_gain_cli',
+                                               REPO / 'tools' / 'benchmark_kd_gain.py')
+TOOL = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(TOOL)
+ZOO = json.loads((REPO / 'checkpoints' / 'sim' /
+                  'pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json').read_text())
+
+
+def test_the_records_exist():
+    assert {p.stem for p in RECORDS} >= {'kd_gain_sim', 'kd_gain_sim_tuning'}
+
+
+@pytest.mark.parametrize('path', RECORDS, ids=lambda p: p.stem)
+def test_statistics_recompute_from_the_per_run_values(path):
+    rec = json.loads(path.read_text())
+    assert rec['val_frames'] >= 300
+    for ratio, entry in rec['ratios'].items():
+        fresh = summarise_ratio(copy.deepcopy(entry), rec['teacher']['map_3d'])
+        for key in ('missing', 'arms', *entry['methods']):  # via JSON: NaN equals NaN
+            assert json.dumps(fresh[key]) == json.dumps(entry[key]), (ratio, key)
+        for method, runs in entry['runs'].items():
+            assert method in entry['methods']
+            for seed, run in runs.items():
+                assert int(seed) in entry['seeds']
+                assert 0.0 <= run['map_3d'] <= 100.0 and math.isfinite(run['map_bev'])
+                # the 3-class moderate mAP is the mean of the per-class moderate APs
+                classes = run['ap']['3D']
+                assert run['map_3d'] == pytest.approx(
+                    sum(classes[c]['moderate'] for c in classes) / len(classes), abs=1e-9)
+                assert run['car_3d_moderate'] == classes['Car']['moderate']
+
+
+@pytest.mark.parametrize('path', RECORDS, ids=lambda p: p.stem)
+def test_command_reproduces_the_record(path):
+    rec = json.loads(path.read_text())
+    for entry in rec['ratios'].values():
+        argv = shlex.split(entry['command'])
+        assert argv[:2] == ['python', 'tools/benchmark_kd_gain.py']
+        assert argv[argv.index('--out') + 1] == path.relative_to(REPO).with_suffix('').as_posix()
+        seeds = argv[argv.index('--seeds') + 1:]
+        assert seeds[:len(entry['seeds'])] == [str(s) for s in entry['seeds']]
+        named = argv[argv.index('--methods') + 1:] if '--methods' in argv else None
+        for method, config in entry['methods'].items():
+            if named is not None:
+                assert f'{method}={config}' in named, method
+            else:  # the tool's default methods of that ratio
+                assert TOOL.DEFAULT_METHODS[argv[argv.index('--ratio') + 1]][method] == config
+            assert (REPO / config).is_file(), config
+        assert entry['wall_time_s'] > 0
+
+
+@pytest.mark.parametrize('path', RECORDS, ids=lambda p: p.stem)
+def test_teacher_is_the_shipped_zoo_checkpoint_and_the_md_renders_the_json(path):
+    rec = json.loads(path.read_text())
+    teacher = rec['teacher']
+    assert not Path(teacher['config']).is_absolute()
+    assert (REPO / teacher['config']).is_file() and (REPO / teacher['checkpoint']).is_file()
+    assert (teacher['checkpoint'], teacher['sha256']) == (ZOO['checkpoint'], ZOO['sha256'])
+    assert teacher['map_3d'] == pytest.approx(ZOO['map_3d'])
+    assert path.with_suffix('.md').read_text() == render_markdown(rec)
+    for key in ('plot', 'gains_plot'):
+        if rec.get(key):
+            assert (path.parent / rec[key]).is_file(), rec[key]
