@@ -1,0 +1,148 @@
+"""Do the distillation and the detection gradients agree?  A probe on real training batches.
+
+For one batch and the student parameters ``θ`` that the distillation loss reaches::
+
+    g_det = ∂ L_det / ∂θ      L_det = Σ of the student's own ``loss_*`` terms
+    g_kd  = ∂ L_kd  / ∂θ      L_kd  = Σ of the ``loss_pd_*`` terms (loss weights as configured)
+    cos   = <g_det, g_kd> / (|g_det| |g_kd|)        ratio = |g_kd| / |g_det|
+
+``cos < 0``: a plain gradient step on ``L_det + L_kd`` undoes part of the detection step;
+``ratio`` is how much of that step the KD term is. Both per student module (``voxel_encoder``,
+``backbone``, ...) and over all reached parameters. These are raw gradients: AdamW rescales
+every coordinate, so they describe the direction of the pull, not the size of the update.
+Adapters (``distill_losses.*``) are excluded: only the KD loss reaches them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ['kd_and_detection_losses', 'gradient_alignment', 'probe_kd_gradients']
+
+
+def kd_and_detection_losses(losses: Dict[str, object]) -> Dict[str, Tensor]:
+    """Split a distiller's loss dict into ``{'det': Σ loss_* (not loss_pd_*), 'kd': Σ
+    loss_pd_*}`` (list values are summed, as mmengine's ``parse_losses`` does).
+
+    Raises:
+        ValueError: if there is no ``loss_pd_*`` term (not a distillation config) or no
+            detection term.
+    """
+    det: List[Tensor] = []
+    kd: List[Tensor] = []
+    for key, value in losses.items():
+        if not key.startswith('loss'):
+            continue
+        total = sum(v.sum() for v in value) if isinstance(value, (list, tuple)) else value.sum()
+        (kd if key.startswith('loss_pd_') else det).append(total)
+    if not kd:
+        raise ValueError(f'no loss_pd_* term in the losses {sorted(losses)}: the probe needs '
+                         'a PointDistillerDetector config with a distill_cfg')
+    if not det:
+        raise ValueError(f'no detection loss_* term in the losses {sorted(losses)}')
+    return dict(det=torch.stack(det).sum(), kd=torch.stack(kd).sum())
+
+
+def _group(name: str, depth: int) -> str:
+    parts = name.split('.')
+    return '.'.join(parts[:depth])
+
+
+def gradient_alignment(det: Tensor, kd: Tensor, params: Dict[str, nn.Parameter],
+                       group_depth: int = 1) -> Dict[str, dict]:
+    """Cosine and norm ratio of ``∇det`` and ``∇kd`` over the parameters ``kd`` reaches.
+
+    Args:
+        det, kd: scalar losses of one forward pass (the graph is kept for both gradients).
+        params: ``{name: parameter}`` (e.g. the student's ``named_parameters()``).
+        group_depth: leading name components that form a group (1: ``voxel_encoder``, ...).
+
+    Returns:
+        ``{group: {cos, ratio, norm_det, norm_kd, numel}}`` for every group with a KD gradient,
+        plus ``'all'`` over all of them when there are several. A group whose detection
+        gradient is zero gets ``cos = nan``; ``{}`` when the KD loss reaches no parameter.
+    """
+    names = list(params)
+    tensors = [params[n] for n in names]
+    g_kd = torch.autograd.grad(kd, tensors, retain_graph=True, allow_unused=True)
+    g_det = torch.autograd.grad(det, tensors, retain_graph=False, allow_unused=True)
+    groups: Dict[str, List[int]] = {}
+    for i, (name, gk) in enumerate(zip(names, g_kd)):
+        if gk is not None and bool(gk.abs().sum() > 0):
+            groups.setdefault(_group(name, group_depth), []).append(i)
+    if not groups:
+        return {}
+    if len(groups) > 1:
+        groups['all'] = [i for idx in groups.values() for i in idx]
+    out = {}
+    for group, idx in groups.items():
+        a = torch.cat([(g_det[i] if g_det[i] is not None else torch.zeros_like(tensors[i]))
+                       .flatten() for i in idx])
+        b = torch.cat([g_kd[i].flatten() for i in idx])
+        na, nb = float(a.norm()), float(b.norm())
+        out[group] = dict(cos=float(a @ b) / (na * nb) if na > 0 else math.nan,
+                          ratio=nb / na if na > 0 else math.inf, norm_det=na, norm_kd=nb,
+                          numel=int(a.numel()))
+    return out
+
+
+def probe_kd_gradients(cfg, batches: int = 8, student_ckpt: Optional[str] = None,
+                       seed: int = 0, log=print) -> Dict[str, object]:
+    """:func:`gradient_alignment` on the first ``batches`` training batches of ``cfg``.
+
+    Args:
+        cfg (mmengine.Config): a ``PointDistillerDetector`` training config (teacher loaded
+            from ``model.teacher_ckpt``).
+        batches: batches to probe (the data order of ``seed``; each batch is one sample of
+            the alignment).
+        student_ckpt: a plain student checkpoint (e.g. ``iter_1500.pth`` of a student-only
+            run), loaded strictly into ``model.student``; or a checkpoint of this distiller
+            (``student.*`` keys: the end of a distillation run, adapters included), loaded
+            strictly into the whole model; None probes the initial student.
+        seed: model initialisation and data order.
+
+    Returns:
+        ``{'per_batch': [{group: {...}}, ...], 'groups': [...]}``.
+    """
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner, load_checkpoint, set_random_seed
+
+    from mmdet3d.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    set_random_seed(seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    if not hasattr(model, 'student') or not hasattr(model, 'distill_losses'):
+        raise ValueError(f'model.type={cfg.model.get("type")!r}: the probe needs a '
+                         'PointDistillerDetector config')
+    if student_ckpt:
+        from mmengine.runner.checkpoint import _load_checkpoint
+        state = _load_checkpoint(student_ckpt, map_location='cpu')
+        state = state.get('state_dict', state)
+        distiller_ckpt = any(k.startswith('student.') for k in state)
+        load_checkpoint(model if distiller_ckpt else model.student, student_ckpt,
+                        map_location='cpu', strict=True, logger='silent')
+    model.train()
+    loader_cfg = cfg.train_dataloader.copy()
+    loader_cfg.update(num_workers=0, persistent_workers=False)
+    loader = Runner.build_dataloader(loader_cfg, seed=seed)
+    params = {n: p for n, p in model.student.named_parameters() if p.requires_grad}
+    per_batch = []
+    for i, data in enumerate(loader):
+        if i == batches:
+            break
+        data = model.data_preprocessor(data, True)
+        losses = kd_and_detection_losses(model(**data, mode='loss'))
+        align = gradient_alignment(losses['det'], losses['kd'], params)
+        if not align:
+            raise ValueError('the KD loss reaches no trainable student parameter (are the '
+                             'student taps detached or frozen?)')
+        per_batch.append(align)
+        overall = align.get('all') or next(iter(align.values()))
+        log(f'  batch {i + 1}/{batches}: cos {overall["cos"]:+.3f}, '
+            f'|g_kd|/|g_det| {overall["ratio"]:.3f}')
+    groups: Sequence[str] = list(per_batch[0]) if per_batch else []
+    return dict(per_batch=per_batch, groups=list(groups))
