@@ -70,9 +70,10 @@ def render(rec: dict) -> str:
              f"Cosine between ∇L_det and ∇L_kd, and |∇L_kd| / |∇L_det|, on the student "
              f"parameters the KD loss reaches; mean over the first {rec['batches']} training "
              f"batches (seed {rec['seed']}) with a Student-t 95 % interval over batches. "
-             'Raw gradients, before AdamW\'s per-coordinate scaling; the adapters are at '
-             'their initialisation in every state (a trained student with fresh adapters is '
-             'what a delayed KD start would see).', '',
+             'Raw gradients, before AdamW\'s per-coordinate scaling. Student states: `init` '
+             'the initialised student, a plain student checkpoint (the adapters at their '
+             'initialisation: what a delayed KD start would see), or the end of a method\'s '
+             'own distillation run (its trained adapters).', '',
              '| method | student | group | cos(∇det, ∇kd) | \\|∇kd\\| / \\|∇det\\| |',
              '|---|---|---|---|---|']
     for r in rec['results']:
