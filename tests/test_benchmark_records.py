@@ -5,8 +5,9 @@ with each other where they share runs.
 ``benchmarks/archive/kd_gain_sim_v1.json`` (PointDistiller vs the student) and
 ``benchmarks/archive/kd_methods_sim_v1.json`` (every earlier KD method and LD / RL ablation)
 were produced with the same budget, teacher and seeds, and the latter's ``student`` and
-``pointdistiller`` entries are the very same runs as the former's. The paired-seed v2 record
-(``benchmarks/kd_gain_sim.json``) and the 16x KD-method record are checked in tests/test_kd_gain_record.py.
+``pointdistiller`` entries are the very same runs as the former's. The paired-seed v2 records
+(``benchmarks/kd_gain_sim.json``, the 16x KD-method record) are checked in
+tests/test_kd_gain_record.py.
 """
 import json
 import math

@@ -9,7 +9,7 @@ import torch
 from mmdet3d.models.voxel_encoders import PillarFeatureNet
 
 from mmdet3d_pointdistiller.models.distillers.teacher_fastpath import (FoldedPFNLayer,
-                                                                      fold_teacher_pfn)
+                                                                       fold_teacher_pfn)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -139,7 +139,6 @@ def fp16_text(rec: dict) -> str:
 
 
 def write_readme(rec: dict) -> None:
-    from mmdet3d_pointdistiller.quickstart.metrics import CLASSES
     curve = rec['learning_curve']
     lines = [
         '# Simulated KITTI-format dataset: configs and model zoo', '',

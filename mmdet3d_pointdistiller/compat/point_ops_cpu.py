@@ -89,6 +89,7 @@ __all__ = [
     'register_point_ops_cpu', 'unregister_point_ops_cpu'
 ]
 
+
 def _nms_rotated_fast_applicable(dets: Tensor, scores: Tensor, iou_threshold: float,
                                  labels: Optional[Tensor]) -> bool:
     """Inputs for which :func:`nms_rotated_cpu` provably equals mmcv's CPU kernel."""

@@ -89,8 +89,8 @@ def error_statistics(gts: Sequence[np.ndarray], preds: Sequence[np.ndarray],
     slopes = {}
     for i, n in ((2, 'z'), (3, 'l'), (4, 'w'), (5, 'h')):
         x = g_arr[:, i] - g_arr[:, i].mean()
-        slopes[n] = float((x * (p_arr[:, i] - p_arr[:, i].mean())).sum() / max((x * x).sum(),
-                                                                                 1e-12))
+        centred = p_arr[:, i] - p_arr[:, i].mean()
+        slopes[n] = float((x * centred).sum() / max((x * x).sum(), 1e-12))
     out['slope_pred_vs_gt'] = slopes
     iou3d = np.array([_iou(p[None], g[None], bev=False)[0, 0] for g, p in zip(g_arr, p_arr)])
     oracle = p_arr.copy()

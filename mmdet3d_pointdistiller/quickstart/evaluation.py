@@ -162,8 +162,8 @@ def shipped_teacher(root: Path, b: Budget, data_seed: int, work_root: Path, thre
         raise SystemExit(f'{repo / ZOO_RECORD} is missing (the zoo record of {ckpt.name})')
     out = dict(work_dir=None, ckpt=ckpt, iters=zoo['train_iters'], ran=False, seconds=None,
                metrics_step=zoo['train_iters'])
-    if (b.num_train, b.num_val, data_seed) == (zoo['train_frames'], zoo['val_frames'],
-                                                zoo['data_seed']):
+    if (b.num_train, b.num_val, data_seed) == (
+            zoo['train_frames'], zoo['val_frames'], zoo['data_seed']):
         return dict(out, ap=zoo['ap'], note=f'AP of the zoo record {ZOO_RECORD}')
     cache = work_root / 'teacher_eval.json'
     cached = read_json(cache)
