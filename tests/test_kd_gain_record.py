@@ -80,3 +80,23 @@ def test_teacher_is_the_shipped_zoo_checkpoint_and_the_md_renders_the_json(path)
     for key in ('plot', 'gains_plot'):
         if rec.get(key):
             assert (path.parent / rec[key]).is_file(), rec[key]
+
+
+def test_runs_shared_between_records_are_the_same_runs():
+    """A run (ratio, method, seed, config hash) in several records has the same results in each:
+    e.g. the KD-method record's student and PointDistiller runs are the KD-gain record's."""
+    seen = {}
+    shared = 0
+    for path in RECORDS:
+        rec = json.loads(path.read_text())
+        for ratio, entry in rec['ratios'].items():
+            for method, runs in entry['runs'].items():
+                for seed, run in runs.items():
+                    key = (ratio, method, seed, run['config_hash'])
+                    if key in seen:
+                        shared += 1
+                        assert run['ap'] == seen[key][1], (key, path.stem, seen[key][0])
+                    else:
+                        seen[key] = (path.stem, run['ap'])
+    if (REPO / 'benchmarks' / 'kd_methods_sim.json').is_file():
+        assert shared >= 6  # its student and PointDistiller runs on seeds 1-3
