@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -49,14 +48,9 @@ def _pairs(items: Sequence[str], flag: str, bare_ok: Sequence[str] = ()) -> Dict
 
 def summarise(values: Sequence[float]) -> dict:
     """Mean over batches with a Student-t 95 % interval (nan interval for one value)."""
-    from mmdet3d_pointdistiller.utils.paired_stats import t_quantile
-    vals = [v for v in values if math.isfinite(v)]
-    n = len(vals)
-    mean = statistics.fmean(vals) if vals else math.nan
-    if n < 2:
-        return dict(mean=mean, ci95=[math.nan, math.nan], n=n)
-    half = t_quantile(0.975, n - 1) * statistics.stdev(vals) / math.sqrt(n)
-    return dict(mean=mean, ci95=[mean - half, mean + half], n=n)
+    from mmdet3d_pointdistiller.utils.paired_stats import mean_ci
+    stats = mean_ci([v for v in values if math.isfinite(v)])
+    return {k: stats[k] for k in ('mean', 'ci95', 'n')}
 
 
 def render(rec: dict) -> str:

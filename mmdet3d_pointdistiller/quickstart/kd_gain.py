@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence
 from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 
 __all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics',
-           'plot_kd_curves', 'plot_paired_gains', 'write_report']
+           'plot_kd_curves', 'plot_paired_gains', 'write_report', 'format_interval']
 
 METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
           'Pedestrian / Cyclist, simulated val split, %')
@@ -123,7 +123,9 @@ def _f(v, digits=2, sign=False) -> str:
     return f'{v:+.{digits}f}' if sign else f'{v:.{digits}f}'
 
 
-def _ci(g: dict) -> str:
+def format_interval(g: dict) -> str:
+    """``mean [lo, hi] (n = N, above 0 | below 0 | contains 0)`` of a :func:`paired_gain` /
+    ``mean_ci`` dict; ``mean (n = N, no interval)`` for fewer than 2 values."""
     lo, hi = g['ci95']
     if g['n'] < 2:
         return f"{_f(g['mean'], sign=True)} (n = {g['n']}, no interval)"
@@ -171,14 +173,16 @@ def render_markdown(rec: dict) -> str:
                   '|---|---|---|---|---|---|']
         for m, arm in e['arms'].items():
             g = arm['paired_gain']
-            lines.append(f"| {m} | {_ci(g)} | {_ci(arm['paired_gain_bev'])} | "
-                         f"{_ci(arm['paired_gain_car_3d'])} | {_f(arm['gap_closed'], 3)} | "
+            lines.append(f"| {m} | {format_interval(g)} | "
+                         f"{format_interval(arm['paired_gain_bev'])} | "
+                         f"{format_interval(arm['paired_gain_car_3d'])} | "
+                         f"{_f(arm['gap_closed'], 3)} | "
                          + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
         vs = [(m, a) for m, a in e['arms'].items() if 'vs_pointdistiller' in a]
         if vs:
             lines += ['', '| arm − PointDistiller (default) | paired 3D difference [95 % CI] |',
                       '|---|---|']
-            lines += [f"| {m} | {_ci(a['vs_pointdistiller'])} |" for m, a in vs]
+            lines += [f"| {m} | {format_interval(a['vs_pointdistiller'])} |" for m, a in vs]
         diags = [(m, s, r['kd']) for m, runs in e['runs'].items() for s, r in runs.items()
                  if r.get('kd')]
         if diags:

@@ -20,6 +20,7 @@ import math
 from typing import Dict, List, Optional, Sequence
 
 from mmdet3d_pointdistiller.paper_results import paper_table
+from mmdet3d_pointdistiller.quickstart.kd_gain import format_interval
 
 __all__ = ['PAPER_METHODS', 'paper_gains', 'ordering_rows', 'kendall_tau', 'ordering_markdown']
 
@@ -107,11 +108,7 @@ def _f(v: Optional[float], sign: bool = False, digits: int = 2) -> str:
 def _interval(row: dict, mean_key: str, ci_key: str) -> str:
     if not row['n']:
         return 'not run'
-    if row['n'] < 2:
-        return f"{_f(row[mean_key], True)} (n = 1, no interval)"
-    lo, hi = row[ci_key]
-    verdict = 'above 0' if lo > 0 else ('below 0' if hi < 0 else 'contains 0')
-    return f"{_f(row[mean_key], True)} [{_f(lo, True)}, {_f(hi, True)}] (n = {row['n']}, {verdict})"
+    return format_interval(dict(mean=row[mean_key], ci95=row[ci_key], n=row['n']))
 
 
 def ordering_markdown(record: dict, ratio: str, source: str = '') -> str:

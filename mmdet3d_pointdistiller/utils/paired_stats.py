@@ -17,7 +17,7 @@ import math
 import statistics
 from typing import Dict, List, Optional, Sequence
 
-__all__ = ['paired_gain', 'gap_closed', 't_quantile']
+__all__ = ['paired_gain', 'mean_ci', 'gap_closed', 't_quantile']
 
 
 def t_quantile(p: float, dof: int) -> float:
@@ -54,16 +54,20 @@ def paired_gain(student: Sequence[float], distilled: Sequence[float],
     if not all(math.isfinite(v) for v in vals):
         raise ValueError(f'paired values must be finite, got {vals}')
     diffs: List[float] = [float(b) - float(a) for a, b in zip(student, distilled)]
-    n = len(diffs)
-    mean = statistics.fmean(diffs) if n else math.nan
+    return dict(mean_ci(diffs, level), diffs=diffs, seeds=list(seeds or []))
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> Dict:
+    """Mean of ``values`` with a two-sided Student-t interval: ``mean``, ``ci95`` ([lo, hi];
+    ``[nan, nan]`` for fewer than 2 values), ``sd``, ``n`` and ``t`` (the quantile used)."""
+    n = len(values)
+    mean = statistics.fmean(values) if n else math.nan
     if n < 2:
-        return dict(mean=mean, ci95=[math.nan, math.nan], sd=math.nan, n=n, t=math.nan,
-                    diffs=diffs, seeds=list(seeds or []))
-    sd = statistics.stdev(diffs)
+        return dict(mean=mean, ci95=[math.nan, math.nan], sd=math.nan, n=n, t=math.nan)
+    sd = statistics.stdev(values)
     t = t_quantile(0.5 + level / 2, n - 1)
     half = t * sd / math.sqrt(n)
-    return dict(mean=mean, ci95=[mean - half, mean + half], sd=sd, n=n, t=t, diffs=diffs,
-                seeds=list(seeds or []))
+    return dict(mean=mean, ci95=[mean - half, mean + half], sd=sd, n=n, t=t)
 
 
 def gap_closed(student: Sequence[float], distilled: Sequence[float], teacher: float) -> float:
