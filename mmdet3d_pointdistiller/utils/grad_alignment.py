@@ -108,7 +108,7 @@ def probe_kd_gradients(cfg, batches: int = 8, student_ckpt: Optional[str] = None
         ``{'per_batch': [{group: {...}}, ...], 'groups': [...]}``.
     """
     from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint, set_random_seed
+    from mmengine.runner import Runner, set_random_seed
 
     from mmdet3d.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
@@ -119,12 +119,12 @@ def probe_kd_gradients(cfg, batches: int = 8, student_ckpt: Optional[str] = None
         raise ValueError(f'model.type={cfg.model.get("type")!r}: the probe needs a '
                          'PointDistillerDetector config')
     if student_ckpt:
-        from mmengine.runner.checkpoint import _load_checkpoint
-        state = _load_checkpoint(student_ckpt, map_location='cpu')
+        from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+        state = _load_checkpoint(student_ckpt, map_location='cpu')  # read once
         state = state.get('state_dict', state)
         distiller_ckpt = any(k.startswith('student.') for k in state)
-        load_checkpoint(model if distiller_ckpt else model.student, student_ckpt,
-                        map_location='cpu', strict=True, logger='silent')
+        load_state_dict(model if distiller_ckpt else model.student, state, strict=True,
+                        logger='silent')
     model.train()
     loader_cfg = cfg.train_dataloader.copy()
     loader_cfg.update(num_workers=0, persistent_workers=False)
