@@ -146,6 +146,31 @@ def test_final_val_metrics_picks_the_validation_at_the_step(tmp_path):
         qm.final_val_metrics(str(tmp_path), step=3)
 
 
+def test_val_curve_lists_every_validation_in_step_order(tmp_path):
+    """Two log folders (a resumed run): steps sorted, a re-logged step keeps its last
+    record, training records ignored, moderate values per class and view."""
+    for stamp, recs in (('20260101_000000', [dict(_metrics(1.0), step=2),
+                                              dict(iter=3, loss=0.5, step=3),
+                                              dict(_metrics(5.0), step=4)]),
+                        ('20260102_000000', [dict(_metrics(2.0), step=4),
+                                              dict(_metrics(3.0), step=6)])):
+        d = tmp_path / stamp / 'vis_data'
+        d.mkdir(parents=True)
+        (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs))
+    curve = qm.val_curve(str(tmp_path))
+    assert [c['iter'] for c in curve] == [2, 4, 6]
+    # 3D moderate of class ci: 10 * ci + 3 + 1 + offset; mean over ci = 14 + offset
+    assert [c['map_3d'] for c in curve] == pytest.approx([15.0, 16.0, 17.0])
+    assert curve[1]['car_3d_moderate'] == 4.0 + 2.0 and curve[1]['car_bev_moderate'] == 1.0 + 2.0
+    assert curve[0]['map_bev'] == pytest.approx(11.0 + 1.0)
+    (tmp_path / 'train_only' / 'x' / 'vis_data').mkdir(parents=True)
+    (tmp_path / 'train_only' / 'x' / 'vis_data' / 'scalars.json').write_text(
+        json.dumps(dict(iter=1, loss=1.0, step=1)))
+    assert qm.val_curve(str(tmp_path / 'train_only')) == []
+    with pytest.raises(FileNotFoundError, match='scalars.json under'):
+        qm.val_curve(str(tmp_path / 'none'))
+
+
 # ----------------------------------------------------------------------------- progress
 def test_progress_eta_is_rescaled_by_the_measured_speed(monkeypatch):
     clock = [100.0]
@@ -351,6 +376,52 @@ def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
     (tmp_path / 'old.json').write_text(json.dumps(dict(runs={})))
     with pytest.raises(SystemExit, match='not a paired-seed'):
         bench.main(['--render', str(tmp_path / 'old.json')])
+
+
+def test_learning_curves_table_and_plot(tmp_path):
+    """Runs validated several times: the md gets a per-iteration table (mean over seeds,
+    paired difference to the student in brackets) and the record a curves plot; runs with
+    one validation give neither."""
+    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_learning_curves,
+                                                           render_markdown, summarise_ratio,
+                                                           write_report)
+
+    def with_curve(final, values):
+        r = _run_entry(final, final, final)
+        r['curve'] = [dict(iter=i, map_3d=v, map_bev=v, car_3d_moderate=v,
+                           car_bev_moderate=v) for i, v in zip((100, 200), values)]
+        return r
+    runs = dict(student={'1': with_curve(4.0, (2.0, 4.0)), '2': with_curve(6.0, (3.0, 6.0))},
+                pointdistiller={'1': with_curve(5.0, (3.0, 5.0)),
+                                '2': with_curve(8.0, (2.0, 8.0))})
+    entry = summarise_ratio(dict(methods=dict(student='s.py', pointdistiller='pd.py'),
+                                 seeds=[1, 2], runs=runs, command='c', wall_time_s=1.0),
+                            teacher_map=20.0)
+    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=20.0,
+                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
+               metric='m', val_frames=300, train_frames=1500, data_seed=0,
+               budget=dict(iters=200, batch_size=2, evals=2), ratios={'16x': entry})
+    md = render_markdown(rec)
+    assert 'for 200 iterations of batch 2, validated 2 times.' in md
+    assert '| method | iter 100 | iter 200 |' in md
+    assert '| student | 2.50 | 5.00 |' in md
+    assert '| pointdistiller | 2.50 (+0.00) | 6.50 (+1.50) |' in md
+    write_report(rec, tmp_path / 'rep.json')
+    assert json.loads((tmp_path / 'rep.json').read_text())['curves_plot'] == 'rep_curves.png'
+    assert (tmp_path / 'rep_curves.png').stat().st_size > 5000
+    assert '![learning curves](rep_curves.png)' in (tmp_path / 'rep.md').read_text()
+    for r in (r for m in runs.values() for r in m.values()):
+        r['curve'] = r['curve'][-1:]
+    assert plot_learning_curves(rec, str(tmp_path / 'none.png')) is None
+    assert 'iter 100' not in render_markdown(rec)
+
+
+def test_benchmark_rejects_evals_that_miss_the_last_iteration():
+    bench = _load_tool('benchmark_kd_gain')
+    with pytest.raises(SystemExit, match='--iters 1000 is not a multiple of --evals 3'):
+        bench.main(['--ratio', '16x', '--seeds', '1', '--iters', '1000', '--evals', '3'])
+    with pytest.raises(SystemExit, match='--evals must be >= 1'):
+        bench.main(['--ratio', '16x', '--seeds', '1', '--evals', '0'])
 
 
 def test_kd_diagnostics_read_the_kd_loss_and_the_logged_adapter_stats(tmp_path):

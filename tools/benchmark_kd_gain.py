@@ -24,7 +24,9 @@ one seed together; a slot takes the next run as soon as one ends), the record is
 after every finished run with what is finished (and says what is missing), finished runs are
 reused from their work dirs, and runs already in the record (same resolved config and options,
 by a path-independent hash) are reused even when their work dirs are gone (another machine).
-``--force`` retrains.
+``--force`` retrains. With ``--evals N`` (N > 1) every run validates and checkpoints N times:
+the record keeps each run's learning curve (``<out>_curves.png``) and an interrupted run
+resumes from its last checkpoint instead of starting over (long budgets).
 """
 from __future__ import annotations
 
@@ -170,6 +172,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--seeds', type=int, nargs='+', required=True)
     p.add_argument('--iters', type=int, default=1500,
                    help='iterations of every run (the committed record: %(default)s)')
+    p.add_argument('--evals', type=int, default=1,
+                   help='validations (and checkpoints) per run, evenly spaced, the last at '
+                        '--iters; > 1 records each run\'s learning curve and lets an '
+                        'interrupted run resume from its last checkpoint (default: '
+                        '%(default)s, the final one only)')
     p.add_argument('--batch-size', type=int, default=2)
     p.add_argument('--teacher-record', default=ZOO_RECORD,
                    help='zoo record (JSON) of the shared teacher')
@@ -201,8 +208,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'--ratio {args.ratio} has no default methods; pass --methods')
     if len(set(args.seeds)) != len(args.seeds):
         raise SystemExit(f'--seeds has duplicates: {args.seeds}')
-    if args.jobs < 1 or args.threads < 1 or args.iters < 1:
-        raise SystemExit('--jobs, --threads and --iters must be >= 1')
+    if min(args.jobs, args.threads, args.iters, args.evals) < 1:
+        raise SystemExit('--jobs, --threads, --iters and --evals must be >= 1')
+    if args.iters % args.evals:
+        raise SystemExit(f'--iters {args.iters} is not a multiple of --evals {args.evals}: '
+                         f'the last validation must fall on the last iteration')
     teacher = load_teacher(args.teacher_record)
     out = REPO / args.out
     out_json = out.with_suffix('.json')
@@ -210,6 +220,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if rec and 'ratios' not in rec:
         raise SystemExit(f'{out_json} is not a paired-seed (v2) record; move it away first')
     budget = dict(iters=args.iters, batch_size=args.batch_size)
+    if args.evals > 1:  # (records made with one validation per run have no 'evals' key)
+        budget['evals'] = args.evals
     if rec.get('budget') not in (None, budget) or rec.get('teacher', {}).get(
             'sha256') not in (None, teacher['sha256']):
         raise SystemExit(f'{out_json} was made with another budget or teacher '
@@ -234,12 +246,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     env = subprocess_env(root, args.threads)
     work = (REPO / args.work_dir).resolve() / args.ratio
     progress = Progress(dict(data=200.0, runs=len(methods) * len(args.seeds) * (
-        60 + 0.6 * args.iters) / args.jobs), label=f'kd-gain {args.ratio}')
+        60 * args.evals + 0.6 * args.iters) / args.jobs), label=f'kd-gain {args.ratio}')
     progress.start('data', f'dataset {root} ({args.num_train} train / {args.num_val} val '
                            f'frames)')
     b = Budget(num_train=args.num_train, num_val=args.num_val, teacher_iters=0,
                student_iters=args.iters,
-               evals=1, batch_size=args.batch_size)
+               evals=args.evals, batch_size=args.batch_size)
     ensure_dataset(root, b, 0, False, progress, workers=2)
 
     jobs, recorded = [], []
@@ -248,7 +260,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             extra = [f"model.teacher_ckpt={teacher['checkpoint']}"] if needs_teacher(
                 config) else []
             job = TrainJob(f'{name}_seed{seed}', config, work / name / f'seed_{seed}',
-                           args.iters, 1, seed, env, force=args.force, extra_options=extra,
+                           args.iters, args.evals, seed, env, force=args.force,
+                           extra_options=extra,
                            batch_size=args.batch_size)
             job.method, job.seed = name, seed
             old = old_runs.get(name, {}).get(str(seed))
@@ -260,7 +273,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             jobs.append(job)
 
     def collect(job) -> None:
-        res = run_result(str(job.work_dir), job.iters)
+        res = run_result(str(job.work_dir), job.iters, curve=args.evals > 1)
         res.update(config_hash=job.config_hash, options=job.options, seconds=job.seconds,
                    kd=kd_diagnostics(str(job.work_dir)))
         entry['runs'].setdefault(job.method, {})[str(job.seed)] = res

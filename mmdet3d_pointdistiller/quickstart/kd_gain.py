@@ -4,12 +4,14 @@ paired statistics and the markdown report.
 Layout of the JSON (every summary is recomputable from the per-run values it holds)::
 
     teacher:  {config, checkpoint, sha256, map_3d, map_bev, car_3d_moderate, car_bev_moderate}
-    metric, val_frames, train_frames, data_seed, budget {iters, batch_size}
+    metric, val_frames, train_frames, data_seed, budget {iters, batch_size[, evals]}
     ratios:
       "16x":
         methods:  {name: config}             seeds: [...]          command, wall_time_s
         runs:     {name: {seed: {map_3d, map_bev, car_3d_moderate, car_bev_moderate, ap,
-                                 config_hash, options, seconds, kd}}}
+                                 config_hash, options, seconds, kd[, curve]}}}
+                  (curve: [{iter, map_3d, map_bev, car_3d_moderate, car_bev_moderate}] of
+                  every validation, for budgets with ``evals`` > 1)
         student / pointdistiller / <method>: [moderate 3D mAP per seed of `seeds`, null if
                                               not finished]
         paired_gain:  (pointdistiller - student) {mean, ci95, seeds, diffs, sd, n, t}
@@ -29,20 +31,25 @@ from typing import Dict, List, Optional, Sequence
 from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 
 __all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics',
-           'plot_kd_curves', 'plot_paired_gains', 'write_report', 'format_interval']
+           'plot_kd_curves', 'plot_paired_gains', 'plot_learning_curves', 'write_report',
+           'format_interval']
 
 METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
           'Pedestrian / Cyclist, simulated val split, %')
 
 
-def run_result(work_dir: str, iters: int) -> dict:
-    """The final-validation numbers of one finished training run."""
+def run_result(work_dir: str, iters: int, curve: bool = False) -> dict:
+    """The final-validation numbers of one finished training run; with ``curve`` also its
+    learning curve (every validation, :func:`~.metrics.val_curve`) under ``curve``."""
     from mmdet3d_pointdistiller.quickstart.metrics import (extract_ap40, final_val_metrics,
-                                                           moderate_map)
+                                                           moderate_map, val_curve)
     ap = extract_ap40(final_val_metrics(work_dir, step=iters))
-    return dict(map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
-                car_3d_moderate=ap['3D']['Car']['moderate'],
-                car_bev_moderate=ap['BEV']['Car']['moderate'], ap=ap)
+    out = dict(map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
+               car_3d_moderate=ap['3D']['Car']['moderate'],
+               car_bev_moderate=ap['BEV']['Car']['moderate'], ap=ap)
+    if curve:
+        out['curve'] = val_curve(work_dir)
+    return out
 
 
 def kd_diagnostics(work_dir: str, ckpt: Optional[str] = None, tail: int = 10) -> Optional[dict]:
@@ -141,7 +148,9 @@ def render_markdown(rec: dict) -> str:
              '',
              f"Metric: {rec['metric']}; {rec['val_frames']} val frames, students trained on "
              f"{rec['train_frames']} train frames (simulator seed {rec['data_seed']}) for "
-             f"{rec['budget']['iters']} iterations of batch {rec['budget']['batch_size']}.", '',
+             f"{rec['budget']['iters']} iterations of batch {rec['budget']['batch_size']}"
+             + (f", validated {rec['budget']['evals']} times" if rec['budget'].get('evals', 1)
+                > 1 else '') + '.', '',
              f"Teacher (shared by every run, frozen): `{t['config']}` with `{t['checkpoint']}` "
              f"(sha256 `{t.get('sha256', '?')[:16]}…`): 3D mAP {_f(t['map_3d'])}, BEV mAP "
              f"{_f(t['map_bev'])}, Car moderate 3D@0.7 {_f(t['car_3d_moderate'])}, BEV@0.7 "
@@ -178,6 +187,7 @@ def render_markdown(rec: dict) -> str:
                          f"{format_interval(arm['paired_gain_car_3d'])} | "
                          f"{_f(arm['gap_closed'], 3)} | "
                          + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
+        lines += _curve_table(e)
         vs = [(m, a) for m, a in e['arms'].items() if 'vs_pointdistiller' in a]
         if vs:
             lines += ['', '| arm − PointDistiller (default) | paired 3D difference [95 % CI] |',
@@ -211,9 +221,73 @@ def render_markdown(rec: dict) -> str:
     if rec.get('gains_plot'):
         lines += [f"Paired 3D gains, per seed and mean with its 95 % CI: "
                   f"![paired gains]({rec['gains_plot']})", '']
+    if rec.get('curves_plot'):
+        lines += [f"Validation 3D mAP against the iteration, per run: "
+                  f"![learning curves]({rec['curves_plot']})", '']
     if rec.get('plot'):
         lines += [f"KD loss curves of every distillation run: `{rec['plot']}`.", '']
     return '\n'.join(lines)
+
+
+def _curve_table(e: dict) -> List[str]:
+    """Markdown lines: per method, the mean over seeds of the validation 3D mAP at every
+    validated iteration, and the paired 3D difference to the student there (mean over the
+    seeds where both runs have that validation). Empty when no run has more than one
+    validation."""
+    curves = {m: {s: {c['iter']: c for c in r.get('curve', [])} for s, r in runs.items()}
+              for m, runs in e['runs'].items()}
+    iters = sorted({i for per_seed in curves.values() for c in per_seed.values() for i in c})
+    if len(iters) < 2:
+        return []
+    lines = ['', 'Learning curves (validation 3D mAP, mean over the seeds that reached the '
+                 'iteration; in brackets the mean paired difference to the student there):',
+             '', '| method | ' + ' | '.join(f'iter {i}' for i in iters) + ' |',
+             '|---|' + '---|' * len(iters)]
+    ref = curves.get('student', {})
+    for m, per_seed in curves.items():
+        cells = []
+        for i in iters:
+            vals = [c[i]['map_3d'] for c in per_seed.values() if i in c]
+            cell = _f(statistics.fmean(vals)) if vals else '–'
+            diffs = [per_seed[s][i]['map_3d'] - ref[s][i]['map_3d'] for s in per_seed
+                     if i in per_seed[s] and i in ref.get(s, {})]
+            if m != 'student' and diffs:
+                cell += f' ({statistics.fmean(diffs):+.2f})'
+            cells.append(cell)
+        lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def plot_learning_curves(rec: dict, path: str) -> Optional[str]:
+    """One panel per ratio: validation 3D mAP against the iteration, one colour per method,
+    one line per seed. Returns the path, or None when no run has two validations."""
+    panels = [(ratio, e) for ratio, e in rec['ratios'].items()
+              if any(len(r.get('curve', [])) > 1 for runs in e['runs'].values()
+                     for r in runs.values())]
+    if not panels:
+        return None
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (ratio, e) in zip(axes[0], panels):
+        for k, (method, runs) in enumerate(e['runs'].items()):
+            for j, (seed, r) in enumerate(sorted(runs.items(), key=lambda kv: int(kv[0]))):
+                curve = r.get('curve', [])
+                if len(curve) < 2:
+                    continue
+                ax.plot([c['iter'] for c in curve], [c['map_3d'] for c in curve], 'o-',
+                        color=f'C{k}', alpha=0.8, lw=1, ms=3,
+                        label=method if j == 0 else None)
+        ax.axhline(rec['teacher']['map_3d'], color='k', ls='--', lw=0.8, label='teacher')
+        ax.set_xlabel('iteration')
+        ax.set_ylabel('val 3D moderate mAP (AP40)')
+        ax.set_title(f'{ratio} student: learning curves (one line per seed)')
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot_kd_curves(rec: dict, path: str) -> Optional[str]:
@@ -284,7 +358,8 @@ def plot_paired_gains(rec: dict, path: str) -> Optional[str]:
 
 def write_report(rec: dict, out_json: Path) -> None:
     """Write ``<out>.json``, the KD-loss plot ``<out>.png``, the paired-gain plot
-    ``<out>_gains.png`` and the markdown ``<out>.md`` of a summarised record (plot names are
+    ``<out>_gains.png``, the learning-curve plot ``<out>_curves.png`` (runs validated more
+    than once) and the markdown ``<out>.md`` of a summarised record (plot names are
     stored in the record, relative to its folder)."""
     out = out_json.with_suffix('')
     out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -293,5 +368,8 @@ def write_report(rec: dict, out_json: Path) -> None:
     gains = out.parent / (out.name + '_gains.png')
     if plot_paired_gains(rec, str(gains)):
         rec['gains_plot'] = gains.name
+    curves = out.parent / (out.name + '_curves.png')
+    if plot_learning_curves(rec, str(curves)):
+        rec['curves_plot'] = curves.name
     out_json.write_text(json.dumps(rec, indent=1))
     out.with_suffix('.md').write_text(render_markdown(rec))

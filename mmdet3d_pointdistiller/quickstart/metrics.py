@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = ['PREFIX', 'CLASSES', 'DIFFICULTIES', 'metric_key', 'extract_ap40', 'moderate_map',
-           'final_val_metrics', 'format_table']
+           'final_val_metrics', 'val_curve', 'format_table']
 
 PREFIX = 'Kitti metric/pred_instances_3d/KITTI/'
 CLASSES = ('Car', 'Pedestrian', 'Cyclist')
@@ -66,6 +66,30 @@ def final_val_metrics(work_dir: str, step: Optional[int] = None) -> Dict[str, fl
                           + (f' at step {step}' if step is not None else '')
                           + f' in {work_dir}/*/vis_data/scalars.json')
     return found[-1]
+
+
+def val_curve(work_dir: str) -> List[Dict[str, float]]:
+    """Every validation of a training run, in step order: ``[{iter, map_3d, map_bev,
+    car_3d_moderate, car_bev_moderate}, ...]`` (moderate AP40, official IoU).
+
+    A step validated twice (a run resumed from a checkpoint before that step's validation
+    was logged again) keeps its last record, as :func:`final_val_metrics` does. Empty when
+    the run has no validation yet.
+
+    Raises:
+        FileNotFoundError: naming the work dir, if it has no ``scalars.json``.
+    """
+    by_step: Dict[int, Dict[str, float]] = {}
+    for r in read_scalars(work_dir):
+        if any(k.startswith(PREFIX) for k in r) and 'step' in r:
+            by_step[int(r['step'])] = r
+    out = []
+    for step in sorted(by_step):
+        ap = extract_ap40(by_step[step])
+        out.append(dict(iter=step, map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
+                        car_3d_moderate=ap['3D']['Car']['moderate'],
+                        car_bev_moderate=ap['BEV']['Car']['moderate']))
+    return out
 
 
 def _fmt(v: Optional[float], digits: int = 1) -> str:
