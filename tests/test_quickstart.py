@@ -149,11 +149,10 @@ def test_final_val_metrics_picks_the_validation_at_the_step(tmp_path):
 def test_val_curve_lists_every_validation_in_step_order(tmp_path):
     """Two log folders (a resumed run): steps sorted, a re-logged step keeps its last
     record, training records ignored, moderate values per class and view."""
-    for stamp, recs in (('20260101_000000', [dict(_metrics(1.0), step=2),
-                                              dict(iter=3, loss=0.5, step=3),
-                                              dict(_metrics(5.0), step=4)]),
-                        ('20260102_000000', [dict(_metrics(2.0), step=4),
-                                              dict(_metrics(3.0), step=6)])):
+    first = [dict(_metrics(1.0), step=2), dict(iter=3, loss=0.5, step=3),
+             dict(_metrics(5.0), step=4)]
+    resumed = [dict(_metrics(2.0), step=4), dict(_metrics(3.0), step=6)]
+    for stamp, recs in (('20260101_000000', first), ('20260102_000000', resumed)):
         d = tmp_path / stamp / 'vis_data'
         d.mkdir(parents=True)
         (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs))
