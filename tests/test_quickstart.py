@@ -415,6 +415,39 @@ def test_learning_curves_table_and_plot(tmp_path):
     assert 'iter 100' not in render_markdown(rec)
 
 
+def test_per_class_paired_gains_and_table():
+    """Per class and view: paired gains from the per-run AP tables, the student's mean and
+    seed sd, one row per arm in the md."""
+    from mmdet3d_pointdistiller.quickstart.kd_gain import render_markdown, summarise_ratio
+
+    def run(car, cyc):
+        r = _run_entry(0.0, 0.0, car)
+        r['ap']['3D']['Car']['moderate'] = car
+        r['ap']['3D']['Cyclist']['moderate'] = cyc
+        return r
+    runs = dict(student={'1': run(4.0, 10.0), '2': run(6.0, 20.0), '3': run(5.0, 12.0)},
+                pointdistiller={'1': run(3.0, 12.0), '2': run(5.0, 20.0), '3': run(4.0, 16.0)})
+    entry = summarise_ratio(dict(methods=dict(student='s.py', pointdistiller='pd.py'),
+                                 seeds=[1, 2, 3], runs=runs, command='c', wall_time_s=1.0),
+                            teacher_map=20.0)
+    g = entry['arms']['pointdistiller']['paired_gain_class']
+    assert g['3D']['Car']['diffs'] == [-1.0, -1.0, -1.0]
+    assert g['3D']['Car']['ci95'] == pytest.approx([-1.0, -1.0])
+    assert g['3D']['Cyclist']['diffs'] == [2.0, 0.0, 4.0] and g['3D']['Cyclist']['mean'] == 2.0
+    assert g['BEV']['Pedestrian']['mean'] == 0.0
+    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=20.0,
+                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
+               metric='m', val_frames=300, train_frames=1500, data_seed=0,
+               budget=dict(iters=200, batch_size=2), ratios={'16x': entry})
+    md = render_markdown(rec)
+    assert ('| | Car 3D | Pedestrian 3D | Cyclist 3D | Car BEV | Pedestrian BEV | '
+            'Cyclist BEV |') in md
+    assert '| student (mean ± sd) | 5.00 ± 1.00 | 0.00 ± 0.00 | 14.00 ± 5.29 |' in md
+    half = 4.30265273 * 2.0 / math.sqrt(3)
+    assert (f'| pointdistiller | -1.00 [-1.00, -1.00] | +0.00 [+0.00, +0.00] | '
+            f'+2.00 [{2 - half:+.2f}, {2 + half:+.2f}] |') in md
+
+
 def test_benchmark_rejects_evals_that_miss_the_last_iteration():
     bench = _load_tool('benchmark_kd_gain')
     with pytest.raises(SystemExit, match='--iters 1000 is not a multiple of --evals 3'):

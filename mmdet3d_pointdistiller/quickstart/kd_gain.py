@@ -16,7 +16,9 @@ Layout of the JSON (every summary is recomputable from the per-run values it hol
                                               not finished]
         paired_gain:  (pointdistiller - student) {mean, ci95, seeds, diffs, sd, n, t}
         gap_closed:   (pointdistiller)
-        arms:     {method: {paired_gain, paired_gain_bev, gap_closed, vs_pointdistiller}}
+        arms:     {method: {paired_gain, paired_gain_bev, paired_gain_car_3d,
+                            paired_gain_class {view: {class: ...}}, gap_closed,
+                            vs_pointdistiller}}
         missing:  ["<method> seed <s>", ...]
     command, wall_time_s   (all ratios; the per-ratio ones are under ratios)
 """
@@ -83,6 +85,19 @@ def _values(runs: Dict[str, dict], seeds: Sequence[int], key: str) -> List[Optio
     return [runs[str(s)][key] if str(s) in runs else None for s in seeds]
 
 
+def _class_gains(ref: Dict[str, dict], runs: Dict[str, dict],
+                 seeds: Sequence[int]) -> Optional[dict]:
+    """``{view: {class: paired_gain}}`` of the moderate AP40 of each class, 3D and BEV; None
+    if a run has no per-class table (``ap``)."""
+    from mmdet3d_pointdistiller.quickstart.metrics import CLASSES
+    if not all('ap' in r[str(s)] for r in (ref, runs) for s in seeds):
+        return None
+    return {view: {c: paired_gain([ref[str(s)]['ap'][view][c]['moderate'] for s in seeds],
+                                  [runs[str(s)]['ap'][view][c]['moderate'] for s in seeds],
+                                  seeds=seeds)
+                   for c in CLASSES} for view in ('3D', 'BEV')}
+
+
 def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
                     kd_name: str = 'pointdistiller') -> dict:
     """Fill the per-method value lists, paired gains, gap closed and missing runs of one
@@ -109,6 +124,7 @@ def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
                    paired_gain_car_3d=paired_gain(
                        [ref_runs[str(s)]['car_3d_moderate'] for s in both],
                        [mr[str(s)]['car_3d_moderate'] for s in both], seeds=both),
+                   paired_gain_class=_class_gains(ref_runs, mr, both),
                    gap_closed=gap_closed(a, b, teacher_map))
         kd_runs = runs.get(kd_name, {})
         if m != kd_name and kd_runs:
@@ -187,6 +203,7 @@ def render_markdown(rec: dict) -> str:
                          f"{format_interval(arm['paired_gain_car_3d'])} | "
                          f"{_f(arm['gap_closed'], 3)} | "
                          + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
+        lines += _class_table(e)
         lines += _curve_table(e)
         vs = [(m, a) for m, a in e['arms'].items() if 'vs_pointdistiller' in a]
         if vs:
@@ -227,6 +244,33 @@ def render_markdown(rec: dict) -> str:
     if rec.get('plot'):
         lines += [f"KD loss curves of every distillation run: `{rec['plot']}`.", '']
     return '\n'.join(lines)
+
+
+def _class_table(e: dict) -> List[str]:
+    """Markdown lines: per class and view, the student's mean and seed sd, and every arm's
+    paired gain [95 % CI] (which class carries the 3-class mAP's gains and its noise)."""
+    from mmdet3d_pointdistiller.quickstart.metrics import CLASSES
+    ref = e['runs'].get('student', {})
+    arms = [(m, a) for m, a in e['arms'].items() if a.get('paired_gain_class')]
+    if len(ref) < 2 or not arms or not all('ap' in r for r in ref.values()):
+        return []
+    cols = [(v, c) for v in ('3D', 'BEV') for c in CLASSES]
+    lines = ['', 'Per class (moderate AP40; Car at IoU 0.7, Pedestrian / Cyclist at 0.5): '
+                 'the student\'s mean ± seed sd, and each method\'s paired gain [95 % CI]:',
+             '', '| | ' + ' | '.join(f'{c} {v}' for v, c in cols) + ' |',
+             '|---|' + '---|' * len(cols)]
+    cells = []
+    for v, c in cols:
+        vals = [r['ap'][v][c]['moderate'] for r in ref.values()]
+        cells.append(f'{statistics.fmean(vals):.2f} ± {statistics.stdev(vals):.2f}')
+    lines.append('| student (mean ± sd) | ' + ' | '.join(cells) + ' |')
+    for m, a in arms:
+        g = a['paired_gain_class']
+        lines.append(f'| {m} | ' + ' | '.join(
+            _f(g[v][c]['mean'], sign=True) + (
+                f" [{_f(g[v][c]['ci95'][0], sign=True)}, {_f(g[v][c]['ci95'][1], sign=True)}]"
+                if g[v][c]['n'] >= 2 else '') for v, c in cols) + ' |')
+    return lines
 
 
 def _curve_table(e: dict) -> List[str]:
