@@ -28,7 +28,7 @@ import json
 import math
 import statistics
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 
@@ -302,12 +302,14 @@ def _curve_table(e: dict) -> List[str]:
     return lines
 
 
-def plot_learning_curves(rec: dict, path: str) -> Optional[str]:
-    """One panel per ratio: validation 3D mAP against the iteration, one colour per method,
-    one line per seed. Returns the path, or None when no run has two validations."""
+def _plot_per_run(rec: dict, path: str, series: Callable[[dict], Optional[tuple]],
+                  ylabel: str, title: str, logy: bool = False,
+                  teacher_line: bool = False) -> Optional[str]:
+    """One panel per ratio with a run that has a series: ``series(run) -> (xs, ys) | None``
+    drawn against the iteration, one colour per method, one line per seed. Returns the
+    path, or None when no run has a series."""
     panels = [(ratio, e) for ratio, e in rec['ratios'].items()
-              if any(len(r.get('curve', [])) > 1 for runs in e['runs'].values()
-                     for r in runs.values())]
+              if any(series(r) for runs in e['runs'].values() for r in runs.values())]
     if not panels:
         return None
     import matplotlib
@@ -317,53 +319,45 @@ def plot_learning_curves(rec: dict, path: str) -> Optional[str]:
     for ax, (ratio, e) in zip(axes[0], panels):
         for k, (method, runs) in enumerate(e['runs'].items()):
             for j, (seed, r) in enumerate(sorted(runs.items(), key=lambda kv: int(kv[0]))):
-                curve = r.get('curve', [])
-                if len(curve) < 2:
-                    continue
-                ax.plot([c['iter'] for c in curve], [c['map_3d'] for c in curve], 'o-',
-                        color=f'C{k}', alpha=0.8, lw=1, ms=3,
-                        label=method if j == 0 else None)
-        ax.axhline(rec['teacher']['map_3d'], color='k', ls='--', lw=0.8, label='teacher')
+                xy = series(r)
+                if xy:
+                    ax.plot(*xy, 'o-' if teacher_line else '-', color=f'C{k}', alpha=0.8,
+                            lw=1, ms=3, label=method if j == 0 else None)
+        if teacher_line:
+            ax.axhline(rec['teacher']['map_3d'], color='k', ls='--', lw=0.8, label='teacher')
+        if logy:
+            ax.set_yscale('log')
         ax.set_xlabel('iteration')
-        ax.set_ylabel('val 3D moderate mAP (AP40)')
-        ax.set_title(f'{ratio} student: learning curves (one line per seed)')
+        ax.set_ylabel(ylabel)
+        ax.set_title(f'{ratio} student: {title} (one line per seed)')
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_learning_curves(rec: dict, path: str) -> Optional[str]:
+    """One panel per ratio: validation 3D mAP against the iteration, one colour per method,
+    one line per seed, the teacher's as a line. Returns the path, or None when no run has two
+    validations."""
+    def series(r):
+        curve = r.get('curve', [])
+        return ([c['iter'] for c in curve], [c['map_3d'] for c in curve]) \
+            if len(curve) > 1 else None
+    return _plot_per_run(rec, path, series, 'val 3D moderate mAP (AP40)', 'learning curves',
+                         teacher_line=True)
 
 
 def plot_kd_curves(rec: dict, path: str) -> Optional[str]:
     """One panel per ratio: the KD loss (log scale) of every distillation run against the
     iteration, one colour per method, one line per seed. Returns the path, or None when no
     run has a KD loss yet."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    panels = [(ratio, e) for ratio, e in rec['ratios'].items()
-              if any(r.get('kd') for runs in e['runs'].values() for r in runs.values())]
-    if not panels:
-        return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
-    for ax, (ratio, e) in zip(axes[0], panels):
-        for k, (method, runs) in enumerate(e['runs'].items()):
-            for j, (seed, r) in enumerate(sorted(runs.items(), key=lambda kv: int(kv[0]))):
-                curve = (r.get('kd') or {}).get('kd_loss_curve')
-                if not curve:
-                    continue
-                it, val = zip(*curve)
-                ax.plot(it, val, color=f'C{k}', alpha=0.8, lw=1,
-                        label=method if j == 0 else None)
-        ax.set_yscale('log')
-        ax.set_xlabel('iteration')
-        ax.set_ylabel('KD loss (logger window mean)')
-        ax.set_title(f'{ratio} student: KD loss per run (one line per seed)')
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    def series(r):
+        curve = (r.get('kd') or {}).get('kd_loss_curve')
+        return tuple(zip(*curve)) if curve else None
+    return _plot_per_run(rec, path, series, 'KD loss (logger window mean)', 'KD loss per run',
+                         logy=True)
 
 
 def plot_paired_gains(rec: dict, path: str) -> Optional[str]:
