@@ -541,7 +541,8 @@ def test_kd_gain_benchmark_two_seeds_on_the_shipped_teacher(tiny_quickstart):
     out_prefix = tmp / 'kd_gain'
     cmd = [sys.executable, 'tools/benchmark_kd_gain.py', '--ratio', '4x', '--seeds', '0', '1',
            '--iters', '4', '--num-train', '6', '--num-val', '3', '--data-root', str(tmp / 'data'),
-           '--work-dir', str(tmp / 'bench'), '--out', str(out_prefix)]
+           '--work-dir', str(tmp / 'bench'), '--out', str(out_prefix), '--evals', '2',
+           '--title', 'Tiny KD gain']
     _run(cmd, timeout=3000)
     res = json.loads(out_prefix.with_suffix('.json').read_text())
     e = res['ratios']['4x']
@@ -552,6 +553,14 @@ def test_kd_gain_benchmark_two_seeds_on_the_shipped_teacher(tiny_quickstart):
     assert res['wall_time_s'] > 0 and res['command'].startswith('python tools/benchmark_kd_gain.py')
     assert res['teacher']['checkpoint'].startswith('checkpoints/sim/')
     assert (out_prefix.parent / (out_prefix.name + '_gains.png')).stat().st_size > 5000
+    # --evals 2: every run validated at iterations 2 and 4, its learning curve recorded
+    assert res['budget'] == dict(iters=4, batch_size=2, evals=2)
+    curve = e['runs']['pointdistiller']['1']['curve']
+    assert [c['iter'] for c in curve] == [2, 4]
+    assert curve[-1]['map_3d'] == e['runs']['pointdistiller']['1']['map_3d']
+    md = out_prefix.with_suffix('.md').read_text()
+    assert md.startswith('# Tiny KD gain\n') and '| method | iter 2 | iter 4 |' in md
+    assert res['curves_plot'] == out_prefix.name + '_curves.png'
     # a second call with the work dirs gone reuses the recorded runs (no training)
     shutil.rmtree(tmp / 'bench')
     out = _run(cmd, timeout=600)

@@ -56,6 +56,7 @@ DEFAULT_METHODS = {
 }
 ZOO_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
 NUM_TRAIN, NUM_VAL = 1500, 300
+TITLE = 'Distillation gain on the simulated KITTI-format dataset (paired seeds)'
 
 
 def parse_methods(items: List[str]) -> Dict[str, str]:
@@ -191,6 +192,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--out', default='benchmarks/kd_gain_sim', help='<out>.md and <out>.json')
     p.add_argument('--force', action='store_true', help='retrain finished and recorded runs')
     p.add_argument('--note', default=None, help='free text at the end of the report')
+    p.add_argument('--title', default=None,
+                   help='heading of the report (default: the record\'s, else "%s")' % TITLE)
     args = p.parse_args(argv)
 
     from mmdet3d_pointdistiller.quickstart.kd_gain import (METRIC, kd_diagnostics, run_result,
@@ -227,7 +230,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'{out_json} was made with another budget or teacher '
                          f'({rec.get("budget")}, {rec.get("teacher", {}).get("sha256")}); '
                          f'use another --out')
-    rec.update(title='Distillation gain on the simulated KITTI-format dataset (paired seeds)',
+    rec.update(title=args.title or rec.get('title', TITLE),
                teacher={k: v for k, v in teacher.items() if k not in ('ap', 'val_frames')},
                metric=METRIC, val_frames=args.num_val, train_frames=args.num_train,
                data_seed=0, budget=budget)
