@@ -565,6 +565,7 @@ def test_kd_gain_benchmark_two_seeds_on_the_shipped_teacher(tiny_quickstart):
     shutil.rmtree(tmp / 'bench')
     out = _run(cmd, timeout=600)
     assert '4 run(s) taken from the record' in out and '0 to train' in out
+    assert '0 run(s), 2 at a time | elapsed' in out and ', ETA 0s' in out  # nothing left
 
 
 # ----------------------------------------------------------------------------- KD statistics

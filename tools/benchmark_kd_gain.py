@@ -248,8 +248,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     root = (REPO / args.data_root).resolve()
     env = subprocess_env(root, args.threads)
     work = (REPO / args.work_dir).resolve() / args.ratio
-    progress = Progress(dict(data=200.0, runs=len(methods) * len(args.seeds) * (
-        60 * args.evals + 0.6 * args.iters) / args.jobs), label=f'kd-gain {args.ratio}')
+
+    def run_estimate(n: int) -> float:  # seconds for n runs on this machine's 2 cores
+        return n * (60 * args.evals + 0.6 * args.iters) / args.jobs
+    progress = Progress(dict(data=200.0, runs=run_estimate(len(methods) * len(args.seeds))),
+                        label=f'kd-gain {args.ratio}')
     progress.start('data', f'dataset {root} ({args.num_train} train / {args.num_val} val '
                            f'frames)')
     b = Budget(num_train=args.num_train, num_val=args.num_val, teacher_iters=0,
@@ -297,6 +300,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    f'{len(recorded)} run(s) taken from the record, '
                    f'{len(jobs) - len(pending)} reused from work dirs, {len(pending)} to train')
     write()
+    progress.estimates['runs'] = run_estimate(len(pending))  # only what is left to train
     progress.start('runs', f'{len(pending)} run(s), {args.jobs} at a time')
     t0 = time.perf_counter()
     run_pool(pending, args.jobs, progress, on_done=lambda job: (collect(job), write()),
