@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from mmdet3d_pointdistiller.quickstart.kd_gain import summarise_ratio
-from mmdet3d_pointdistiller.quickstart.paper_ordering import (kendall_tau, ordering_markdown,
-                                                              ordering_rows, paper_gains)
+from mmdet3d_pointdistiller.quickstart.paper_ordering import (family_wise, kendall_tau,
+                                                              ordering_markdown, ordering_rows,
+                                                              paper_gains)
+from scipy.stats import t as scipy_t
 
 TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'reproduce_table.py'
 
@@ -67,6 +69,23 @@ def test_measured_gains_cis_and_ranks_come_from_the_paired_seeds():
     assert '+0.50 (n = 1, no interval)' in text
     assert 'below 0' in text  # pointdistiller's interval
     assert 'excludes 0: fitnets, pointdistiller.' in text
+    # 3 methods with an interval (frozen included): Bonferroni at 1 - 0.05 / 3
+    fw = family_wise(list(rows.values()) + [dict(key='frozen', n=3, diffs=[0.0, 0.0, 0.0])])
+    assert fw['m'] == 3 and fw['level'] == pytest.approx(1 - 0.05 / 3)
+    g = fw['intervals']['fitnets']
+    assert g['t'] == pytest.approx(scipy_t.ppf(1 - 0.05 / 6, 2))
+    assert g['ci95'][1] - g['mean'] == pytest.approx(g['t'] * 0.2 / 3 ** 0.5)
+    assert ('Multiple comparisons: 2 methods have a 95 % interval, so about 0.1 of them would '
+            'exclude 0 by chance') in text  # the paper rows only
+    assert 'the methods that still exclude 0: fitnets, pointdistiller (adjusted: ' in text
+    # mean 2, sd 0.7: 95 % half-width 4.30 x 0.7 / 1.73 = 1.74 excludes 0, the adjusted one
+    # t(1 - 0.05 / 4, 2) = 6.21 -> 2.51 does not
+    wide = ordering_markdown(_record({'pointdistiller': [-1.3, -2.0, -2.7],
+                                      'fitnets': [1.3, 2.0, 2.7]}), '16x')
+    assert 'excludes 0: fitnets, pointdistiller.' in wide
+    assert ('still exclude 0: none (adjusted: fitnets +2.00 [-0.51, +4.51], '
+            'pointdistiller -2.00 [-4.51, +0.51]).') in wide
+    assert family_wise([rows['fitnets']]) is None
     assert 'In the record but not a paper row (not ranked here): frozen.' in text
     assert 'Not in the record (no paired seed): attention-transfer,' in text
 

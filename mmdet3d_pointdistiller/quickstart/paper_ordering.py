@@ -9,7 +9,9 @@ the student-only run on the same seeds. This module lines the two up:
 * paper gain = method's 3D mAP - the student's 3D mAP of the same table (moderate, AP40);
 * measured gain = the record's paired 3D gain (mean over seeds, Student-t 95 % CI);
 * ranks by gain, descending, ties sharing the best rank; Kendall's tau-b between the two gains
-  over the methods that have at least one paired seed.
+  over the methods that have at least one paired seed;
+* a Bonferroni-adjusted interval per method, because with m intervals about 0.05 m exclude 0
+  by chance alone.
 
 The simulated dataset is not KITTI: the comparison is of orderings, never of values.
 Used by ``tools/reproduce_table.py --record``.
@@ -22,7 +24,8 @@ from typing import Dict, List, Optional, Sequence
 from mmdet3d_pointdistiller.paper_results import paper_table
 from mmdet3d_pointdistiller.quickstart.kd_gain import format_interval
 
-__all__ = ['PAPER_METHODS', 'paper_gains', 'ordering_rows', 'kendall_tau', 'ordering_markdown']
+__all__ = ['PAPER_METHODS', 'paper_gains', 'ordering_rows', 'kendall_tau', 'family_wise',
+           'ordering_markdown']
 
 # (paper table, row key) of every distillation method the paper reports for PointPillars 4x;
 # Table 5's "LD ✓, RL ✓" row is PointDistiller itself (Table 3's last row).
@@ -62,8 +65,8 @@ def ordering_rows(record: dict, ratio: str) -> List[dict]:
 
     Returns:
         list of dict with ``key, label, table, paper_map_3d, paper_gain_3d, paper_rank, n,
-        gain_3d, ci95, gain_bev, ci95_bev, rank`` (measured fields None / 0 where the record
-        has no paired seed of that method).
+        gain_3d, ci95, gain_bev, ci95_bev, diffs, rank`` (measured fields None / 0 / [] where
+        the record has no paired seed of that method; ``diffs``: per-seed 3D differences).
 
     Raises:
         ValueError: if the record has no such ratio (the message lists the ratios it has).
@@ -81,7 +84,8 @@ def ordering_rows(record: dict, ratio: str) -> List[dict]:
                          paper_map_3d=paper['map_3d'], paper_gain_3d=paper['gain_3d'], n=n,
                          gain_3d=g['mean'] if n else None, ci95=g['ci95'] if n else None,
                          gain_bev=gb['mean'] if n else None,
-                         ci95_bev=gb['ci95'] if n else None))
+                         ci95_bev=gb['ci95'] if n else None,
+                         diffs=list(g['diffs']) if n else []))
     for rank_key, value_key in (('paper_rank', 'paper_gain_3d'), ('rank', 'gain_3d')):
         for row, rank in zip(rows, _ranks([r[value_key] for r in rows])):
             row[rank_key] = rank
@@ -109,6 +113,42 @@ def _interval(row: dict, mean_key: str, ci_key: str) -> str:
     if not row['n']:
         return 'not run'
     return format_interval(dict(mean=row[mean_key], ci95=row[ci_key], n=row['n']))
+
+
+def family_wise(rows: Sequence[dict], alpha: float = 0.05) -> Optional[dict]:
+    """Bonferroni-adjusted 3D-gain intervals over the ``m`` rows with at least 2 paired seeds:
+    each at level ``1 - alpha / m``, so that all ``m`` hold together with probability at
+    least ``1 - alpha``. Returns ``{m, level, expected_false, intervals: {key: mean_ci}}``
+    (``expected_false = alpha * m``: the 95 % intervals expected to exclude 0 by chance if
+    no method had an effect), or None for fewer than 2 such rows."""
+    from mmdet3d_pointdistiller.utils.paired_stats import mean_ci
+    tested = [r for r in rows if r['n'] >= 2]
+    if len(tested) < 2:
+        return None
+    level = 1.0 - alpha / len(tested)
+    return dict(m=len(tested), level=level, expected_false=alpha * len(tested),
+                intervals={r['key']: mean_ci(r['diffs'], level) for r in tested})
+
+
+def family_wise_lines(rows: Sequence[dict]) -> List[str]:
+    """Markdown lines on the multiple comparison (:func:`family_wise`); empty when fewer than
+    2 methods have an interval."""
+    fw = family_wise(rows)
+    if fw is None:
+        return []
+
+    def excludes_0(ci):
+        return ci[0] > 0 or ci[1] < 0
+    excl = [k for k, g in fw['intervals'].items() if excludes_0(g['ci95'])]
+    # the adjusted intervals of the methods whose unadjusted 95 % interval excluded 0
+    was = ', '.join(f"{r['key']} {format_interval(fw['intervals'][r['key']]).split(' (')[0]}"
+                    for r in rows if r['key'] in fw['intervals'] and excludes_0(r['ci95']))
+    return ['', f"Multiple comparisons: {fw['m']} methods have a 95 % interval, so about "
+                f"{fw['expected_false']:.1f} of them would exclude 0 by chance if no method had "
+                f"any effect. Bonferroni-adjusted (each interval at {100 * fw['level']:.2f} %, "
+                f"all {fw['m']} together at >= 95 %), the methods that still exclude 0: "
+                + (', '.join(excl) if excl else 'none')
+                + (f" (adjusted: {was})" if was else '') + '.']
 
 
 def ordering_markdown(record: dict, ratio: str, source: str = '') -> str:
@@ -145,6 +185,7 @@ def ordering_markdown(record: dict, ratio: str, source: str = '') -> str:
     lines += ['', 'Methods whose 3D-gain CI excludes 0: '
               + (', '.join(separated) if separated else 'none') + '. A rank difference '
               'between methods whose intervals overlap is not evidence of an ordering.']
+    lines += family_wise_lines(rows)
     missing = [r['key'] for r in rows if not r['n']]
     if missing:
         lines += ['', 'Not in the record (no paired seed): ' + ', '.join(missing) + '.']
