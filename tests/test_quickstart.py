@@ -195,6 +195,37 @@ def test_progress_eta_is_rescaled_by_the_measured_speed(monkeypatch):
     assert qprog.fmt_seconds(3725) == '1h02m05s'
 
 
+_NUMBA_PROBE = """
+import numpy as np, torch
+import mmdet3d_pointdistiller  # noqa: F401 (the compat shims, as in training)
+from mmdet3d.evaluation.functional.kitti_utils.eval import d3_box_overlap
+before = torch.get_num_threads()
+boxes = np.random.rand(8, 7); boxes[:, 3:6] += 1
+d3_box_overlap(boxes, boxes, -1)  # KittiMetric's numba.jit(parallel=True) 3D IoU
+print('threads', before, torch.get_num_threads())
+"""
+
+
+def test_subprocess_env_keeps_torch_on_its_threads_after_kitti_evaluation(tmp_path):
+    """mmdet3d's parallel numba IoU kernel (every KittiMetric validation) starts numba's
+    OpenMP layer with one thread per core and thereby raises torch's thread count; the
+    training subprocesses' environment pins numba to the same count."""
+    env = qj.subprocess_env(tmp_path, 1)
+    assert env['NUMBA_NUM_THREADS'] == env['OMP_NUM_THREADS'] == '1'
+    out = subprocess.run([sys.executable, '-c', _NUMBA_PROBE], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'threads 1 1' in out.stdout
+    if (os.cpu_count() or 1) >= 2:  # the defect the variable prevents
+        bare = dict(env)
+        del bare['NUMBA_NUM_THREADS']
+        out = subprocess.run([sys.executable, '-c', _NUMBA_PROBE], env=bare, cwd=REPO,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        before, after = map(int, out.stdout.split('threads')[1].split())
+        assert before == 1 and after > 1
+
+
 def test_train_job_reuses_resumes_or_restarts(tmp_path):
     env = dict(os.environ)
     cfg = qs.CONFIGS['student']

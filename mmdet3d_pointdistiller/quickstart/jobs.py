@@ -34,11 +34,17 @@ def mim_executable() -> str:
 def subprocess_env(data_root: Path, threads: int,
                    repo: Optional[Union[str, Path]] = None) -> Dict[str, str]:
     """Environment of the ``mim`` subprocesses: data root, thread count, the repository root
-    (:func:`~mmdet3d_pointdistiller.utils.paths.repo_root` of ``repo``) on the path."""
+    (:func:`~mmdet3d_pointdistiller.utils.paths.repo_root` of ``repo``) on the path.
+
+    The thread count goes to numba too (``NUMBA_NUM_THREADS``): mmdet3d's KITTI evaluation
+    runs a ``numba.jit(parallel=True)`` IoU kernel, and numba's OpenMP layer, started with
+    as many threads as the machine has cores, sets the process-wide OpenMP thread count, so
+    after a run's first validation torch would train on every core (two runs at once on two
+    cores: four busy threads)."""
     env = dict(os.environ)
     env['PD_SIM_KITTI'] = str(Path(data_root).resolve()) + '/'
-    env['OMP_NUM_THREADS'] = str(threads)
-    env['MKL_NUM_THREADS'] = str(threads)
+    for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'NUMBA_NUM_THREADS'):
+        env[var] = str(threads)
     env['PYTHONPATH'] = os.pathsep.join([str(repo_root(repo))] + (
         [env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
     return env
