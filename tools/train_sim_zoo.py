@@ -52,8 +52,8 @@ def train(config: str, work_dir: Path, threads: int, max_iters: int, force: bool
            '--work-dir', str(work_dir)]
     if (work_dir / 'last_checkpoint').is_file() and not force:
         cmd.append('--resume')
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               PD_SIM_KITTI=str((REPO / 'data/sim_kitti').resolve()) + '/')
+    from mmdet3d_pointdistiller.quickstart.jobs import subprocess_env
+    env = subprocess_env(REPO / 'data/sim_kitti', threads, REPO)  # numba pinned too
     print('[zoo] ' + ' '.join(cmd), flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, env=env, check=True)
