@@ -15,8 +15,15 @@ import pytest
 from mmdet3d_pointdistiller.quickstart.kd_gain import render_markdown, summarise_ratio
 
 REPO = Path(__file__).resolve().parents[1]
-RECORDS = sorted(p for p in (REPO / 'benchmarks').glob('*.json')
-                 if p.stem.startswith(('kd_gain_sim', 'kd_methods_sim')))
+
+
+def _is_paired_seed_record(path: Path) -> bool:
+    rec = json.loads(path.read_text())
+    return isinstance(rec, dict) and 'ratios' in rec and 'teacher' in rec
+
+
+# every paired-seed record the benchmark tool wrote (kd_gain_sim*, kd_methods_sim, ...)
+RECORDS = sorted(p for p in (REPO / 'benchmarks').glob('*.json') if _is_paired_seed_record(p))
 _spec = importlib.util.spec_from_file_location('benchmark_kd_gain_cli',
                                                REPO / 'tools' / 'benchmark_kd_gain.py')
 TOOL = importlib.util.module_from_spec(_spec)
