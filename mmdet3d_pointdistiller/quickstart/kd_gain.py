@@ -44,11 +44,9 @@ def run_result(work_dir: str, iters: int, curve: bool = False) -> dict:
     """The final-validation numbers of one finished training run; with ``curve`` also its
     learning curve (every validation, :func:`~.metrics.val_curve`) under ``curve``."""
     from mmdet3d_pointdistiller.quickstart.metrics import (extract_ap40, final_val_metrics,
-                                                           moderate_map, val_curve)
+                                                           moderate_summary, val_curve)
     ap = extract_ap40(final_val_metrics(work_dir, step=iters))
-    out = dict(map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
-               car_3d_moderate=ap['3D']['Car']['moderate'],
-               car_bev_moderate=ap['BEV']['Car']['moderate'], ap=ap)
+    out = dict(moderate_summary(ap), ap=ap)
     if curve:
         out['curve'] = val_curve(work_dir)
     return out
@@ -146,10 +144,14 @@ def _f(v, digits=2, sign=False) -> str:
     return f'{v:+.{digits}f}' if sign else f'{v:.{digits}f}'
 
 
-def format_interval(g: dict) -> str:
+def format_interval(g: dict, verdict: bool = True) -> str:
     """``mean [lo, hi] (n = N, above 0 | below 0 | contains 0)`` of a :func:`paired_gain` /
-    ``mean_ci`` dict; ``mean (n = N, no interval)`` for fewer than 2 values."""
+    ``mean_ci`` dict; ``mean (n = N, no interval)`` for fewer than 2 values. ``verdict=False``
+    leaves out the bracketed ``(n = ..)`` part."""
     lo, hi = g['ci95']
+    if not verdict:
+        return _f(g['mean'], sign=True) + (
+            f" [{_f(lo, sign=True)}, {_f(hi, sign=True)}]" if g['n'] >= 2 else '')
     if g['n'] < 2:
         return f"{_f(g['mean'], sign=True)} (n = {g['n']}, no interval)"
     verdict = 'above 0' if lo > 0 else ('below 0' if hi < 0 else 'contains 0')
@@ -266,10 +268,8 @@ def _class_table(e: dict) -> List[str]:
     lines.append('| student (mean ± sd) | ' + ' | '.join(cells) + ' |')
     for m, a in arms:
         g = a['paired_gain_class']
-        lines.append(f'| {m} | ' + ' | '.join(
-            _f(g[v][c]['mean'], sign=True) + (
-                f" [{_f(g[v][c]['ci95'][0], sign=True)}, {_f(g[v][c]['ci95'][1], sign=True)}]"
-                if g[v][c]['n'] >= 2 else '') for v, c in cols) + ' |')
+        cells = [format_interval(g[v][c], verdict=False) for v, c in cols]
+        lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
     return lines
 
 

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = ['PREFIX', 'CLASSES', 'DIFFICULTIES', 'metric_key', 'extract_ap40', 'moderate_map',
-           'final_val_metrics', 'val_curve', 'format_table']
+           'moderate_summary', 'final_val_metrics', 'val_curve', 'format_table']
 
 PREFIX = 'Kitti metric/pred_instances_3d/KITTI/'
 CLASSES = ('Car', 'Pedestrian', 'Cyclist')
@@ -49,6 +49,14 @@ def moderate_map(ap: Dict[str, Dict[str, Dict[str, float]]], view: str) -> float
     return sum(ap[view][c]['moderate'] for c in CLASSES) / len(CLASSES)
 
 
+def moderate_summary(ap: Dict[str, Dict[str, Dict[str, float]]]) -> Dict[str, float]:
+    """``{map_3d, map_bev, car_3d_moderate, car_bev_moderate}`` of an :func:`extract_ap40`
+    table: the moderate 3-class mAPs and Car's moderate AP, 3D and BEV."""
+    return dict(map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
+                car_3d_moderate=ap['3D']['Car']['moderate'],
+                car_bev_moderate=ap['BEV']['Car']['moderate'])
+
+
 def final_val_metrics(work_dir: str, step: Optional[int] = None) -> Dict[str, float]:
     """The KittiMetric values of the last validation (at ``step`` if given) of a training run.
 
@@ -83,13 +91,8 @@ def val_curve(work_dir: str) -> List[Dict[str, float]]:
     for r in read_scalars(work_dir):
         if any(k.startswith(PREFIX) for k in r) and 'step' in r:
             by_step[int(r['step'])] = r
-    out = []
-    for step in sorted(by_step):
-        ap = extract_ap40(by_step[step])
-        out.append(dict(iter=step, map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
-                        car_3d_moderate=ap['3D']['Car']['moderate'],
-                        car_bev_moderate=ap['BEV']['Car']['moderate']))
-    return out
+    return [dict(iter=step, **moderate_summary(extract_ap40(by_step[step])))
+            for step in sorted(by_step)]
 
 
 def _fmt(v: Optional[float], digits: int = 1) -> str:

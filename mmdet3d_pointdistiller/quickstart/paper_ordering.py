@@ -115,6 +115,10 @@ def _interval(row: dict, mean_key: str, ci_key: str) -> str:
     return format_interval(dict(mean=row[mean_key], ci95=row[ci_key], n=row['n']))
 
 
+def _excludes_zero(ci: Sequence[float]) -> bool:
+    return ci[0] > 0 or ci[1] < 0
+
+
 def family_wise(rows: Sequence[dict], alpha: float = 0.05) -> Optional[dict]:
     """Bonferroni-adjusted 3D-gain intervals over the ``m`` rows with at least 2 paired seeds:
     each at level ``1 - alpha / m``, so that all ``m`` hold together with probability at
@@ -136,13 +140,10 @@ def family_wise_lines(rows: Sequence[dict]) -> List[str]:
     fw = family_wise(rows)
     if fw is None:
         return []
-
-    def excludes_0(ci):
-        return ci[0] > 0 or ci[1] < 0
-    excl = [k for k, g in fw['intervals'].items() if excludes_0(g['ci95'])]
+    excl = [k for k, g in fw['intervals'].items() if _excludes_zero(g['ci95'])]
     # the adjusted intervals of the methods whose unadjusted 95 % interval excluded 0
-    was = ', '.join(f"{r['key']} {format_interval(fw['intervals'][r['key']]).split(' (')[0]}"
-                    for r in rows if r['key'] in fw['intervals'] and excludes_0(r['ci95']))
+    was = ', '.join(f"{r['key']} {format_interval(fw['intervals'][r['key']], verdict=False)}"
+                    for r in rows if r['key'] in fw['intervals'] and _excludes_zero(r['ci95']))
     return ['', f"Multiple comparisons: {fw['m']} methods have a 95 % interval, so about "
                 f"{fw['expected_false']:.1f} of them would exclude 0 by chance if no method had "
                 f"any effect. Bonferroni-adjusted (each interval at {100 * fw['level']:.2f} %, "
@@ -181,7 +182,7 @@ def ordering_markdown(record: dict, ratio: str, source: str = '') -> str:
         lines.append(f"Kendall's tau-b between paper and measured 3D gains over the {tau['m']} "
                      f"measured methods: {tau['tau']:+.2f} (p = {tau['p']:.2f}; +1 = the "
                      "paper's ordering, 0 = unrelated).")
-    separated = [r['key'] for r in rows if r['n'] >= 2 and (r['ci95'][0] > 0 or r['ci95'][1] < 0)]
+    separated = [r['key'] for r in rows if r['n'] >= 2 and _excludes_zero(r['ci95'])]
     lines += ['', 'Methods whose 3D-gain CI excludes 0: '
               + (', '.join(separated) if separated else 'none') + '. A rank difference '
               'between methods whose intervals overlap is not evidence of an ordering.']
