@@ -15,8 +15,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
 PAPER_RESULTS = REPO / 'mmdet3d_pointdistiller' / 'paper_results.py'
-SIM_TEACHER = 'configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py'
-SIM_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
+# the sim model zoo's records (tools/train_sim_zoo.py): {config: record path}, one per stage
+SIM_RECORDS = {json.loads(p.read_text())['config']: p.relative_to(REPO).as_posix()
+               for p in sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))}
 TASKS = {'3D Object Detection': ('d3', '3D', 'map_3d'),
          'BEV Object Detection': ('bev', 'BEV', 'map_bev')}
 CLASSES = ('Car', 'Pedestrian', 'Cyclist')
@@ -97,20 +98,21 @@ def test_model_index_lists_every_metafile():
 
 def test_weights_exist_and_match_their_sha256():
     with_weights = [m for m, _ in _all_models() if 'Weights' in m]
-    assert [m['Config'] for m in with_weights] == [SIM_TEACHER]
+    assert sorted(m['Config'] for m in with_weights) == sorted(SIM_RECORDS)
+    assert len(SIM_RECORDS) >= 2  # the zoo teacher's two stages
     for m in with_weights:
         path = REPO / m['Weights']
         assert path.is_file(), m['Weights']
         assert hashlib.sha256(path.read_bytes()).hexdigest() == m['Metadata']['Weights SHA256']
 
 
-def test_sim_teacher_results_equal_its_record():
-    rec = json.loads((REPO / SIM_RECORD).read_text())
-    (m, ) = [m for m, _ in _all_models() if m['Config'] == SIM_TEACHER]
-    assert rec['config'] == SIM_TEACHER
+@pytest.mark.parametrize('config', sorted(SIM_RECORDS))
+def test_sim_teacher_results_equal_its_record(config):
+    rec = json.loads((REPO / SIM_RECORDS[config]).read_text())
+    (m, ) = [m for m, _ in _all_models() if m['Config'] == config]
     assert m['Weights'] == rec['checkpoint']
     assert m['Metadata']['Weights SHA256'] == rec['sha256']
-    assert SIM_RECORD in m['Metadata']['Results Source']
+    assert SIM_RECORDS[config] in m['Metadata']['Results Source']
     assert sorted(r['Task'] for r in m['Results']) == sorted(TASKS)
     for r in m['Results']:
         _, key, map_key = TASKS[r['Task']]
@@ -126,7 +128,7 @@ def test_paper_reported_numbers_equal_paper_results():
     checked = 0
     for m, _ in _all_models():
         source = m['Metadata'].get('Results Source', '')
-        if m['Config'] == SIM_TEACHER:
+        if m['Config'] in SIM_RECORDS:
             continue
         if 'Results' not in m:
             assert not source.startswith('Paper-reported'), m['Name']
@@ -168,5 +170,5 @@ def test_every_paper_row_of_a_leaf_config_is_listed():
 def test_sim_students_carry_no_numbers():
     """Sim students and distillers are measured by the paired benchmark, not the metafile."""
     for m, folder in _all_models():
-        if folder.startswith('configs/sim') and m['Config'] != SIM_TEACHER:
+        if folder.startswith('configs/sim') and m['Config'] not in SIM_RECORDS:
             assert 'Results' not in m and 'Weights' not in m, m['Name']

@@ -149,6 +149,8 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (4834888, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
     'sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py':
         (4834888, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
+    'sim/pointpillars_hv_secfpn_1xb4-3000it-ft2000it-cpu_sim-kitti-3d-3class.py':
+        (4834888, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
 }
 
 

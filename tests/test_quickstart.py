@@ -255,6 +255,47 @@ def test_train_job_reuses_resumes_or_restarts(tmp_path):
     assert cmd[1:3] == ['train', 'mmdet3d'] and cmd[-1] == 'a.b=1'
 
 
+class _StopAfterTeacher(Exception):
+    pass
+
+
+@pytest.mark.parametrize('budget,teacher_iters,stages', [
+    ('full', None, ['teacher', 'teacher_ft']),  # the zoo recipe: stage 1, then stage 2
+    ('full', 40, ['teacher']),  # a custom teacher budget: one budgeted run
+    ('tiny', None, ['teacher'])])
+def test_train_teacher_runs_the_zoo_stages_in_order(tmp_path, monkeypatch, budget,
+                                                    teacher_iters, stages):
+    """``--train-teacher``: on the full budget the shipped teacher's two stages, the second
+    from the first's final weights with seed + 1 (the zoo's seeds 0 and 1); otherwise one
+    run with the budget's schedule. Training is intercepted after the teacher stage."""
+    from mmdet3d_pointdistiller.quickstart import pipeline
+    ran = []
+
+    def fake_run(jobs, progress, parallel):
+        assert not parallel
+        ran.extend(jobs)
+        if len(ran) == len(stages):
+            raise _StopAfterTeacher
+    monkeypatch.setattr(pipeline, 'ensure_dataset', lambda *a, **k: False)
+    monkeypatch.setattr(pipeline, 'run_train_jobs', fake_run)
+    with pytest.raises(_StopAfterTeacher):
+        pipeline.run_quickstart(budget, work_dir=str(tmp_path / 'qs'),
+                                data_root=str(tmp_path / 'data'), train_teacher=True,
+                                teacher_iters=teacher_iters, stream=io.StringIO(), seed=3)
+    assert [j.name for j in ran] == stages
+    assert ran[0].config == qs.TEACHER_TRAIN_CONFIG and 'randomness.seed=3' in ran[0].options
+    if budget == 'full' and teacher_iters is None:
+        first, second = ran
+        assert first.iters == Config.fromfile(
+            str(REPO / qs.TEACHER_TRAIN_CONFIG)).train_cfg.max_iters
+        assert first.options == ['randomness.seed=3']  # the config's own schedule
+        assert second.config == qs.TEACHER_FT_CONFIG and second.iters == qs.TEACHER_FT_ITERS
+        assert second.options == ['randomness.seed=4', f'load_from={first.ckpt}']
+    else:
+        assert ran[0].iters == (teacher_iters or qs.BUDGETS[budget].teacher_iters)
+        assert not any(o.startswith('load_from') for o in ran[0].options)
+
+
 def test_dataset_ready_checks_the_split_sizes(tmp_path):
     b = qs.Budget(num_train=2, num_val=1, teacher_iters=1, student_iters=1)
     assert not qd.dataset_ready(tmp_path, b)[0]

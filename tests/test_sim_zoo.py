@@ -1,5 +1,6 @@
-"""The shipped sim model-zoo teacher: committed, small, loads strictly through the safe loader
-into its deployment config and reproduces its recorded mAP on re-simulated val frames."""
+"""The shipped sim model-zoo teachers (both stages): committed, small, load strictly through the
+safe loader into their deployment config and reproduce their recorded mAP on re-simulated val
+frames; the quickstart, the distillation configs and the KD-gain tool share one teacher."""
 import json
 from pathlib import Path
 
@@ -11,13 +12,31 @@ from mmdet3d_pointdistiller.compat import safe_torch_load
 from mmdet3d_pointdistiller.quickstart.zoo import few_frame_check, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
-RECORD = REPO / 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
+RECORDS = sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))
 
 
-@pytest.fixture(scope='module')
-def record():
-    assert RECORD.is_file(), f'{RECORD} is missing'
-    return json.loads(RECORD.read_text())
+@pytest.fixture(scope='module', params=RECORDS, ids=lambda p: p.stem)
+def record(request):
+    return json.loads(request.param.read_text())
+
+
+def test_every_stage_is_shipped_and_one_teacher_is_used_everywhere():
+    from mmengine.config import Config
+
+    from mmdet3d_pointdistiller.quickstart import settings
+    assert {p.relative_to(REPO).as_posix() for p in RECORDS} >= {settings.ZOO_RECORD}
+    assert len(RECORDS) >= 2  # stage 1 stays shipped: the records measured with it name it
+    zoo = json.loads((REPO / settings.ZOO_RECORD).read_text())
+    assert zoo['checkpoint'] == settings.ZOO_TEACHER
+    base = Config.fromfile(
+        str(REPO / 'configs/_base_/distill/pointdistiller_pointpillars_sim-kitti-3d-3class.py'))
+    assert base.teacher_ckpt == base.pd_distiller.teacher_ckpt == settings.ZOO_TEACHER
+    ft = Config.fromfile(str(REPO / settings.TEACHER_FT_CONFIG))
+    assert ft.train_cfg.max_iters == settings.TEACHER_FT_ITERS
+    assert zoo['config'] == settings.TEACHER_FT_CONFIG and zoo['init_from'] == 'teacher'
+    # stage 2 starts from stage 1's final weights, in the work dir tools/train_sim_zoo.py uses
+    stage1 = Config.fromfile(str(REPO / settings.TEACHER_TRAIN_CONFIG))
+    assert ft.load_from == f'work_dirs/sim_zoo/teacher/iter_{stage1.train_cfg.max_iters}.pth'
 
 
 def test_shipped_checkpoint_is_the_recorded_file(record):
@@ -56,3 +75,32 @@ def test_reproduces_the_recorded_map_on_resimulated_val_frames(record, tmp_path)
     assert got['map_3d'] == pytest.approx(ref['map_3d'], abs=0.05)
     assert got['map_bev'] == pytest.approx(ref['map_bev'], abs=0.05)
     assert got['car_3d_moderate'] == pytest.approx(ref['car_3d_moderate'], abs=0.05)
+
+
+def test_prediction_matching_pairs_boxes_by_label_and_position_not_by_index():
+    """fp16 storage may swap two boxes of near-equal score in NMS's output: the check pairs
+    them by position (same label), so a swap is no difference, a moved box is, and a changed
+    label set is a differing frame."""
+    import numpy as np
+
+    from mmdet3d_pointdistiller.quickstart.zoo import match_predictions
+    boxes = np.array([[0.0, 0, 0, 4, 2, 1.5, 0.1], [10, 5, 0, 0.8, 0.6, 1.7, 1.0],
+                      [20, -3, 0, 1.8, 0.6, 1.7, 0.0]])
+    a = dict(boxes=boxes, labels=np.array([0, 1, 2]), scores=np.array([0.9, 0.5, 0.5]))
+    order = [0, 2, 1]  # the two 0.5-score boxes swapped
+    b = dict(boxes=boxes[order] + 1e-3, labels=a['labels'][order], scores=a['scores'][order])
+    perm = match_predictions(a, b)
+    assert perm.tolist() == [0, 2, 1]
+    assert np.abs(a['boxes'] - b['boxes'][perm]).max() == pytest.approx(1e-3)
+    # by index the swap would read as a box moved by ~13 m
+    assert np.abs(a['boxes'] - b['boxes']).max() > 10
+    # same label, two candidates: the nearer one is chosen
+    two = dict(boxes=np.array([[0.0, 0, 0, 4, 2, 1.5, 0], [3, 0, 0, 4, 2, 1.5, 0]]),
+               labels=np.array([0, 0]), scores=np.array([0.6, 0.6]))
+    shifted = dict(two, boxes=two['boxes'][[1, 0]] + [0.2, 0, 0, 0, 0, 0, 0])
+    assert match_predictions(two, shifted).tolist() == [1, 0]
+    assert match_predictions(a, dict(b, labels=np.array([0, 0, 2]))) is None
+    assert match_predictions(a, dict(boxes=boxes[:2], labels=a['labels'][:2],
+                                     scores=a['scores'][:2])) is None
+    empty = dict(boxes=np.zeros((0, 7)), labels=np.zeros(0, dtype=np.int64), scores=np.zeros(0))
+    assert match_predictions(empty, empty).tolist() == []

@@ -40,6 +40,7 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from mmdet3d_pointdistiller.quickstart.settings import ZOO_RECORD  # noqa: E402 (the teacher)
 
 SIM = 'configs/sim/'
 DEFAULT_METHODS = {
@@ -54,7 +55,6 @@ DEFAULT_METHODS = {
             SIM + 'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     },
 }
-ZOO_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
 NUM_TRAIN, NUM_VAL = 1500, 300
 TITLE = 'Distillation gain on the simulated KITTI-format dataset (paired seeds)'
 
@@ -91,7 +91,7 @@ def load_teacher(record_path: str) -> dict:
     path = REPO / record_path
     if not path.is_file():
         raise SystemExit(f'teacher record {record_path} not found: train and ship the teacher '
-                         f'with `python tools/train_sim_zoo.py teacher` first')
+                         f'with `python tools/train_sim_zoo.py teacher-ft` first')
     zoo = json.loads(path.read_text())
     return dict(config=zoo['config'], checkpoint=zoo['checkpoint'], sha256=zoo['sha256'],
                 map_3d=zoo['map_3d'], map_bev=zoo['map_bev'],

@@ -8,7 +8,8 @@ Stages (progress with elapsed time and ETA on stdout; a re-run reuses every fini
 1. simulate the KITTI-format dataset (``tools/simulate_kitti.py``'s generator) and convert it
    with mmdet3d's own ``create_data kitti`` (reused when ``--data-root`` already holds it);
 2. the teacher: the shipped sim model-zoo PointPillars (``checkpoints/sim/``), or with
-   ``--train-teacher`` one trained here with the zoo recipe (3000 iterations of batch 4);
+   ``--train-teacher`` one trained here with the zoo recipe (3000 iterations of batch 4 from
+   scratch, then 2000 more from those weights: ``tools/train_sim_zoo.py teacher-ft``);
 3. train the 16x student alone              ``mim train mmdet3d configs/sim/pointpillars-16x_...``
    and with PointDistiller                  ``mim train mmdet3d configs/sim/pointdistiller_...-16x_...``
    (``model.teacher_ckpt`` = the teacher), both at once with ``--jobs 2``;
@@ -57,7 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--score-thr', type=float, default=0.3, help='score threshold of the pictures')
     p.add_argument('--train-teacher', action='store_true',
                    help='train the teacher from scratch (the zoo recipe: 3000 iterations of '
-                        'batch 4, ~75 min on 2 cores) instead of using the shipped one')
+                        'batch 4, then 2000 more in a second cosine cycle; ~100 + ~60 min on '
+                        '2 cores) instead of using the shipped one')
     p.add_argument('--force', action='store_true', help='redo every stage except the dataset')
     p.add_argument('--force-data', action='store_true', help='re-simulate the dataset too')
     return p.parse_args(argv)

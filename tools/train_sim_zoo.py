@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -36,20 +37,30 @@ MODELS = {
         deploy_config='configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
         name='pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class',
         display='PointPillars (teacher, stock widths)'),
+    # stage 2: a second cosine cycle from the teacher's final weights (its config's load_from)
+    'teacher-ft': dict(
+        config='configs/sim/pointpillars_hv_secfpn_1xb4-3000it-ft2000it-cpu_sim-kitti-3d-3class.py',
+        deploy_config='configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+        name='pointpillars_hv_secfpn_1xb4-3000it-ft2000it_sim-kitti-3d-3class',
+        display='PointPillars (teacher, stock widths, 3000 + 2000 it)', init_from='teacher'),
 }
 NUM_TRAIN, NUM_VAL, DATA_SEED = 1500, 300, 0
 PRECISE_BN_BATCHES = 50
 FEW_FRAMES = dict(val_start=NUM_TRAIN, num_val=4)
 
 
-def train(config: str, work_dir: Path, threads: int, max_iters: int, force: bool) -> float:
-    """Train unless finished; returns the wall seconds this call spent."""
+def train(config: str, work_dir: Path, threads: int, max_iters: int, force: bool,
+          load_from: Optional[Path] = None) -> float:
+    """Train unless finished (``load_from``: initial weights, a finished stage's last
+    checkpoint); returns the wall seconds this call spent."""
     ckpt = work_dir / f'iter_{max_iters}.pth'
     if ckpt.is_file() and not force:
         print(f'[zoo] reusing the finished run {ckpt}', flush=True)
         return 0.0
     cmd = [str(Path(sys.executable).with_name('mim')), 'train', 'mmdet3d', str(REPO / config),
            '--work-dir', str(work_dir)]
+    if load_from is not None:
+        cmd += ['--cfg-options', f'load_from={load_from}']
     if (work_dir / 'last_checkpoint').is_file() and not force:
         cmd.append('--resume')
     from mmdet3d_pointdistiller.quickstart.jobs import subprocess_env
@@ -60,50 +71,88 @@ def train(config: str, work_dir: Path, threads: int, max_iters: int, force: bool
     return time.perf_counter() - t0
 
 
-def zoo_table(rec: dict) -> str:
+#: the teacher the sim distillation configs and tools use (quickstart.settings.ZOO_TEACHER)
+DISTILL_TEACHER = 'teacher-ft'
+
+
+def record_path(key: str) -> Path:
+    return REPO / 'checkpoints' / 'sim' / f"{MODELS[key]['name']}.json"
+
+
+def shipped_records() -> List[Tuple[str, dict]]:
+    """``(model key, zoo record)`` of every shipped model, in ``MODELS`` order."""
+    return [(k, json.loads(record_path(k).read_text())) for k in MODELS
+            if record_path(k).is_file()]
+
+
+def iters_before(key: str) -> int:
+    """Training iterations of the earlier stages ``key`` starts from (0 for a first stage)."""
+    from mmengine.config import Config
+    parent = MODELS[key].get('init_from')
+    if parent is None:
+        return 0
+    return (iters_before(parent)
+            + Config.fromfile(str(REPO / MODELS[parent]['config'])).train_cfg.max_iters)
+
+
+def zoo_table(recs: List[dict]) -> str:
     from mmdet3d_pointdistiller.quickstart.metrics import CLASSES, DIFFICULTIES
-    ap = rec['ap']
     head = ('| Model | Config | Params (M) | GFLOPs | CPU ms/frame | '
             + ' | '.join(f'{c[:3]} {d[0].upper()}' for c in CLASSES for d in DIFFICULTIES)
             + ' | mAP 3D (mod.) | mAP BEV (mod.) | Checkpoint | sha256 |')
-    row = (f"| {rec['display']} | [`{Path(rec['config']).name}`]({Path(rec['config']).name}) "
-           f"| {rec['params_m']:.2f} | {rec['gflops']:.2f} | {rec['cpu_ms_per_frame']:.0f} | "
-           + ' | '.join(f"{ap['3D'][c][d]:.1f}" for c in CLASSES for d in DIFFICULTIES)
-           + f" | {rec['map_3d']:.2f} | {rec['map_bev']:.2f} | `{rec['checkpoint']}` "
-             f"({rec['checkpoint_bytes'] / 1e6:.1f} MB) | `{rec['sha256']}` |")
-    return '\n'.join([head, '|' + '---|' * (head.count('|') - 1), row])
+    rows = [head, '|' + '---|' * (head.count('|') - 1)]
+    for rec in recs:
+        ap = rec['ap']
+        rows.append(
+            f"| {rec['display']} | [`{Path(rec['config']).name}`]({Path(rec['config']).name}) "
+            f"| {rec['params_m']:.2f} | {rec['gflops']:.2f} | {rec['cpu_ms_per_frame']:.0f} | "
+            + ' | '.join(f"{ap['3D'][c][d]:.1f}" for c in CLASSES for d in DIFFICULTIES)
+            + f" | {rec['map_3d']:.2f} | {rec['map_bev']:.2f} | `{rec['checkpoint']}` "
+              f"({rec['checkpoint_bytes'] / 1e6:.1f} MB) | `{rec['sha256']}` |")
+    return '\n'.join(rows)
 
 
-BOX_ERRORS = 'benchmarks/sim_teacher_box_errors.json'
 TARGETS = dict(car_3d=50.0, car_bev=75.0, map_3d=40.0)
 
 
-def targets_text(rec: dict) -> str:
-    """The teacher against the targets of the sim model zoo, and what limits Car 3D@0.7 (from
-    ``tools/box_error_stats.py``'s output, when present)."""
+def box_errors_for(checkpoint: str) -> Optional[Tuple[str, dict]]:
+    """The ``tools/box_error_stats.py`` output (``benchmarks/sim_teacher*_box_errors.json``)
+    measured on ``checkpoint``, if any: ``(path, record)``."""
+    for path in sorted((REPO / 'benchmarks').glob('sim_teacher*_box_errors.json')):
+        d = json.loads(path.read_text())
+        if d.get('checkpoint') == checkpoint:
+            return path.relative_to(REPO).as_posix(), d
+    return None
+
+
+def targets_text(rec: dict, curve: List[dict]) -> str:
+    """The distillation teacher against the targets of the sim model zoo, the trend of the
+    learning curve ``curve`` (steps counted over all stages) and what limits Car 3D@0.7 (from
+    ``tools/box_error_stats.py``'s output on the shipped file, when present)."""
     ap = rec['ap']
     car3d, carbev = ap['3D']['Car']['moderate'], ap['BEV']['Car']['moderate']
 
     def mark(v, t):
         return f"{v:.1f} ({'met' if v >= t else 'NOT met'}, target >= {t:.0f})"
-    curve = rec['learning_curve']
-    text = (f"**Targets** (shipped file, moderate): Car 3D@0.7 {mark(car3d, TARGETS['car_3d'])}, "
-            f"Car BEV@0.7 {mark(carbev, TARGETS['car_bev'])}, 3-class 3D mAP "
-            f"{mark(rec['map_3d'], TARGETS['map_3d'])}.")
+    text = (f"**Targets** ({rec['display']}, shipped file, moderate): Car 3D@0.7 "
+            f"{mark(car3d, TARGETS['car_3d'])}, Car BEV@0.7 {mark(carbev, TARGETS['car_bev'])}, "
+            f"3-class 3D mAP {mark(rec['map_3d'], TARGETS['map_3d'])}.")
     if len(curve) > 1:
         a, b = curve[-2], curve[-1]
-        text += (f" Car 3D@0.7 was still rising at the end of the schedule "
-                 f"({a['ap']['strict']['3D']['Car']['moderate']:.1f} at {a['step']} -> "
-                 f"{b['ap']['strict']['3D']['Car']['moderate']:.1f} at {b['step']}), while "
-                 f"Car 3D@0.5 had flattened ({a['ap']['loose']['3D']['Car']['moderate']:.1f} -> "
-                 f"{b['ap']['loose']['3D']['Car']['moderate']:.1f}).")
-    path = REPO / BOX_ERRORS
-    if path.is_file():
-        d = json.loads(path.read_text())
+
+        def trend(key, iou):
+            x, y = (c['ap'][key]['3D']['Car']['moderate'] for c in (a, b))
+            word = 'still rising' if y - x > 1.0 else 'flat' if abs(y - x) <= 1.0 else 'falling'
+            return f"{word} ({x:.1f} at {a['step']} -> {y:.1f} at {b['step']}, IoU {iou})"
+        text += (f" Over the last two checkpoints Car 3D@0.7 is {trend('strict', 0.7)}; Car "
+                 f"3D@0.5 is {trend('loose', 0.5)}.")
+    found = box_errors_for(rec['checkpoint'])
+    if found:
+        path, d = found
         s = d['stats'].get('Car')
         if s:
-            text += (f" What limits it (`python tools/box_error_stats.py {d['config']} "
-                     f"{d['checkpoint']} --frames {d['frames']} --out {BOX_ERRORS}`, matched "
+            text += (f" Box errors (`python tools/box_error_stats.py {d['config']} "
+                     f"{d['checkpoint']} --frames {d['frames']} --out {path}`, matched "
                      f"cars with score >= {d['score_thr']}): {s['matched']} of {s['gt']} val "
                      f"cars matched; of those, {100 * s['frac_iou3d_ge_0.7']:.0f} % reach 3D IoU "
                      f">= 0.7, and {100 * s['frac_iou3d_ge_0.7_gt_z_h']:.0f} % with the ground-"
@@ -112,10 +161,8 @@ def targets_text(rec: dict) -> str:
                      f"of l {s['error_std']['l'] * 100:.0f} cm, and the predicted size follows "
                      f"the ground truth only partly (slopes l {s['slope_pred_vs_gt']['l']:.2f}, "
                      f"w {s['slope_pred_vs_gt']['w']:.2f}, h {s['slope_pred_vs_gt']['h']:.2f}, "
-                     f"z {s['slope_pred_vs_gt']['z']:.2f}; 1 = learnt). The vertical extent and "
-                     f"the box size, not the BEV position, hold Car 3D@0.7 back; a longer schedule "
-                     f"is the obvious next step (each 1000 iterations of batch 4 cost ~30 min "
-                     f"here).")
+                     f"z {s['slope_pred_vs_gt']['z']:.2f}; 1 = learnt): the vertical extent and "
+                     f"the box size, not the BEV position, limit Car 3D@0.7.")
     return text
 
 
@@ -138,8 +185,32 @@ def fp16_text(rec: dict) -> str:
             f"BN averages: 3D {rec['map_3d_fp32']:.2f}).")
 
 
-def write_readme(rec: dict) -> None:
-    curve = rec['learning_curve']
+def write_readme() -> None:
+    """``configs/sim/README.md`` from every shipped record (:func:`shipped_records`)."""
+    shipped = shipped_records()
+    recs = [r for _, r in shipped]
+    distill = dict(shipped).get(DISTILL_TEACHER, recs[-1])
+    curve, raw, stage_rows = [], {}, []
+    for key, rec in shipped:  # one learning curve over the stages, steps counted from scratch
+        off = iters_before(key)
+        if off and not any(c['step'] == off for c in curve):
+            continue  # a later stage whose earlier stage is not shipped: no common axis
+        curve += [dict(c, step=c['step'] + off, model=rec['display']) for c in
+                  rec['learning_curve']]
+        raw.update({c['step'] + off: c['map_3d']
+                    for c in rec.get('learning_curve_running_bn', [])})
+        stage_rows.append(
+            f"- **{rec['display']}**: `{rec['command']}`: training "
+            f"{rec['train_wall_s'] / 60:.0f} min ({rec['threads']} torch threads, 2-core machine, "
+            f"{rec['train_iters']} iterations of batch {rec['batch_size']}"
+            + (f", from the weights after iteration {off}" if off else ', from scratch')
+            + f"), shipping (fp16, evaluation, checks) {rec['ship_wall_s']:.0f} s. "
+            + fp16_text(rec) + f" `tests/test_sim_zoo.py` re-simulates val frames "
+            f"{FEW_FRAMES['val_start']}–{FEW_FRAMES['val_start'] + FEW_FRAMES['num_val'] - 1} "
+            f"and checks that the shipped file loads strictly into "
+            f"`{Path(rec['deploy_config']).name}` and reproduces the recorded 3D mAP on them "
+            f"({rec['few_frame_check']['map_3d']:.2f}). Record with every value: "
+            f"`{rec['record']}`.")
     lines = [
         '# Simulated KITTI-format dataset: configs and model zoo', '',
         'CPU-sized PointPillars configs on the dataset of `tools/simulate_kitti.py` '
@@ -155,45 +226,44 @@ def write_readme(rec: dict) -> None:
         'wall time of `test_step` (voxelisation, network, NMS), 1 torch thread. The checkpoint '
         'is the final weights stored as fp16 (loaded into the float32 model; evaluated as '
         'shipped), loaded by the safe checkpoint loader.', '',
-        zoo_table(rec), '',
-        f"Produced by `{rec['command']}`: training {rec['train_wall_s'] / 60:.0f} min "
-        f"({rec['threads']} torch threads, 2-core machine, "
-        f"{rec['train_iters']} iterations of batch {rec['batch_size']}), shipping "
-        f"(fp16, evaluation, checks) {rec['ship_wall_s']:.0f} s.", '',
-        fp16_text(rec), '',
-        f"`tests/test_sim_zoo.py` re-simulates val frames {FEW_FRAMES['val_start']}–"
-        f"{FEW_FRAMES['val_start'] + FEW_FRAMES['num_val'] - 1} and checks that the shipped file "
-        f"loads strictly into `{Path(rec['deploy_config']).name}` and reproduces the recorded "
-        f"3D mAP on them ({rec['few_frame_check']['map_3d']:.2f}).", '',
+        zoo_table(recs), '',
+        f"The sim distillation configs, the quickstart and the KD-gain benchmark use "
+        f"**{distill['display']}** (`{distill['checkpoint']}`; `model.teacher_ckpt` of "
+        "`configs/_base_/distill/pointdistiller_pointpillars_sim-kitti-3d-3class.py`). "
+        "Records measured with another zoo teacher name it in their `teacher` key and pass "
+        "its record to `tools/benchmark_kd_gain.py --teacher-record` in their command.", '',
+        *stage_rows, '',
         '## Learning curve of the teacher', '',
         'Val AP40 moderate of every kept checkpoint after precise BN (BN statistics '
-        f'recomputed over {PRECISE_BN_BATCHES} training batches; `PreciseBNHook`): Car at IoU '
-        '0.7 (strict) and 0.5 (loose), Pedestrian / Cyclist at 0.5 (strict) and 0.25 (loose). '
-        'The last column is what the training run\'s own validation logged with the running '
-        'BN averages: at iteration 750 (learning rate near its peak) they lag the weights so '
-        'far that the model predicts boxes of infinite size (0.0 AP); later they are within a '
-        'few points of the precise ones.', '',
-        '| iteration | Car 3D@0.7 | Car BEV@0.7 | Car 3D@0.5 | Ped 3D@0.5 | Cyc 3D@0.5 | '
+        f'recomputed over {PRECISE_BN_BATCHES} training batches; `PreciseBNHook`), iterations '
+        'counted from scratch over the stages: Car at IoU 0.7 (strict) and 0.5 (loose), '
+        'Pedestrian / Cyclist at 0.5 (strict) and 0.25 (loose). The last column is what the '
+        'training run\'s own validation logged with the running BN averages: at iteration 750 '
+        '(learning rate near its peak) they lag the weights so far that the model predicts '
+        'boxes of infinite size (0.0 AP); later they are within a few points of the precise '
+        'ones.', '',
+        '| iteration | model | Car 3D@0.7 | Car BEV@0.7 | Car 3D@0.5 | Ped 3D@0.5 | Cyc 3D@0.5 | '
         'Ped BEV@0.5 | Cyc BEV@0.5 | mAP 3D | mAP BEV | mAP 3D, running BN |',
-        '|---|---|---|---|---|---|---|---|---|---|---|']
-    raw = {c['step']: c['map_3d'] for c in rec.get('learning_curve_running_bn', [])}
+        '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for c in curve:
         s, lo = c['ap']['strict'], c['ap']['loose']
         lines.append(
-            f"| {c['step']} | {s['3D']['Car']['moderate']:.1f} | "
+            f"| {c['step']} | {c['model']} | {s['3D']['Car']['moderate']:.1f} | "
             f"{s['BEV']['Car']['moderate']:.1f} | {lo['3D']['Car']['moderate']:.1f} | "
             f"{s['3D']['Pedestrian']['moderate']:.1f} | {s['3D']['Cyclist']['moderate']:.1f} | "
             f"{s['BEV']['Pedestrian']['moderate']:.1f} | {s['BEV']['Cyclist']['moderate']:.1f} | "
             f"{c['map_3d']:.2f} | {c['map_bev']:.2f} | "
             + (f"{raw[c['step']]:.2f} |" if c['step'] in raw else '– |'))
-    lines += ['', targets_text(rec), '']
-    lines += ['', f"Record with every value: `{rec['record']}`.", '',
-              '## Configs', '',
+    lines += ['', targets_text(distill, curve), '']
+    lines += ['## Configs', '',
               '| config | what |', '|---|---|',
               '| `pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py` | the sim PointPillars '
               '(stock widths; range, grid, anchors, data of the sim dataset); the base of all |',
               '| `pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py` | the zoo '
-              'teacher\'s schedule (batch 4, 3000 iterations, cosine) |',
+              'teacher\'s stage 1 (batch 4, 3000 iterations from scratch, cosine) |',
+              '| `pointpillars_hv_secfpn_1xb4-3000it-ft2000it-cpu_sim-kitti-3d-3class.py` | its '
+              'stage 2 (batch 4, 2000 more iterations from stage 1\'s weights, a second cosine '
+              'cycle at 0.3x the peak learning rate) |',
               '| `pointpillars-4x_…`, `pointpillars-16x_…` | students (widths ÷ 2, ÷ 4), '
               'student-only baselines and deployment configs |',
               '| `pointdistiller_pointpillars-{4x,16x}_…` | PointDistiller from the zoo teacher |',
@@ -201,7 +271,9 @@ def write_readme(rec: dict) -> None:
               '(batch-wide top-N/kNN, τ = 0.01, teacher BN in train mode) |',
               '| `pointdistiller-frozen-tadapter_pointpillars-{4x,16x}_…` | teacher-side adapter '
               'frozen |',
-              '| `kd_methods/` | the seven earlier KD methods and the LD / RL ablations (4×) |', '']
+              '| `kd_methods/` | the seven earlier KD methods and the LD / RL ablations, 4× and '
+              '16× (the 16× twins set `teacher_fast_pfn=True`: same function, faster CPU '
+              'iterations) |', '']
     (REPO / 'configs/sim/README.md').write_text('\n'.join(lines))
 
 
@@ -284,7 +356,7 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
     few = few_frame_check(m['deploy_config'], str(dst), **FEW_FRAMES, seed=DATA_SEED,
                           threads=threads)
     print(f'[zoo] few-frame check: {few}', flush=True)
-    record_path = REPO / 'checkpoints' / 'sim' / f"{m['name']}.json"
+    record = record_path(key)
     rec = dict(
         display=m['display'], config=m['config'], deploy_config=m['deploy_config'],
         checkpoint=str(dst.relative_to(REPO)), sha256=sha256_file(dst),
@@ -298,10 +370,10 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
         precise_bn=dict(pbn, batches_per_update=PRECISE_BN_BATCHES), train_iters=iters,
         batch_size=cfg.train_dataloader.batch_size, threads=threads,
         train_wall_s=train_wall_s, ship_wall_s=time.perf_counter() - t0, command=command,
-        record=str(record_path.relative_to(REPO)))
-    record_path.write_text(json.dumps(rec, indent=1))
-    write_readme(rec)
-    print(f'[zoo] wrote {record_path} and configs/sim/README.md\n' + zoo_table(rec), flush=True)
+        record=str(record.relative_to(REPO)), init_from=m.get('init_from'))
+    record.write_text(json.dumps(rec, indent=1))
+    write_readme()
+    print(f'[zoo] wrote {record} and configs/sim/README.md\n' + zoo_table([rec]), flush=True)
     return rec
 
 
@@ -329,12 +401,12 @@ def main(argv=None) -> int:
     m = MODELS[args.model]
     work = Path(args.work_dir or f'work_dirs/sim_zoo/{args.model}').resolve()
     if args.readme_only:
-        record = REPO / 'checkpoints' / 'sim' / f"{m['name']}.json"
+        record = record_path(args.model)
         rec = json.loads(record.read_text())
         if not rec['train_wall_s'] == rec['train_wall_s']:  # nan: take it from the logs
             rec['train_wall_s'] = _logged_wall_time(work)
             record.write_text(json.dumps(rec, indent=1))
-        write_readme(rec)
+        write_readme()
         print(f'[zoo] rewrote configs/sim/README.md from {record}')
         return 0
     prog = Progress(dict(data=200.0), label='zoo')
@@ -347,7 +419,18 @@ def main(argv=None) -> int:
         for c in precise_bn_curve(m['deploy_config'], work, args.threads):
             print(c['step'], f"3D mAP {c['map_3d']:.2f}, BEV mAP {c['map_bev']:.2f}")
         return 0
-    wall = 0.0 if args.ship_only else train(m['config'], work, args.threads, iters, args.force)
+    load_from = None
+    if 'init_from' in m:  # a later stage: the earlier one's final weights (trained if missing)
+        parent = MODELS[m['init_from']]
+        parent_work = (REPO / 'work_dirs/sim_zoo' / m['init_from']).resolve()
+        parent_iters = Config.fromfile(str(REPO / parent['config'])).train_cfg.max_iters
+        load_from = parent_work / f'iter_{parent_iters}.pth'
+        if not args.ship_only and not load_from.is_file():
+            print(f"[zoo] {args.model} starts from {m['init_from']}, which is not trained yet",
+                  flush=True)
+            train(parent['config'], parent_work, args.threads, parent_iters, False)
+    wall = 0.0 if args.ship_only else train(m['config'], work, args.threads, iters, args.force,
+                                            load_from)
     if args.train_wall_s is not None:
         wall = args.train_wall_s
     elif wall == 0.0:  # reused: the wall time between the run's first and last log lines

@@ -29,7 +29,8 @@ from .dataset import ensure_dataset
 from .evaluation import evaluate, pictures, shipped_teacher
 from .jobs import TrainJob, run_train_jobs, subprocess_env
 from .progress import Progress, fmt_seconds
-from .settings import (BUDGETS, CONFIGS, TEACHER_TRAIN_CONFIG, ZOO_TEACHER, Budget,
+from .settings import (BUDGETS, CONFIGS, TEACHER_FT_CONFIG, TEACHER_FT_ITERS,
+                       TEACHER_TRAIN_CONFIG, ZOO_TEACHER, Budget,
                        estimate_seconds)
 from .summary import loadavg, machine_description, write_summary
 
@@ -68,8 +69,11 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
     work_root.mkdir(parents=True, exist_ok=True)
     if jobs < 1:
         raise ValueError(f'--jobs must be >= 1, got {jobs}')
-    progress = Progress(estimate_seconds(b, parallel=jobs > 1, train_teacher=train_teacher),
-                        stream=stream)
+    # --train-teacher on the full budget: the zoo recipe, stage 1 then stage 2
+    zoo_schedule = train_teacher and budget == 'full' and teacher_iters is None
+    progress = Progress(estimate_seconds(b, parallel=jobs > 1, train_teacher=train_teacher,
+                                         teacher_ft_iters=TEACHER_FT_ITERS if zoo_schedule
+                                         else 0), stream=stream)
     progress.print(f'quickstart: budget {budget} {asdict(b)}; work dir {work_root}; data '
                    f'{root}; estimated {fmt_seconds(sum(progress.estimates.values()))} '
                    f'(rescaled as stages finish)')
@@ -85,18 +89,27 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
                         repo=repo)
 
     if train_teacher:
-        progress.start('teacher', f'train the teacher: mim train mmdet3d {TEACHER_TRAIN_CONFIG} '
-                                  f'({b.teacher_iters} iterations, {max(threads, jobs)} threads)')
-        zoo_schedule = budget == 'full' and teacher_iters is None
-        teacher_job = TrainJob('teacher', TEACHER_TRAIN_CONFIG, work_root / 'teacher',
-                               b.teacher_iters, b.evals, seed,
-                               subprocess_env(root, max(threads, jobs), repo),
-                               force=force or changed, batch_size=4, budget=not zoo_schedule,
-                               repo=repo)
-        run_train_jobs([teacher_job], progress, parallel=False)
-        teacher = dict(work_dir=teacher_job.work_dir, ckpt=teacher_job.ckpt,
-                       iters=teacher_job.iters, ran=teacher_job.ran,
-                       seconds=teacher_job.seconds)
+        stages = [('teacher', TEACHER_TRAIN_CONFIG, b.teacher_iters)]
+        if zoo_schedule:
+            stages.append(('teacher_ft', TEACHER_FT_CONFIG, TEACHER_FT_ITERS))
+        progress.start('teacher', 'train the teacher: ' + ', then '.join(
+            f'mim train mmdet3d {c} ({n} iterations)' for _, c, n in stages)
+            + f' ({max(threads, jobs)} threads)')
+        teacher_env = subprocess_env(root, max(threads, jobs), repo)
+        teacher_jobs = []
+        for k, (name, config, iters) in enumerate(stages):
+            # stage 2 starts from stage 1's final weights (its config's load_from, made absolute)
+            # with seed + 1 (the zoo's stages: seeds 0 and 1)
+            extra = [f'load_from={teacher_jobs[-1].ckpt}'] if teacher_jobs else []
+            teacher_jobs.append(TrainJob(
+                name, config, work_root / name, iters, b.evals, seed + k, teacher_env,
+                force=force or changed or any(j.ran for j in teacher_jobs), batch_size=4,
+                budget=not zoo_schedule, extra_options=extra, repo=repo))
+            run_train_jobs([teacher_jobs[-1]], progress, parallel=False)
+        last = teacher_jobs[-1]
+        teacher = dict(work_dir=last.work_dir, ckpt=last.ckpt, iters=last.iters,
+                       ran=any(j.ran for j in teacher_jobs),
+                       seconds=sum(j.seconds or 0.0 for j in teacher_jobs))
     else:
         progress.start('teacher', f'the shipped sim model-zoo teacher {ZOO_TEACHER}')
         teacher = shipped_teacher(root, b, data_seed, work_root, threads, force or changed,

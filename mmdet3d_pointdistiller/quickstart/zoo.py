@@ -17,13 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
 __all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve',
            'test_checkpoint', 'precise_bn_checkpoint', 'make_val_subset', 'few_frame_check',
-           'prediction_diff']
+           'match_predictions', 'prediction_diff']
 
 
 def sha256_file(path: os.PathLike) -> str:
@@ -156,13 +157,37 @@ def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def match_predictions(a: dict, b: dict) -> Optional[np.ndarray]:
+    """Index into ``b``'s boxes of the box matched to each of ``a``'s (same label, nearest
+    centre; Hungarian assignment), or ``None`` when the two frames' label multisets differ.
+
+    Matching by position rather than by index: two boxes whose scores are within rounding of
+    each other may leave NMS in either order when the weights change slightly (fp16 storage),
+    which an index-by-index comparison would report as a box moved by metres.
+
+    Args:
+        a, b: ``predict_frame`` outputs: ``boxes`` (N, 7) with the centre first, ``labels`` (N,).
+    """
+    from scipy.optimize import linear_sum_assignment
+    la, lb = np.asarray(a['labels']), np.asarray(b['labels'])
+    if len(la) != len(lb) or (np.sort(la) != np.sort(lb)).any():
+        return None
+    ca, cb = np.asarray(a['boxes'])[:, :3], np.asarray(b['boxes'])[:, :3]
+    cost = np.linalg.norm(ca[:, None] - cb[None], axis=-1)
+    cost[la[:, None] != lb[None]] = 1e9  # never pair different classes
+    rows, cols = linear_sum_assignment(cost)
+    perm = np.empty(len(la), dtype=np.int64)
+    perm[rows] = cols
+    return perm
+
+
 def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequence[str]
                     ) -> dict:
     """Largest differences between the predictions of two checkpoints of one config on the
-    given point clouds (same boxes by index, as NMS keeps the same order when scores agree):
-    ``max_box_diff`` (m / rad), ``max_score_diff`` over the frames with the same boxes count
-    and labels, ``count_equal`` (true on every frame) and ``frames_differing`` (frame index,
-    box counts, the lowest score there)."""
+    given point clouds, boxes paired by :func:`match_predictions`: ``max_box_diff`` (m / rad)
+    and ``max_score_diff`` over the frames with the same box count and labels, ``count_equal``
+    (true on every frame) and ``frames_differing`` (frame index, box counts, the lowest score
+    there)."""
     from mmdet3d_pointdistiller.vis import load_detector, load_frame, predict_frame
     preds = []
     for ckpt in (ckpt_a, ckpt_b):
@@ -170,16 +195,17 @@ def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequenc
         preds.append([predict_frame(model, load_frame(cfg, f)) for f in points_files])
     box, score, differing = 0.0, 0.0, []
     for k, (pa, pb) in enumerate(zip(*preds)):
-        if len(pa['boxes']) != len(pb['boxes']) or (pa['labels'] != pb['labels']).any():
+        perm = match_predictions(pa, pb)
+        if perm is None:
             differing.append(dict(frame=k, boxes=[len(pa['boxes']), len(pb['boxes'])],
                                   min_score=float(min(pa['scores'].min(initial=1.0),
                                                       pb['scores'].min(initial=1.0)))))
             continue
-        if len(pa['boxes']):
-            box = max(box, float(abs(pa['boxes'] - pb['boxes']).max()))
-            score = max(score, float(abs(pa['scores'] - pb['scores']).max()))
+        if len(perm):
+            box = max(box, float(abs(pa['boxes'] - pb['boxes'][perm]).max()))
+            score = max(score, float(abs(pa['scores'] - pb['scores'][perm]).max()))
     return dict(max_box_diff=box, max_score_diff=score, count_equal=not differing,
-                frames=len(points_files), frames_differing=differing)
+                frames=len(points_files), frames_differing=differing, matching='hungarian')
 
 
 def precise_bn_checkpoint(config: str, src: str, dst: str, num_batches: int = 50,

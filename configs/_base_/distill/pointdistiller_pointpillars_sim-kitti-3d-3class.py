@@ -5,8 +5,10 @@
 _base_ = ['./pointdistiller_pointpillars_tap.py']
 
 # The shipped sim teacher (fp16 storage, loaded as float32), trained by
-# `python tools/train_sim_zoo.py teacher`; another one: --cfg-options model.teacher_ckpt=...
-teacher_ckpt = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class_fp16.pth'
+# `python tools/train_sim_zoo.py teacher-ft` (3000 iterations, then 2000 more); another one:
+# --cfg-options model.teacher_ckpt=... (stage 1 alone: ..._1xb4-3000it_sim-..._fp16.pth)
+teacher_ckpt = \
+    'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it-ft2000it_sim-kitti-3d-3class_fp16.pth'
 teacher_cfg = '{{ fileDirname }}/../../sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 pd_distiller = dict(
     type='PointDistillerDetector',
