@@ -28,8 +28,10 @@ _spec = importlib.util.spec_from_file_location('benchmark_kd_gain_cli',
                                                REPO / 'tools' / 'benchmark_kd_gain.py')
 TOOL = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(TOOL)
-ZOO = json.loads((REPO / 'checkpoints' / 'sim' /
-                  'pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json').read_text())
+# the sim zoo's records by checkpoint: {checkpoint: (record path, record)}
+ZOOS = {json.loads(p.read_text())['checkpoint']: (p.relative_to(REPO).as_posix(),
+                                                  json.loads(p.read_text()))
+        for p in sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))}
 
 
 def test_the_records_exist():
@@ -76,13 +78,21 @@ def test_command_reproduces_the_record(path):
 
 
 @pytest.mark.parametrize('path', RECORDS, ids=lambda p: p.stem)
-def test_teacher_is_the_shipped_zoo_checkpoint_and_the_md_renders_the_json(path):
+def test_teacher_is_a_shipped_zoo_checkpoint_and_the_md_renders_the_json(path):
+    """The record's teacher is a shipped zoo checkpoint, and its command selects that one (the
+    tool's default teacher, or ``--teacher-record`` naming its zoo record)."""
     rec = json.loads(path.read_text())
     teacher = rec['teacher']
     assert not Path(teacher['config']).is_absolute()
     assert (REPO / teacher['config']).is_file() and (REPO / teacher['checkpoint']).is_file()
-    assert (teacher['checkpoint'], teacher['sha256']) == (ZOO['checkpoint'], ZOO['sha256'])
-    assert teacher['map_3d'] == pytest.approx(ZOO['map_3d'])
+    zoo_path, zoo = ZOOS[teacher['checkpoint']]
+    assert teacher['sha256'] == zoo['sha256']
+    assert teacher['map_3d'] == pytest.approx(zoo['map_3d'])
+    for entry in rec['ratios'].values():
+        argv = shlex.split(entry['command'])
+        chosen = (argv[argv.index('--teacher-record') + 1] if '--teacher-record' in argv
+                  else TOOL.ZOO_RECORD)
+        assert chosen == zoo_path
     assert path.with_suffix('.md').read_text() == render_markdown(rec)
     for key in ('plot', 'gains_plot'):
         if rec.get(key):

@@ -178,10 +178,9 @@ def render_markdown(rec: dict) -> str:
              'test_paired_runs.py); a gain is the mean over seeds of the per-seed difference '
              'to the student-only run, with a Student-t 95 % confidence interval. Gap closed '
              '= (method − student) / (teacher − student), on the means. Tuning and reporting '
-             'seeds are disjoint: arms and settings are chosen on tuning seeds '
-             '(`benchmarks/kd_gain_sim_tuning.md`, seed 101), never on the reporting seeds of '
-             '`benchmarks/kd_gain_sim.md` (1-5); the KD settings themselves are the KITTI '
-             'config\'s, scaled to the sim grid.', '']
+             'seeds are disjoint: arms and settings are chosen on tuning seeds (101 and up, '
+             'e.g. `benchmarks/kd_gain_sim_tuning.md`), never on reporting seeds (1-99); the KD '
+             'settings themselves are the KITTI config\'s, scaled to the sim grid.', '']
     for ratio, e in rec['ratios'].items():
         seeds = e['seeds']
         lines += [f'## {ratio} student', '',
