@@ -117,3 +117,42 @@ def test_runs_shared_between_records_are_the_same_runs():
                         seen[key] = (path.stem, run['ap'])
     if (REPO / 'benchmarks' / 'kd_methods_sim.json').is_file():
         assert shared >= 6  # its student and PointDistiller runs on seeds 1-3
+
+
+def _record(teacher, kd_values, seeds, budget=None):
+    runs = {str(s): dict(map_3d=v, map_bev=2 * v, car_3d_moderate=v / 2)
+            for s, v in zip(seeds, kd_values)}
+    return dict(teacher=dict(checkpoint=teacher), budget=budget or dict(iters=1500),
+                val_frames=300, train_frames=1500,
+                ratios={'16x': dict(methods=dict(pointdistiller='kd.py'),
+                                    runs=dict(pointdistiller=runs))})
+
+
+def test_compare_records_pairs_one_method_across_two_records_by_seed(capsys):
+    """B - A on the shared seeds (1 and 3 here), with a Student-t interval; mismatched
+    records are refused with the differing key named."""
+    from mmdet3d_pointdistiller.quickstart.kd_gain import compare_records
+    a = _record('t1.pth', [8.0, 6.0, 7.0], [1, 2, 3])
+    b = _record('t2.pth', [9.0, 5.0], [1, 3])
+    out = compare_records(a, b, '16x', 'pointdistiller')
+    assert out['seeds'] == [1, 3] and out['teachers'] == ['t1.pth', 't2.pth']
+    g = out['map_3d']
+    assert g['diffs'] == [1.0, -2.0] and g['mean'] == pytest.approx(-0.5)
+    # t(0.975, 1) = 12.706: half-width 12.706 * sd / sqrt(2), sd = 2.1213
+    assert g['ci95'][1] - g['mean'] == pytest.approx(12.706 * 2.1213 / math.sqrt(2), rel=1e-3)
+    assert out['map_bev']['diffs'] == [2.0, -4.0]
+    assert out['car_3d_moderate']['diffs'] == [0.5, -1.0]
+    with pytest.raises(ValueError, match='differ in budget'):
+        compare_records(a, _record('t2.pth', [1.0], [1], budget=dict(iters=6000)), '16x',
+                        'pointdistiller')
+    with pytest.raises(ValueError, match="no method 'crd'"):
+        compare_records(a, b, '16x', 'crd')
+    with pytest.raises(ValueError, match="no ratio '4x'"):
+        compare_records(a, b, '4x', 'pointdistiller')
+    with pytest.raises(ValueError, match='no seed has a finished'):
+        compare_records(a, _record('t2.pth', [1.0], [9]), '16x', 'pointdistiller')
+    # the CLI prints the same numbers
+    assert TOOL.main(['--compare', str(REPO / 'benchmarks/kd_gain_sim_teacher1.json'),
+                      str(REPO / 'benchmarks/kd_gain_sim.json'), '--ratio', '16x']) == 0
+    text = capsys.readouterr().out
+    assert 'B - A' in text and '3D mAP:' in text and 'per seed' in text

@@ -157,8 +157,41 @@ def render(record: str) -> int:
     return 0
 
 
+def compare(argv: List[str]) -> int:
+    """``--compare A.json B.json --ratio R --method M``: print the paired difference B - A of
+    method M's runs in two records (e.g. one KD config with two teachers)."""
+    from mmdet3d_pointdistiller.quickstart.kd_gain import compare_records, format_interval
+    p = argparse.ArgumentParser(prog='benchmark_kd_gain.py --compare',
+                                description=compare.__doc__.split('\n')[0])
+    p.add_argument('records', nargs=2, metavar='RECORD.json')
+    p.add_argument('--ratio', required=True)
+    p.add_argument('--method', default='pointdistiller')
+    args = p.parse_args(argv)
+    recs = []
+    for path in args.records:
+        if not Path(path).is_file():
+            raise SystemExit(f'--compare: {path} not found')
+        recs.append(json.loads(Path(path).read_text()))
+    try:
+        out = compare_records(*recs, args.ratio, args.method)
+    except ValueError as e:
+        raise SystemExit(f'--compare: {e}')
+    a, b = args.records
+    print(f'{args.method} at {args.ratio}, paired by seed ({out["seeds"]}): B - A with\n'
+          f'  A = {a} (teacher {out["teachers"][0]})\n'
+          f'  B = {b} (teacher {out["teachers"][1]})')
+    for key, label in (('map_3d', '3D mAP'), ('map_bev', 'BEV mAP'),
+                       ('car_3d_moderate', 'Car 3D@0.7')):
+        g = out[key]
+        print(f'  {label}: {format_interval(g)}; per seed '
+              + ', '.join(f'{d:+.2f}' for d in g['diffs']))
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list[:1] == ['--compare']:
+        return compare(args_list[1:])
     if args_list[:1] == ['--render']:
         if len(args_list) != 2:
             raise SystemExit('usage: benchmark_kd_gain.py --render RECORD.json')
@@ -166,7 +199,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                 epilog='benchmark_kd_gain.py --render RECORD.json recomputes '
                                        'the statistics of a record and re-renders its .md/.png '
-                                       'without training')
+                                       'without training; benchmark_kd_gain.py --compare A.json '
+                                       'B.json --ratio R --method M prints the paired difference '
+                                       'B - A of one method in two records')
     p.add_argument('--ratio', required=True, help='label of the student ratio, e.g. 16x')
     p.add_argument('--methods', nargs='+', help='name=config pairs (default: student and '
                                                 'pointdistiller of --ratio)')

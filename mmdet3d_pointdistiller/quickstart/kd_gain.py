@@ -34,7 +34,7 @@ from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 
 __all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics',
            'plot_kd_curves', 'plot_paired_gains', 'plot_learning_curves', 'write_report',
-           'format_interval']
+           'format_interval', 'compare_records']
 
 METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
           'Pedestrian / Cyclist, simulated val split, %')
@@ -157,6 +157,46 @@ def format_interval(g: dict, verdict: bool = True) -> str:
     verdict = 'above 0' if lo > 0 else ('below 0' if hi < 0 else 'contains 0')
     return (f"{_f(g['mean'], sign=True)} [{_f(lo, sign=True)}, {_f(hi, sign=True)}] "
             f"(n = {g['n']}, {verdict})")
+
+
+def compare_records(rec_a: dict, rec_b: dict, ratio: str, method: str) -> dict:
+    """Paired difference ``b - a`` of one method's runs in two paired-seed records, on the
+    seeds both have: e.g. the same KD config distilled from two teachers. For a seed both runs
+    start from the same student weights and see the same data order (the pairing of
+    tests/test_paired_runs.py does not depend on the teacher), so the per-seed difference
+    removes the seed's own luck just as a KD gain does.
+
+    Returns:
+        dict: ``{'map_3d' | 'map_bev' | 'car_3d_moderate': paired_gain}``, plus ``seeds`` and
+        ``teachers`` (the two records' teacher checkpoints).
+
+    Raises:
+        ValueError: naming what differs (budget, val frames, the method's config) or is
+            missing (ratio, method, shared seeds).
+    """
+    for name, rec in (('A', rec_a), ('B', rec_b)):
+        if ratio not in rec.get('ratios', {}):
+            raise ValueError(f'record {name} has no ratio {ratio!r} '
+                             f'(it has {sorted(rec.get("ratios", {}))})')
+        if method not in rec['ratios'][ratio]['methods']:
+            raise ValueError(f'record {name} has no method {method!r} at {ratio} (it has '
+                             f'{sorted(rec["ratios"][ratio]["methods"])})')
+    for key in ('budget', 'val_frames', 'train_frames'):
+        if rec_a.get(key) != rec_b.get(key):
+            raise ValueError(f'the records differ in {key}: {rec_a.get(key)} vs {rec_b.get(key)}')
+    ea, eb = rec_a['ratios'][ratio], rec_b['ratios'][ratio]
+    if ea['methods'][method] != eb['methods'][method]:
+        raise ValueError(f'{method} is a different config in the two records: '
+                         f"{ea['methods'][method]} vs {eb['methods'][method]}")
+    ra, rb = ea['runs'].get(method, {}), eb['runs'].get(method, {})
+    seeds = sorted(int(s) for s in set(ra) & set(rb))
+    if not seeds:
+        raise ValueError(f'no seed has a finished {method} run at {ratio} in both records')
+    out = {key: paired_gain(_values(ra, seeds, key), _values(rb, seeds, key), seeds=seeds)
+           for key in ('map_3d', 'map_bev', 'car_3d_moderate')}
+    out.update(seeds=seeds, teachers=[rec_a['teacher']['checkpoint'],
+                                      rec_b['teacher']['checkpoint']])
+    return out
 
 
 def render_markdown(rec: dict) -> str:
