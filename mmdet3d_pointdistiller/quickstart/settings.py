@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Dict, List
 
 __all__ = ['BUDGETS', 'CONFIGS', 'DISPLAY', 'KD_GAIN_RECORD', 'STAGES', 'TEACHER_FT_CONFIG',
-           'TEACHER_FT_ITERS', 'TEACHER_TRAIN_CONFIG', 'ZOO_RECORD', 'ZOO_TEACHER', 'Budget', 'budget_cfg_options', 'estimate_seconds']
+           'TEACHER_FT_ITERS', 'TEACHER_TRAIN_CONFIG', 'ZOO_RECORD', 'ZOO_TEACHER', 'Budget',
+           'budget_cfg_options', 'estimate_seconds']
 
 CONFIGS = {
     # the plain sim PointPillars: the shipped zoo teacher loads into it
