@@ -1,18 +1,22 @@
 #!/usr/bin/env python
 """Train, evaluate and ship the simulated-dataset model zoo's teacher.
 
-    python tools/train_sim_zoo.py teacher            # train (or reuse / resume), then ship
+    python tools/train_sim_zoo.py teacher            # stage 1: train (or reuse / resume), ship
+    python tools/train_sim_zoo.py teacher-ft         # stage 2 from stage 1's final weights (the
+                                                     # distillation teacher; trains stage 1 first
+                                                     # when it is missing)
 
 1. the dataset ``data/sim_kitti`` (1500 train / 300 val frames, simulator seed 0);
-2. ``mim train mmdet3d configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py``
-   with ``--threads`` torch threads (reused when its last checkpoint exists, resumed from
-   ``last_checkpoint`` when interrupted);
+2. ``mim train mmdet3d <the model's config>`` (stage 1:
+   ``configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py``; a later stage
+   with ``load_from`` = the earlier stage's last checkpoint) with ``--threads`` torch threads
+   (reused when its last checkpoint exists, resumed from ``last_checkpoint`` when interrupted);
 3. the final weights stored as fp16 in ``checkpoints/sim/<name>_fp16.pth`` (the file the sim
    distillation configs use as ``teacher_ckpt``), evaluated with ``Runner.test`` (the path of
    ``mim test``) on the full val split, compared with the float32 weights frame by frame,
    timed, counted (params, GFLOPs), and checked on a few re-simulated val frames;
 4. the record ``checkpoints/sim/<name>.json`` (learning curve included) and the model-zoo
-   table ``configs/sim/README.md``.
+   table ``configs/sim/README.md`` (every shipped record; one learning curve over the stages).
 
 ``--ship-only`` skips training (the run must be finished).
 """
