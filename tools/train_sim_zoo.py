@@ -75,12 +75,14 @@ def train(config: str, work_dir: Path, threads: int, max_iters: int, force: bool
     return time.perf_counter() - t0
 
 
-#: the teacher the sim distillation configs and tools use (quickstart.settings.ZOO_TEACHER)
-DISTILL_TEACHER = 'teacher-ft'
-
-
 def record_path(key: str) -> Path:
     return REPO / 'checkpoints' / 'sim' / f"{MODELS[key]['name']}.json"
+
+
+def max_iters(key: str) -> int:
+    """``train_cfg.max_iters`` of model ``key``'s training config."""
+    from mmengine.config import Config
+    return Config.fromfile(str(REPO / MODELS[key]['config'])).train_cfg.max_iters
 
 
 def shipped_records() -> List[Tuple[str, dict]]:
@@ -91,12 +93,8 @@ def shipped_records() -> List[Tuple[str, dict]]:
 
 def iters_before(key: str) -> int:
     """Training iterations of the earlier stages ``key`` starts from (0 for a first stage)."""
-    from mmengine.config import Config
     parent = MODELS[key].get('init_from')
-    if parent is None:
-        return 0
-    return (iters_before(parent)
-            + Config.fromfile(str(REPO / MODELS[parent]['config'])).train_cfg.max_iters)
+    return 0 if parent is None else iters_before(parent) + max_iters(parent)
 
 
 def zoo_table(recs: List[dict]) -> str:
@@ -192,9 +190,11 @@ def fp16_text(rec: dict) -> str:
 
 def write_readme() -> None:
     """``configs/sim/README.md`` from every shipped record (:func:`shipped_records`)."""
+    from mmdet3d_pointdistiller.quickstart.settings import ZOO_RECORD
     shipped = shipped_records()
     recs = [r for _, r in shipped]
-    distill = dict(shipped).get(DISTILL_TEACHER, recs[-1])
+    # the teacher the sim distillation configs and tools use (its record is ZOO_RECORD)
+    distill = next((r for r in recs if r['record'] == ZOO_RECORD), recs[-1])
     curve, raw, stage_rows = [], {}, []
     for key, rec in shipped:  # one learning curve over the stages, steps counted from scratch
         off = iters_before(key)
@@ -398,8 +398,6 @@ def main(argv=None) -> int:
     p.add_argument('--train-wall-s', type=float, default=None,
                    help='training wall time to record when it ran elsewhere (e.g. resumed)')
     args = p.parse_args(argv)
-    from mmengine.config import Config
-
     from mmdet3d_pointdistiller.quickstart.dataset import ensure_dataset
     from mmdet3d_pointdistiller.quickstart.progress import Progress
     from mmdet3d_pointdistiller.quickstart.settings import Budget
@@ -419,7 +417,7 @@ def main(argv=None) -> int:
     ensure_dataset((REPO / 'data/sim_kitti').resolve(),
                    Budget(num_train=NUM_TRAIN, num_val=NUM_VAL, teacher_iters=0,
                           student_iters=0), DATA_SEED, False, prog, workers=2)
-    iters = Config.fromfile(str(REPO / m['config'])).train_cfg.max_iters
+    iters = max_iters(args.model)
     if args.curve_only:
         for c in precise_bn_curve(m['deploy_config'], work, args.threads):
             print(c['step'], f"3D mAP {c['map_3d']:.2f}, BEV mAP {c['map_bev']:.2f}")
@@ -428,7 +426,7 @@ def main(argv=None) -> int:
     if 'init_from' in m:  # a later stage: the earlier one's final weights (trained if missing)
         parent = MODELS[m['init_from']]
         parent_work = (REPO / 'work_dirs/sim_zoo' / m['init_from']).resolve()
-        parent_iters = Config.fromfile(str(REPO / parent['config'])).train_cfg.max_iters
+        parent_iters = max_iters(m['init_from'])
         load_from = parent_work / f'iter_{parent_iters}.pth'
         if not args.ship_only and not load_from.is_file():
             print(f"[zoo] {args.model} starts from {m['init_from']}, which is not trained yet",

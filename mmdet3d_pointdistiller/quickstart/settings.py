@@ -77,18 +77,19 @@ _COST = dict(sim_frame=0.025, convert_fixed=20.0, convert_frame=0.07, startup=40
 def estimate_seconds(b: Budget, parallel: bool = True, train_teacher: bool = True,
                      teacher_ft_iters: int = 0) -> Dict[str, float]:
     """A-priori seconds of every stage for budget ``b`` (see ``_COST``); ``teacher_ft_iters``:
-    the teacher's second stage (batch 4), when it is trained too."""
+    the teacher's second stage, when it is trained too (costed like the first)."""
     c = _COST
     frames = b.num_train + b.num_val
     val = b.evals * b.num_val * c['val_frame']
     scale = b.batch_size / 2
     student = c['startup'] + b.student_iters * c['student_iter'] * scale + val
     kd = c['startup'] + b.student_iters * c['pointdistiller_iter'] * scale + val
+
+    def teacher_run(iters: int) -> float:  # one teacher stage; both stages cost alike
+        return c['startup'] + iters * c['teacher_iter'] * scale + val if iters else 0.0
     return dict(
         data=frames * c['sim_frame'] + c['convert_fixed'] + frames * c['convert_frame'],
-        teacher=(c['startup'] + b.teacher_iters * c['teacher_iter'] * scale + val
-                 + (c['startup'] + teacher_ft_iters * c['teacher_iter'] * 2 + val
-                    if teacher_ft_iters else 0.0)
+        teacher=(teacher_run(b.teacher_iters) + teacher_run(teacher_ft_iters)
                  if train_teacher else 1.0),
         # two processes on two cores: the longer one, slowed a little by the other
         students=max(student, kd) * 1.15 if parallel else student + kd,
