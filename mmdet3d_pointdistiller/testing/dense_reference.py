@@ -198,7 +198,8 @@ def dense_pointdistiller_loss(teacher_feat: Tensor,
 
     total_sel = sum(c.shape[2] for c in conv_t)
     total_pos = sum(c.shape[2] * c.shape[3] for c in conv_t)
-    if total_sel == 0 or (training and teacher_adapter.has_norm and total_pos < 2):
+    if total_sel == 0 or (training and (teacher_adapter.has_norm or student_adapter.has_norm)
+                          and total_pos < 2):
         return DenseResult(
             loss=student_feat.sum().to(dtype) * 0,
             selection=[dict(index=i, weight=teacher_feat.new_zeros(0)) for i in sel_idx],

@@ -5,19 +5,106 @@ activation) over edge features ``e_ik = cat(x_j(i,k), x_i)``. Its conv splits as
 ``W e_ik = W1 x_j + W2 x_i``, so every element is projected once and an edge output is a
 gather plus a broadcast add (:func:`~.graph_ops.gather_edge_projection`).
 
+:func:`build_edge_adapters` builds the two adapters for a choice of teacher-side projection
+(``PointDistillerLoss(teacher_projection=...)``); :class:`OutputStats` measures what the
+adapters output (variance, active fraction), the collapse diagnostics of
+``DistillStatsHook``.
+
 Notation used in the shapes below:
 
 * ``M_b``  candidate elements of sample ``b``, ``N_b`` its queries, ``K_b`` nodes per query,
 * ``L``    edge positions of the batch (``sum_b N_b K_b``),
 * ``C``    feature channels, ``C'`` adapter output channels.
 """
-from typing import Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
 from torch import Tensor
 
-__all__ = ['split_edge_projection', 'adapter_norm_act', 'segment_max_over_k']
+__all__ = ['TEACHER_PROJECTIONS', 'build_edge_adapters', 'edge_identity_weight',
+           'split_edge_projection', 'adapter_norm_act', 'segment_max_over_k', 'OutputStats']
+
+#: teacher-side projections gamma_T of ``PointDistillerLoss(teacher_projection=...)``
+TEACHER_PROJECTIONS = ('adapter', 'normalised', 'edge')
+
+
+def edge_identity_weight(channels: int, local: bool) -> Tensor:
+    """The fixed 1x1 conv weight that maps ``cat(x_j, x_i)`` to ``cat(x_j - x_i, x_i)``.
+
+    Args:
+        channels (int): C, channels of ``x``.
+        local (bool): False: the input is ``x_i`` alone and the weight is the identity.
+
+    Returns:
+        Tensor: (2C, 2C, 1, 1) (``local``) or (C, C, 1, 1), rows = output channels:
+        ``[[I, -I], [0, I]]``.
+    """
+    eye = torch.eye(channels)
+    if not local:
+        return eye[:, :, None, None].clone()
+    top = torch.cat([eye, -eye], dim=1)
+    bottom = torch.cat([torch.zeros_like(eye), eye], dim=1)
+    return torch.cat([top, bottom], dim=0)[:, :, None, None].contiguous()
+
+
+def build_edge_adapters(teacher_channels: int, student_channels: int, adapter_channels: int,
+                        local: bool, norm_cfg: Optional[dict], act_cfg: Optional[dict],
+                        teacher_projection: str, teacher_trainable: bool
+                        ) -> Tuple[ConvModule, ConvModule]:
+    """The teacher-side projection gamma_T and the student adapter gamma_S.
+
+    ``teacher_projection``:
+
+    * ``'adapter'`` (paper, released code): both are 1x1 conv + ``norm_cfg`` + ``act_cfg``.
+      Trained together on their own squared difference they admit a trivial zero (both
+      output the same constant: BN scale -> 0 and shift <= 0 before the ReLU).
+    * ``'normalised'``: gamma_T is a 1x1 conv followed by the norm of ``norm_cfg`` without
+      affine parameters and no activation: every output channel has zero mean and unit
+      variance over the batch's edges, so the target cannot be a constant (Miles &
+      Mikolajczyk, *Understanding the Role of the Projector in Knowledge Distillation*,
+      AAAI 2024). gamma_S is 1x1 conv + ``norm_cfg`` (affine) and must have no activation.
+    * ``'edge'``: no teacher parameters; G_T is the teacher's edge feature
+      ``cat(x_j - x_i, x_i)`` (a fixed conv of :func:`edge_identity_weight`) standardised by
+      the norm of ``norm_cfg`` without affine parameters (running statistics only; none if
+      ``norm_cfg`` is None), so that its scale does not depend on the tap; gamma_S regresses
+      it (FitNets' student-side regressor on the graph); ``adapter_channels`` must be
+      ``2 C_T`` (``C_T`` when not local), no activation.
+
+    ``teacher_trainable=False`` freezes gamma_T (for ``'edge'`` it is always frozen).
+
+    Raises:
+        ValueError: naming the ``PointDistillerLoss`` argument that is inconsistent.
+    """
+    factor = 2 if local else 1
+    t_in, s_in = factor * teacher_channels, factor * student_channels
+    if teacher_projection != 'adapter' and act_cfg is not None:
+        raise ValueError(
+            f"teacher_projection={teacher_projection!r} gives targets of both signs, which an "
+            f"adapter with an activation cannot reach: set act_cfg=None (got {act_cfg!r})")
+    if teacher_projection == 'adapter':
+        teacher = ConvModule(t_in, adapter_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
+    elif teacher_projection == 'normalised':
+        if norm_cfg is None:
+            raise ValueError("teacher_projection='normalised' normalises the teacher side with "
+                             'norm_cfg without affine parameters: norm_cfg must not be None')
+        teacher = ConvModule(t_in, adapter_channels, 1, norm_cfg=dict(norm_cfg, affine=False),
+                             act_cfg=None)
+    else:
+        if adapter_channels != t_in:
+            raise ValueError(
+                f"teacher_projection='edge' compares the student with the teacher's edge "
+                f'features cat(x_j - x_i, x_i) of {t_in} channels: set adapter_channels={t_in}'
+                f' (got {adapter_channels})')
+        teacher = ConvModule(t_in, t_in, 1, bias=False, act_cfg=None, norm_cfg=None if
+                             norm_cfg is None else dict(norm_cfg, affine=False))
+        teacher_trainable = False
+        with torch.no_grad():
+            teacher.conv.weight.copy_(edge_identity_weight(teacher_channels, local))
+    student = ConvModule(s_in, adapter_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
+    if not teacher_trainable:
+        teacher.requires_grad_(False)
+    return teacher, student
 
 
 def split_edge_projection(adapter: ConvModule, feats: Tensor, sel: Tensor
@@ -85,3 +172,38 @@ def segment_max_over_k(graph: Tensor, num_sel: Sequence[int], num_nbr: Sequence[
         pooled.append(graph[:, start:start + n * k].reshape(channels, n, k).amax(dim=2))
         start += n * k
     return torch.cat(pooled, dim=1)
+
+
+class OutputStats:
+    """Measured statistics of the adapter outputs G_T / G_S over one forward (all edges of
+    the batch, before any max-pooling): accumulated chunk by chunk in float64.
+
+    :meth:`result` gives, per side ``t`` / ``s``: ``out_var_<side>`` the mean over the C'
+    channels of each channel's variance over the edges, and ``out_active_<side>`` the
+    fraction of outputs that are non-zero (after a ReLU: the live units; 1.0 without
+    activation).
+    """
+
+    def __init__(self) -> None:
+        self._sums: Dict[str, list] = {}
+
+    def add(self, side: str, rows: Tensor) -> None:
+        """Accumulate ``rows`` (..., C') adapter outputs of ``side`` ('t' or 's')."""
+        flat = rows.detach().reshape(-1, rows.shape[-1]).double()
+        acc = self._sums.setdefault(side, [0, 0.0, 0.0, 0])
+        acc[0] += flat.shape[0]
+        acc[1] = acc[1] + flat.sum(dim=0)
+        acc[2] = acc[2] + flat.square().sum(dim=0)
+        acc[3] += int(torch.count_nonzero(flat))
+
+    def result(self) -> Dict[str, float]:
+        """``{out_var_t, out_active_t, out_var_s, out_active_s}`` of what was added (empty if
+        nothing was)."""
+        out = {}
+        for side, (n, s1, s2, nonzero) in self._sums.items():
+            if n == 0:
+                continue
+            mean = s1 / n
+            out[f'out_var_{side}'] = float((s2 / n - mean.square()).clamp_min(0).mean())
+            out[f'out_active_{side}'] = nonzero / (n * s1.numel())
+        return out

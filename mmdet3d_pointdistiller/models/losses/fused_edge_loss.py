@@ -149,7 +149,8 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
     Inputs: ``proj_nbr_t`` (M, C'), ``proj_ctr_t`` (Nq, C'), ``proj_nbr_s`` (M, C'),
     ``proj_ctr_s`` (Nq, C'), BN affine ``gamma_t, beta_t, gamma_s, beta_s`` ((C',) or None),
     then non-tensor arguments ``norms`` (teacher, student BN modules or None), ``relu``,
-    ``pool`` ('none' | 'max'), ``chunks`` (list of :class:`EdgeChunk`).
+    ``pool`` ('none' | 'max'), ``chunks`` (list of :class:`EdgeChunk`), ``stats``
+    (:class:`~.edge_adapters.OutputStats` that measures the adapter outputs, or None).
 
     Outputs: ``per_query`` (Nq,) mean over (K_i, C') (or over C' after max-pooling over K)
     of (G_T - G_S)^2, differentiable; ``teacher_max`` (Nq,) max over K and C' of G_T,
@@ -158,7 +159,7 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, proj_nbr_t, proj_ctr_t, proj_nbr_s, proj_ctr_s, gamma_t, beta_t, gamma_s,
-                beta_s, norms, relu, pool, chunks):
+                beta_s, norms, relu, pool, chunks, stats):
         num_query, channels = proj_ctr_t.shape
         num_rows = proj_nbr_t.shape[0]
         device = proj_ctr_t.device
@@ -179,6 +180,9 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
         for ch in chunks:
             y_t = sides[0].activation(ch, relu, buf_t)
             y_s = sides[1].activation(ch, relu, buf_s)
+            if stats is not None:
+                stats.add('t', y_t)
+                stats.add('s', y_s)
             if pool == 'max':
                 y_t, y_s = y_t.amax(dim=1), y_s.amax(dim=1)  # (c, C')
                 per_query[ch.q0:ch.q1] = (y_t - y_s).square_().sum(dim=1) / channels
@@ -235,7 +239,7 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
                     g = _relu_mask_(d, y, g_view) if relu else d
                 acc_h[s][ch.q0:ch.q1] += g.sum(dim=1)
                 acc_g[s].index_add_(0, ch.index, g.view(num_e, channels))
-        out = [None] * 12
+        out = [None] * 13
         cnt = ctx.cnt.to(coef.dtype).unsqueeze(1)
         k_q = ctx.k_q.to(coef.dtype).unsqueeze(1)
         for s, side in enumerate(sides):
@@ -276,7 +280,8 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
 def fused_edge_graph_mse(proj_nbr_t: Tensor, proj_ctr_t: Tensor, proj_nbr_s: Tensor,
                          proj_ctr_s: Tensor, nbr_list: List[Tensor],
                          norm_t: Optional[_BatchNorm], norm_s: Optional[_BatchNorm],
-                         relu: bool, pool: str, chunk_size: int) -> Tuple[Tensor, Tensor]:
+                         relu: bool, pool: str, chunk_size: int,
+                         stats=None) -> Tuple[Tensor, Tensor]:
     """Per-query graph MSE without storing any (sum N_b K_b, C') activation.
 
     Args:
@@ -290,6 +295,7 @@ def fused_edge_graph_mse(proj_nbr_t: Tensor, proj_ctr_t: Tensor, proj_nbr_s: Ten
         relu (bool): ReLU after the BN.
         pool (str): 'none' or 'max' (over K).
         chunk_size (int): queries per chunk.
+        stats (OutputStats, optional): accumulates the adapter outputs (before pooling).
 
     Returns:
         tuple[Tensor, Tensor]: ``per_query`` (Nq,) and detached ``teacher_max`` (Nq,).
@@ -299,4 +305,4 @@ def fused_edge_graph_mse(proj_nbr_t: Tensor, proj_ctr_t: Tensor, proj_nbr_s: Ten
         proj_nbr_t, proj_ctr_t, proj_nbr_s, proj_ctr_s,
         None if norm_t is None else norm_t.weight, None if norm_t is None else norm_t.bias,
         None if norm_s is None else norm_s.weight, None if norm_s is None else norm_s.bias,
-        (norm_t, norm_s), relu, pool, chunks)
+        (norm_t, norm_s), relu, pool, chunks, stats)

@@ -10,14 +10,15 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet3d.registry import MODELS
 
 from .arg_checks import check_bool, check_choice, check_number, check_positive_int
-from .edge_adapters import adapter_norm_act, segment_max_over_k, split_edge_projection
+from .edge_adapters import (TEACHER_PROJECTIONS, OutputStats, adapter_norm_act,
+                            build_edge_adapters, edge_identity_weight, segment_max_over_k,
+                            split_edge_projection)
 from .feature_layout import FEATURE_LAYOUTS, FeatureLayoutLoss
 from .fused_edge_loss import fused_edge_graph_mse
 from .graph_ops import chunked_feature_knn, gather_edge_projection
@@ -43,8 +44,10 @@ class PointDistillerLoss(FeatureLayoutLoss):
        ``M_b`` elements of the sample); ``K`` counts the centre, which is always node 0.
        The *same* indices gather teacher and student features.
     4. **Edge features** ``e_ik = cat(x_j(i,k), x_i)`` (neighbour, centre) go through
-       separate, trainable adapters ``gamma_T: 2 C_T -> C'`` and ``gamma_S: 2 C_S -> C'``
-       (mmcv ``ConvModule``: 1x1 Conv without bias + BN2d + ReLU). This gives the graph
+       separate adapters ``gamma_T: 2 C_T -> C'`` and ``gamma_S: 2 C_S -> C'`` (mmcv
+       ``ConvModule``: 1x1 Conv without bias + BN2d + ReLU; other teacher sides with
+       ``teacher_projection``, see :func:`~.edge_adapters.build_edge_adapters`). This gives
+       the graph
        features ``G_T, G_S`` of shape (N_b, K_b, C'); ``pool='max'`` max-pools them over
        ``K`` to (N_b, C') (PointRCNN), ``pool='none'`` compares all ``K`` edges (voxel
        detectors).
@@ -139,12 +142,14 @@ class PointDistillerLoss(FeatureLayoutLoss):
             ``'batch'`` (the released KITTI PointPillars code: one pool of all elements of
             the batch, N per batch).
         teacher_adapter_trainable (bool): train gamma_T with the student (paper and released
-            code, default). Both adapters trained on their own squared difference admit
-            co-adapted solutions in which gamma_T keeps only what the student already
-            encodes (the KD loss then falls to ~0 within a few hundred iterations, measured
-            on the simulated dataset); ``False`` freezes gamma_T at its initialisation (a fixed
-            random projection of the teacher edges, batch-normalised), so the target cannot
-            move towards the student.
+            code, default). Two trainable conv-BN-ReLU adapters have a trivial zero (both
+            silent; reached within a few hundred iterations on the simulated dataset);
+            ``False`` freezes gamma_T at its initialisation (design (a)).
+        teacher_projection (str): gamma_T: ``'adapter'`` (paper; conv + norm + act),
+            ``'normalised'`` (conv + non-affine norm, no activation; design (b)) or
+            ``'edge'`` (none: the target is ``cat(x_j - x_i, x_i)``, standardised without
+            parameters; design (c)); the last two
+            need ``act_cfg=None`` (see :func:`~.edge_adapters.build_edge_adapters`).
         init_cfg (dict | list[dict], optional): mmengine initialisation config.
 
     Attributes:
@@ -152,6 +157,9 @@ class PointDistillerLoss(FeatureLayoutLoss):
             allow it (default True; False forces the plain autograd path, same results).
         teacher_adapter (ConvModule): gamma_T, weight (C', 2 C_T, 1, 1) (or C_T if not local).
         student_adapter (ConvModule): gamma_S, weight (C', 2 C_S, 1, 1) (or C_S).
+        measure_outputs (bool): when True (``DistillStatsHook`` sets it on its logging
+            iterations) a forward measures the adapter outputs into ``last_output_stats``
+            (:class:`~.edge_adapters.OutputStats`: ``out_var_t/s``, ``out_active_t/s``).
         last_selection (list[dict]): after each forward, one dict per sample with
             ``index`` (N_b,) long and ``weight`` (N_b,), both detached. ``index`` is the
             row of ``teacher_feat`` (voxel layout), the flat ``h * W + w`` cell (bev) or the
@@ -177,6 +185,7 @@ class PointDistillerLoss(FeatureLayoutLoss):
                  act_cfg: Optional[dict] = dict(type='ReLU'),
                  teacher_adapter_trainable: bool = True,
                  sampling: str = 'sample',
+                 teacher_projection: str = 'adapter',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.teacher_channels = check_positive_int('teacher_channels', teacher_channels)
@@ -206,13 +215,11 @@ class PointDistillerLoss(FeatureLayoutLoss):
         self.pool = pool
         self.loss_weight = float(loss_weight)
 
-        factor = 2 if local else 1
-        self.teacher_adapter = ConvModule(
-            factor * self.teacher_channels, self.adapter_channels, 1,
-            norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.student_adapter = ConvModule(
-            factor * self.student_channels, self.adapter_channels, 1,
-            norm_cfg=norm_cfg, act_cfg=act_cfg)
+        check_choice('teacher_projection', teacher_projection, TEACHER_PROJECTIONS)
+        self.teacher_projection = teacher_projection
+        self.teacher_adapter, self.student_adapter = build_edge_adapters(
+            self.teacher_channels, self.student_channels, self.adapter_channels, local,
+            norm_cfg, act_cfg, teacher_projection, teacher_adapter_trainable)
         for adapter in (self.teacher_adapter, self.student_adapter):
             norm = adapter.norm if adapter.with_norm else None
             if norm is not None and (not isinstance(norm, _BatchNorm) or isinstance(
@@ -221,10 +228,19 @@ class PointDistillerLoss(FeatureLayoutLoss):
                     'norm_cfg must build a 2-D batch-norm layer (e.g. BN, BN2d, SyncBN) or be '
                     f'None, got {norm_cfg!r} -> {type(norm).__name__}')
         self.teacher_adapter_trainable = teacher_adapter_trainable
-        if not teacher_adapter_trainable:
-            self.teacher_adapter.requires_grad_(False)
         self.fused = True
         self.last_selection: List[Dict[str, Tensor]] = []
+        self.measure_outputs = False
+        self.last_output_stats: Dict[str, float] = {}
+
+    def init_weights(self) -> None:
+        """mmengine initialisation, then the fixed identity of ``teacher_projection='edge'``
+        again (an init_cfg or ``ConvModule.init_weights`` would overwrite it)."""
+        super().init_weights()
+        if self.teacher_projection == 'edge':
+            with torch.no_grad():
+                self.teacher_adapter.conv.weight.copy_(
+                    edge_identity_weight(self.teacher_channels, self.local))
 
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, teacher_feat: Tensor, student_feat: Tensor,
@@ -292,18 +308,20 @@ class PointDistillerLoss(FeatureLayoutLoss):
         return self.teacher_adapter.with_activation == self.student_adapter.with_activation
 
     def _graph_mse_fused(self, teacher: Tensor, student: Tensor, sel_all: Tensor,
-                         nbr_list: List[Tensor]) -> Tuple[Tensor, Tensor]:
+                         nbr_list: List[Tensor], stats: Optional[OutputStats]
+                         ) -> Tuple[Tensor, Tensor]:
         """Per-query MSE and teacher max via :class:`FusedEdgeGraphMSE` (local graphs)."""
         proj_t = split_edge_projection(self.teacher_adapter, teacher, sel_all)
         proj_s = split_edge_projection(self.student_adapter, student, sel_all)
         return fused_edge_graph_mse(
             proj_t[0], proj_t[1], proj_s[0], proj_s[1], nbr_list,
             self.teacher_adapter.norm, self.student_adapter.norm,
-            self.teacher_adapter.with_activation, self.pool, self.knn_chunk_size)
+            self.teacher_adapter.with_activation, self.pool, self.knn_chunk_size, stats)
 
     def _graph_mse_unfused(self, teacher: Tensor, student: Tensor, sel_all: Tensor,
                            nbr_list: List[Tensor], sel_counts: List[int],
-                           nbr_counts: List[int]) -> Tuple[Tensor, Tensor]:
+                           nbr_counts: List[int], stats: Optional[OutputStats]
+                           ) -> Tuple[Tensor, Tensor]:
         """Per-query MSE (sum N_b,) and detached teacher max (sum N_b,) with plain autograd.
 
         Materialises the (C', sum N_b K_b) adapter outputs (never the (N, K, 2C) edges); used
@@ -336,10 +354,13 @@ class PointDistillerLoss(FeatureLayoutLoss):
                 *split_edge_projection(self.teacher_adapter, teacher, sel_all), nbr, ctr))
             graph_s = adapter_norm_act(self.student_adapter, gather_edge_projection(
                 *split_edge_projection(self.student_adapter, student, sel_all), nbr, ctr))
-            if self.pool == 'max':
-                graph_t = segment_max_over_k(graph_t, sel_counts, nbr_counts)
-                graph_s = segment_max_over_k(graph_s, sel_counts, nbr_counts)
-                ctr = None  # now (C', sum N_b)
+        if stats is not None:
+            stats.add('t', graph_t.t())
+            stats.add('s', graph_s.t())
+        if self.local and self.pool == 'max':
+            graph_t = segment_max_over_k(graph_t, sel_counts, nbr_counts)
+            graph_s = segment_max_over_k(graph_s, sel_counts, nbr_counts)
+            ctr = None  # now (C', sum N_b)
         # graph_*: (C', L) channel-major, edges query-major, or (C', sum N_b)
         sq = F.mse_loss(graph_s, graph_t, reduction='none').sum(dim=0)
         with torch.no_grad():
@@ -413,7 +434,7 @@ class PointDistillerLoss(FeatureLayoutLoss):
                 offset += num_elem
         total_sel = sum(num_sel)
         total_edges = sum(n * k for n, k in zip(num_sel, num_nbr))
-        has_bn = self.teacher_adapter.with_norm
+        has_bn = self.teacher_adapter.with_norm or self.student_adapter.with_norm
         if total_sel == 0 or (self.training and has_bn and total_edges < 2):
             self.last_selection = self._selection_per_sample(
                 sel_list, [teacher.new_zeros(n) for n in num_sel], sample_counts, orig_index)
@@ -426,11 +447,14 @@ class PointDistillerLoss(FeatureLayoutLoss):
         nbrs = [nbr_list[i] for i in nonempty] if self.local else []
 
         # ---- per-query mean_{k,c} (G_T - G_S)^2 and max_{k,c} G_T (detached), (sum N_b,)
+        stats = OutputStats() if self.measure_outputs else None
         if self.local and self.fused and self._fusable():
-            per_query, teacher_max = self._graph_mse_fused(teacher, student, sel_all, nbrs)
+            per_query, teacher_max = self._graph_mse_fused(teacher, student, sel_all, nbrs,
+                                                           stats)
         else:
             per_query, teacher_max = self._graph_mse_unfused(teacher, student, sel_all, nbrs,
-                                                             sel_counts, nbr_counts)
+                                                             sel_counts, nbr_counts, stats)
+        self.last_output_stats = {} if stats is None else stats.result()
 
         # ---- weights (detached): N_b * softmax(score / tau) per sample
         with torch.no_grad():
