@@ -640,45 +640,6 @@ def test_kd_gain_benchmark_two_seeds_on_the_shipped_teacher(tiny_quickstart):
     assert '0 run(s), 2 at a time | elapsed' in out and ', ETA 0s' in out  # nothing left
 
 
-# ----------------------------------------------------------------------------- KD statistics
-def test_distill_stats_hook_logs_adapter_scale_and_output_variance():
-    import torch
-    from types import SimpleNamespace
-    from mmengine.logging import MessageHub
-    from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
-    from mmdet3d_pointdistiller.engine.hooks import (DistillStatsHook, adapter_stats,
-                                                     relu_gaussian_variance)
-    torch.manual_seed(0)
-    g, b = torch.tensor([1.0, 0.5, 2.0, 1e-6]), torch.tensor([0.0, -1.0, 0.3, -0.2])
-    z = torch.randn(400000, 1)
-    mc = torch.relu(g * z + b).var(dim=0)
-    torch.testing.assert_close(relu_gaussian_variance(g, b), mc, rtol=0.02, atol=1e-6)
-    assert relu_gaussian_variance(g, b)[0] == pytest.approx(0.5 - 1 / (2 * np.pi), rel=1e-5)
-    loss = PointDistillerLoss(teacher_channels=8, student_channels=4, adapter_channels=4,
-                              num_queries=2, num_neighbors=2)
-    with torch.no_grad():
-        loss.teacher_adapter.norm.weight.copy_(g)
-        loss.teacher_adapter.norm.bias.copy_(b)
-        loss.student_adapter.norm.weight.fill_(0.0)  # a collapsed student adapter
-        loss.student_adapter.norm.bias.fill_(-1.0)
-    stats = adapter_stats(loss)
-    assert stats['gamma_t'] == pytest.approx(float(g.abs().mean()))
-    assert stats['var_t'] == pytest.approx(float(relu_gaussian_variance(g, b).mean()))
-    assert stats['gamma_s'] == 0.0 and stats['var_s'] == 0.0
-    hub = MessageHub.get_instance('test_distill_stats_hook')
-    model = SimpleNamespace(distill_losses=torch.nn.ModuleDict({'pfn': loss}))
-    runner = SimpleNamespace(model=model, iter=0, message_hub=hub)
-    # effective number of weighted queries: 4 for uniform weights, 1 for a one-hot sample
-    loss.last_selection = [dict(index=torch.arange(4), weight=torch.ones(4)),
-                           dict(index=torch.arange(4), weight=torch.tensor([4.0, 0, 0, 0]))]
-    DistillStatsHook(interval=1).after_train_iter(runner, 0)
-    assert hub.get_scalar('train/kd_pfn_neff').current() == pytest.approx(2.5)
-    assert hub.get_scalar('train/kd_pfn_gamma_s').current() == 0.0
-    assert hub.get_scalar('train/kd_pfn_var_t').current() == pytest.approx(stats['var_t'])
-    with pytest.raises(ValueError, match='interval must be >= 1'):
-        DistillStatsHook(interval=0)
-
-
 def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):
     from types import SimpleNamespace
     clock = [0.0]

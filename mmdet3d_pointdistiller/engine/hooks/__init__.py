@@ -1,5 +1,5 @@
-from .distill_stats_hook import DistillStatsHook, adapter_stats, relu_gaussian_variance
+from .distill_stats_hook import DistillStatsHook, bn_stats, effective_queries
 from .precise_bn_hook import PreciseBNHook, update_bn_stats
 
-__all__ = ['DistillStatsHook', 'adapter_stats', 'relu_gaussian_variance', 'PreciseBNHook',
+__all__ = ['DistillStatsHook', 'bn_stats', 'effective_queries', 'PreciseBNHook',
            'update_bn_stats']

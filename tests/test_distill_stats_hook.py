@@ -1,0 +1,169 @@
+"""DistillStatsHook: measured adapter statistics (not closed forms), the collapse warnings
+that name the tap and its config key, and the reference window of the loss ratio."""
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+
+import mmdet3d_pointdistiller  # noqa: F401  registers modules
+from mmdet3d_pointdistiller.engine.hooks import DistillStatsHook, bn_stats, effective_queries
+from mmdet3d_pointdistiller.engine.hooks import distill_stats_hook as hook_module
+from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
+
+pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
+
+
+def make_loss(**kwargs):
+    torch.manual_seed(0)
+    cfg = dict(teacher_channels=8, student_channels=4, adapter_channels=4, num_queries=6,
+               num_neighbors=3)
+    cfg.update(kwargs)
+    return PointDistillerLoss(**cfg)
+
+
+def voxel_batch(m=40, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(m, 8, generator=gen), torch.randn(m, 4, generator=gen),
+            torch.arange(2).repeat_interleave(m // 2), torch.randperm(m, generator=gen) + 1.0)
+
+
+def test_measured_output_stats_equal_a_hand_computation():
+    """local=False: G = ReLU(BN(W x_sel)) with batch statistics, computed here by hand."""
+    loss = make_loss(local=False)
+    teacher, student, batch_idx, num_points = voxel_batch()
+    loss.measure_outputs = True
+    loss(teacher, student, batch_idx, num_points)
+    stats = loss.last_output_stats
+    sel = torch.cat([num_points[batch_idx == b].topk(6).indices + 20 * b for b in range(2)])
+    for side, feat, adapter in (('t', teacher, loss.teacher_adapter),
+                                ('s', student, loss.student_adapter)):
+        z = feat[sel] @ adapter.conv.weight.detach().flatten(1).t()
+        g = F.relu(F.batch_norm(z, None, None, adapter.norm.weight.detach(),
+                                adapter.norm.bias.detach(), True, 0.0, adapter.norm.eps))
+        assert stats[f'out_var_{side}'] == pytest.approx(float(g.var(dim=0, unbiased=False)
+                                                               .mean()), rel=1e-5)
+        assert stats[f'out_active_{side}'] == pytest.approx(float((g > 0).float().mean()))
+    assert 0.3 < stats['out_active_t'] < 0.7  # a fresh BN-ReLU: about half the units live
+    loss.measure_outputs = False
+    loss(teacher, student, batch_idx, num_points)
+    assert loss.last_output_stats == {}
+
+
+@pytest.mark.parametrize('projection', ['adapter', 'edge'])
+def test_fused_and_autograd_paths_measure_the_same(projection):
+    kwargs = dict(teacher_projection='edge', act_cfg=None, adapter_channels=16) \
+        if projection == 'edge' else {}
+    fused = make_loss(**kwargs)
+    plain = copy.deepcopy(fused)
+    plain.fused = False
+    batch = voxel_batch()
+    for module in (fused, plain):
+        module.measure_outputs = True
+        module(*batch)
+    assert fused.last_output_stats.keys() == {'out_var_t', 'out_active_t', 'out_var_s',
+                                              'out_active_s'}
+    for key, value in fused.last_output_stats.items():
+        assert value == pytest.approx(plain.last_output_stats[key], rel=1e-5), key
+    if projection == 'edge':  # standardised target, no activation: all outputs live
+        assert fused.last_output_stats['out_active_t'] == 1.0
+        assert fused.last_output_stats['out_var_t'] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_bn_stats_and_effective_queries():
+    loss = make_loss()
+    with torch.no_grad():
+        loss.teacher_adapter.norm.weight.copy_(torch.tensor([1.0, -0.5, 2.0, 4.0]))
+        loss.teacher_adapter.norm.bias.copy_(torch.tensor([0.0, -1.0, 1.0, -2.0]))
+    stats = bn_stats(loss)
+    assert stats['gamma_t'] == pytest.approx(1.875)
+    assert stats['bg_t'] == pytest.approx((0.0 - 2.0 + 0.5 - 0.5) / 4)
+    assert stats['gamma_s'] == pytest.approx(1.0) and stats['bg_s'] == 0.0
+    edge = make_loss(teacher_projection='edge', act_cfg=None, adapter_channels=16)
+    assert set(bn_stats(edge)) == {'gamma_s', 'bg_s'}  # the teacher side has no affine BN
+    sel = [dict(weight=torch.ones(4)), dict(weight=torch.tensor([4.0, 0, 0, 0])),
+           dict(weight=torch.zeros(0))]
+    assert effective_queries(sel) == pytest.approx(2.5)
+    assert effective_queries([]) is None
+
+
+class _Runner(SimpleNamespace):
+    pass
+
+
+def make_runner(loss, name):
+    hub = MessageHub.get_instance(name)
+    model = SimpleNamespace(distill_losses=torch.nn.ModuleDict({'pfn': loss}))
+    return _Runner(model=model, iter=0, message_hub=hub)
+
+
+@pytest.fixture
+def warnings_log(monkeypatch):
+    messages = []
+    monkeypatch.setattr(hook_module, 'print_log',
+                        lambda msg, logger=None, level=None: messages.append((level, msg)))
+    return messages
+
+
+def test_dead_adapter_warns_once_naming_the_tap_and_key(warnings_log):
+    loss = make_loss()
+    with torch.no_grad():  # a silent student adapter: gamma 0, beta -1 before the ReLU
+        loss.student_adapter.norm.weight.fill_(0.0)
+        loss.student_adapter.norm.bias.fill_(-1.0)
+    runner = make_runner(loss, 'test_dead_adapter')
+    hook = DistillStatsHook(interval=1)
+    for it in range(3):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        assert loss.measure_outputs
+        loss(*voxel_batch(seed=it))
+        hook.after_train_iter(runner, it, outputs=dict(loss_cls=torch.tensor(1.0),
+                                                       loss_pd_pfn=torch.tensor(0.5)))
+    assert runner.message_hub.get_scalar('train/kd_pfn_out_active_s').current() == 0.0
+    assert runner.message_hub.get_scalar('train/kd_pfn_bg_s').current() == pytest.approx(-1e12)
+    assert runner.message_hub.get_scalar('train/kd_pfn_out_active_t').current() > 0.3
+    assert len(warnings_log) == 1
+    level, msg = warnings_log[0]
+    assert level == 30 and "tap 'pfn' (model.distill_cfg[0].loss)" in msg
+    assert 'student-side adapter' in msg and '0.00%' in msg
+
+
+def test_kd_loss_collapse_warns_when_the_detection_loss_has_not(warnings_log):
+    loss = make_loss()
+    runner = make_runner(loss, 'test_kd_collapse')
+    hook = DistillStatsHook(interval=5, ref_iters=4)
+    kd = [1.0, 1.2, 0.8, 1.0] + [0.5, 0.02, 0.009, 0.001]  # reference mean 1.0
+    for it, value in enumerate(kd):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        assert loss.measure_outputs == (it in (0, 4))  # logging iterations only
+        hook.after_train_iter(runner, it, outputs=dict(
+            loss_cls=torch.tensor(0.6), loss_bbox=torch.tensor(0.4),
+            loss_pd_pfn=torch.tensor(value)))
+        if it == 4:  # logged: ratio 0.5 / 1.0, detection loss 1.0 / 1.0
+            assert runner.message_hub.get_scalar('train/kd_pfn_loss_ratio').current() == \
+                pytest.approx(0.5)
+            assert runner.message_hub.get_scalar('train/kd_det_loss_ratio').current() == 1.0
+    assert len(warnings_log) == 1 and '0.90%' in warnings_log[0][1]
+    assert "model.distill_cfg[0].loss.teacher_projection='normalised'" in warnings_log[0][1]
+    # no warning when the detection loss has fallen as far (e.g. a converged toy problem)
+    warnings_log.clear()
+    hook = DistillStatsHook(interval=1, ref_iters=2)
+    for it, (kd_v, det_v) in enumerate([(1.0, 1.0), (1.0, 1.0), (0.001, 0.001)]):
+        runner.iter = it
+        hook.after_train_iter(runner, it, outputs=dict(loss_cls=torch.tensor(det_v),
+                                                       loss_pd_pfn=torch.tensor(kd_v)))
+    assert warnings_log == []
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(interval=0), 'interval must be an integer >= 1'),
+    (dict(ref_iters=1.5), 'ref_iters must be an integer >= 1'),
+    (dict(collapse_ratio=1.0), r'collapse_ratio must be in \[0, 1\)'),
+    (dict(min_active=-0.1), r'min_active must be in \[0, 1\)'),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DistillStatsHook(**kwargs)
