@@ -129,6 +129,16 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (6052240, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
     'sim/kd_methods/similarity-preserving_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (6052240, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
+    'sim/pointdistiller-bev-edge_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5246736, '1a9e9011267ae6fb044dc038ab098690e41c1b91'),
+    'sim/pointdistiller-bev-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5156560, 'ce20a7daf3ba334fa25a1d495b07ed31dbef5905'),
+    'sim/pointdistiller-bev-normalised_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5156464, '1a9e9011267ae6fb044dc038ab098690e41c1b91'),
+    'sim/pointdistiller-edge_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
+    'sim/pointdistiller-normalised_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5146160, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-frozen-tadapter-w10_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
     'sim/pointdistiller-frozen-tadapter_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':

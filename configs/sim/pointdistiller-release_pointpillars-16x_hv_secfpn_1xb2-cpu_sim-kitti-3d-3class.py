@@ -5,4 +5,5 @@ _base_ = ['./pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3cl
 
 _pfn = _base_.model.distill_cfg[0]
 _pfn.loss.update(sampling='batch', num_queries=512, temperature=0.01)  # N per batch = 2 x 256
-model = dict(teacher_norm_eval=False, distill_cfg=[_pfn])
+# (teacher BN in train mode: the folded fast path, which needs running statistics, is off)
+model = dict(teacher_norm_eval=False, teacher_fast_pfn=False, distill_cfg=[_pfn])
