@@ -227,6 +227,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--out', default='benchmarks/kd_gain_sim', help='<out>.md and <out>.json')
     p.add_argument('--force', action='store_true', help='retrain finished and recorded runs')
     p.add_argument('--note', default=None, help='free text at the end of the report')
+    p.add_argument('--protocol', default=None,
+                   help='pre-registered protocol (benchmarks/protocols/<record>.md), committed '
+                        'before the runs start: the record stores its file and commit and is '
+                        'labelled confirmatory only if every run started after that commit')
     p.add_argument('--title', default=None,
                    help='heading of the report (default: the record\'s, else "%s")' % TITLE)
     args = p.parse_args(argv)
@@ -252,6 +256,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'--iters {args.iters} is not a multiple of --evals {args.evals}: '
                          f'the last validation must fall on the last iteration')
     teacher = load_teacher(args.teacher_record)
+    from mmdet3d_pointdistiller.quickstart.protocol import (confirmatory_status, flat_runs,
+                                                            protocol_info)
+    try:
+        protocol = protocol_info(args.protocol, REPO) if args.protocol else None
+    except ValueError as e:
+        raise SystemExit(f'--protocol: {e}')
     out = REPO / args.out
     out_json = out.with_suffix('.json')
     rec = json.loads(out_json.read_text()) if out_json.is_file() else {}
@@ -271,6 +281,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                data_seed=0, budget=budget)
     if args.note is not None:
         rec['note'] = args.note
+    if protocol:
+        rec['protocol'] = protocol
     entry = rec.setdefault('ratios', {}).get(args.ratio, {})
     old_runs = entry.get('runs', {})
     command = ' '.join(['python tools/benchmark_kd_gain.py'] + [shlex.quote(a) for a in (
@@ -316,7 +328,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     def collect(job) -> None:
         res = run_result(str(job.work_dir), job.iters, curve=args.evals > 1)
         res.update(config_hash=job.config_hash, options=job.options, seconds=job.seconds,
-                   kd=kd_diagnostics(str(job.work_dir)))
+                   started_at=job.started_at, kd=kd_diagnostics(str(job.work_dir)))
         entry['runs'].setdefault(job.method, {})[str(job.seed)] = res
 
     def write() -> None:
@@ -325,6 +337,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                          for m, r in entry['runs'].items()}
         rec['wall_time_s'] = sum(e.get('wall_time_s', 0.0) for e in rec['ratios'].values())
         rec['command'] = ' && '.join(e['command'] for e in rec['ratios'].values())
+        rec['runs'] = flat_runs(rec)
+        if rec.get('protocol'):
+            rec['confirmatory'] = confirmatory_status(rec['protocol'], rec['runs'])
         write_report(rec, out_json)
 
     for job in jobs:

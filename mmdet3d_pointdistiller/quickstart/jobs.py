@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -19,7 +20,7 @@ from .progress import Progress, fmt_seconds
 from .settings import budget_cfg_options
 
 __all__ = ['MARKER', 'TrainJob', 'config_hash', 'mim_executable', 'run_train_jobs',
-           'subprocess_env']
+           'subprocess_env', 'utc_now']
 
 #: the marker file a training job leaves in its work dir (config, options, finished)
 MARKER = 'quickstart_stage.json'
@@ -48,6 +49,11 @@ def subprocess_env(data_root: Path, threads: int,
     env['PYTHONPATH'] = os.pathsep.join([str(repo_root(repo))] + (
         [env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
     return env
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 in UTC, to the second (``2026-12-06T16:40:00+00:00``)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 _ITER_RE = re.compile(r'Iter\((train|val)\)\s*\[\s*(\d+)/(\d+)\]')
@@ -125,6 +131,10 @@ class TrainJob:
                                  f'quickstart; remove it or choose another --work-dir')
             self.mode = 'new'
         self.seconds = marker.get('seconds') if self.mode == 'reuse' else None
+        #: wall-clock start of the run's first training process (ISO 8601, UTC); a resumed
+        #: run keeps the start of its first part, a reused run the one its marker recorded
+        self.started_at: Optional[str] = (marker or {}).get('started_at') if \
+            self.mode != 'new' else None
         self.frac = 1.0 if self.mode == 'reuse' else 0.0
         self.status = 'reused' if self.mode == 'reuse' else 'waiting'
         self.proc: Optional[subprocess.Popen] = None
@@ -157,9 +167,11 @@ class TrainJob:
         if self.mode == 'new' and self.work_dir.exists():
             shutil.rmtree(self.work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        if self.started_at is None:
+            self.started_at = utc_now()
         write_json(self.work_dir / MARKER,
                    dict(config=self.config, cfg_options=self.options, finished=False,
-                        config_hash=self.config_hash))
+                        config_hash=self.config_hash, started_at=self.started_at))
         self._t0 = time.perf_counter()
         self.status = 'starting' + (' (resume)' if self.mode == 'resume' else '')
         self.proc = subprocess.Popen(self.command(), cwd=self.repo, env=self.env,
@@ -213,7 +225,8 @@ class TrainJob:
         self.seconds = time.perf_counter() - self._t0
         write_json(self.work_dir / MARKER, dict(
             config=self.config, cfg_options=self.options, finished=True, seconds=self.seconds,
-            resumed=self.mode == 'resume', config_hash=self.config_hash))
+            resumed=self.mode == 'resume', config_hash=self.config_hash,
+            started_at=self.started_at))
         self.frac, self.status = 1.0, f'done in {fmt_seconds(self.seconds)}'
 
 

@@ -221,6 +221,12 @@ def render_markdown(rec: dict) -> str:
              'seeds are disjoint: arms and settings are chosen on tuning seeds (101 and up, '
              'e.g. `benchmarks/kd_gain_sim_tuning.md`), never on reporting seeds (1-99); the KD '
              'settings themselves are the KITTI config\'s, scaled to the sim grid.', '']
+    if rec.get('protocol'):
+        p, c = rec['protocol'], rec.get('confirmatory', {})
+        lines += [f"Protocol: `{p['file']}` as committed in "
+                  f"`{p['commit'][:10]}` ({p['committed_at']}), before the runs. "
+                  + ('**Confirmatory**: ' if c.get('confirmatory') else
+                     '**Not confirmatory**: ') + f"{c.get('why', 'not checked')}.", '']
     for ratio, e in rec['ratios'].items():
         seeds = e['seeds']
         lines += [f'## {ratio} student', '',
