@@ -145,7 +145,7 @@ def test_kd_loss_collapse_warns_when_the_detection_loss_has_not(warnings_log):
         if it == 4:  # logged: ratio 0.5 / 1.0, detection loss 1.0 / 1.0
             assert runner.message_hub.get_scalar('train/kd_pfn_loss_ratio').current() == \
                 pytest.approx(0.5)
-            assert runner.message_hub.get_scalar('train/kd_det_loss_ratio').current() == 1.0
+            assert runner.message_hub.get_scalar('train/kd_detection_ratio').current() == 1.0
     assert len(warnings_log) == 1 and '0.90%' in warnings_log[0][1]
     assert "model.distill_cfg[0].loss.teacher_projection='normalised'" in warnings_log[0][1]
     # no warning when the detection loss has fallen as far (e.g. a converged toy problem)
@@ -167,3 +167,26 @@ def test_kd_loss_collapse_warns_when_the_detection_loss_has_not(warnings_log):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DistillStatsHook(**kwargs)
+
+
+def test_measured_diagnostics_reach_the_record_table(tmp_path):
+    """The hook's scalars, read back by kd_diagnostics, give one table row per run and tap."""
+    import json
+    from mmdet3d_pointdistiller.quickstart.kd_gain import (_measured_diagnostics_table,
+                                                           kd_diagnostics)
+    d = tmp_path / '20261206_000000' / 'vis_data'
+    d.mkdir(parents=True)
+    recs = [dict(iter=10, loss=2.0, loss_cls=1.0, loss_pd_b0=0.6, loss_pd_b1=0.4,
+                 kd_b0_out_active_t=1.0, kd_b0_loss_ratio=1.0, kd_b1_loss_ratio=1.0,
+                 kd_detection_ratio=1.0),
+            dict(iter=20, loss=1.0, loss_cls=0.7, loss_pd_b0=0.2, loss_pd_b1=0.1,
+                 kd_b0_out_active_t=0.5, kd_b0_loss_ratio=0.25, kd_b1_loss_ratio=0.5,
+                 kd_b0_neff=12.0, kd_detection_ratio=0.7)]
+    (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in recs))
+    diag = kd_diagnostics(str(tmp_path), tail=1)
+    assert (diag['b0_loss_ratio'], diag['detection_ratio']) == (0.25, 0.7)
+    rows = [r for r in _measured_diagnostics_table([('pd', '101', diag)]) if r.startswith('| pd')]
+    assert rows == [
+        '| pd | 101 | b0 | 1.0000 → 0.3000 | 0.700 | 0.700 | 0.250 | 0.500 | – | – | – | – | '
+        '– | 12.000 |',
+        '| pd | 101 | b1 | 1.0000 → 0.3000 | 0.700 | 0.700 | 0.500 | – | – | – | – | – | – | – |']

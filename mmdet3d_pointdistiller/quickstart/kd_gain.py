@@ -259,7 +259,9 @@ def render_markdown(rec: dict) -> str:
             lines += [f"| {m} | {format_interval(a['vs_pointdistiller'])} |" for m, a in vs]
         diags = [(m, s, r['kd']) for m, runs in e['runs'].items() for s, r in runs.items()
                  if r.get('kd')]
-        if diags:
+        if any(k.endswith(MEASURED_KEYS) for _, _, d in diags for k in d):
+            lines += _measured_diagnostics_table(diags)
+        elif diags:
             lines += ['', 'KD diagnostics (log means of the last records; γ / var: the '
                           'adapters\' mean |BN scale| and output variance; neff: effective '
                           'number of weighted queries per sample, (Σw)² / Σw²):', '',
@@ -291,6 +293,36 @@ def render_markdown(rec: dict) -> str:
     if rec.get('plot'):
         lines += [f"KD loss curves of every distillation run: `{rec['plot']}`.", '']
     return '\n'.join(lines)
+
+
+#: per-tap diagnostics logged by DistillStatsHook (measured on the batch), in table order
+MEASURED_COLUMNS = (('loss_ratio', 'KD / early'), ('out_active_t', 'active_T'),
+                    ('out_active_s', 'active_S'), ('out_var_t', 'var_T'),
+                    ('out_var_s', 'var_S'), ('bg_t', 'β/γ_T'), ('bg_s', 'β/γ_S'),
+                    ('neff', 'neff'))
+MEASURED_KEYS = ('_out_var_t', '_loss_ratio')
+
+
+def _measured_diagnostics_table(diags: List[tuple]) -> List[str]:
+    """Markdown lines: one row per run and tap of the measured KD diagnostics (runs logged by
+    the measuring DistillStatsHook); ``diags``: ``(method, seed, kd_diagnostics dict)``."""
+    lines = ['', 'KD diagnostics, measured on the training batches (log means of the last '
+                 'records; KD / early: the tap\'s KD loss over its mean in the first 100 '
+                 'iterations; active: fraction of non-zero adapter outputs; var: their mean '
+                 'per-channel variance; β/γ: mean BN shift over scale; neff: effective number '
+                 'of weighted queries per sample, (Σw)² / Σw²):', '',
+             '| method | seed | tap | KD loss first → last | det. loss last | det. / early | '
+             + ' | '.join(label for _, label in MEASURED_COLUMNS) + ' |',
+             '|---|---|---|---|---|---|' + '---|' * len(MEASURED_COLUMNS)]
+    for m, s, d in sorted(diags, key=lambda x: (x[0], int(x[1]))):
+        taps = sorted({k[:-len(suffix)] for k in d for suffix in MEASURED_KEYS
+                       if k.endswith(suffix)})
+        for tap in taps:
+            cells = ' | '.join(_f(d.get(f'{tap}_{key}'), 3) for key, _ in MEASURED_COLUMNS)
+            lines.append(f"| {m} | {s} | {tap} | {_f(d['kd_loss_first'], 4)} → "
+                         f"{_f(d['kd_loss_last'], 4)} | {_f(d['det_loss_last'], 3)} | "
+                         f"{_f(d.get('detection_ratio'), 3)} | {cells} |")
+    return lines
 
 
 def _class_table(e: dict) -> List[str]:

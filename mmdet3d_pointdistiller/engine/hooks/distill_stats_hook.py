@@ -15,7 +15,7 @@ iterations (and the first) it logs per tap ``<tap>`` into the training log and
 * ``kd_<tap>_gamma_t/s`` and ``kd_<tap>_bg_t/s``: mean |gamma| and mean beta / |gamma| of the
   adapter's BN (affine BN only): beta / |gamma| well below 0 before a ReLU means a dead unit;
 * ``kd_<tap>_loss_ratio``: the KD loss over its mean in the first ``ref_iters`` iterations
-  (``kd_det_loss_ratio``: the same for the detection loss);
+  (``kd_detection_ratio``: the same for the detection loss);
 * ``kd_<tap>_neff``: the effective number of weighted queries per sample,
   ``(sum_i w_i)^2 / sum_i w_i^2`` (N_b for uniform weights, 1 when one query has all the
   weight).
@@ -151,7 +151,7 @@ class DistillStatsHook(Hook):
             det_ratio = sum(det) / ref if ref else None
         logging = self._logging(runner)
         if logging and det_ratio is not None:
-            hub.update_scalar('train/kd_det_loss_ratio', det_ratio)
+            hub.update_scalar('train/kd_detection_ratio', det_ratio)
         for index, (name, module) in enumerate(losses.items()):
             key = f'model.distill_cfg[{index}].loss'
             stats = {}
