@@ -188,10 +188,24 @@ def compare(argv: List[str]) -> int:
     return 0
 
 
+def hashes(argv: List[str]) -> int:
+    """``--hashes name=config ...``: print the SHA-1 of each fully resolved config (no
+    ``--cfg-options``; data root and repository as placeholders), for a protocol's arm table."""
+    from mmdet3d_pointdistiller.quickstart.jobs import config_hash, subprocess_env
+    methods = parse_methods(argv)
+    env = subprocess_env(REPO / 'data/sim_kitti', 1)
+    print('| arm | config | resolved-config SHA-1 |\n|---|---|---|')
+    for name, config in methods.items():
+        print(f'| {name} | `{config}` | `{config_hash(config, [], env)}` |')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args_list = sys.argv[1:] if argv is None else list(argv)
     if args_list[:1] == ['--compare']:
         return compare(args_list[1:])
+    if args_list[:1] == ['--hashes']:
+        return hashes(args_list[1:])
     if args_list[:1] == ['--render']:
         if len(args_list) != 2:
             raise SystemExit('usage: benchmark_kd_gain.py --render RECORD.json')
@@ -201,7 +215,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                        'the statistics of a record and re-renders its .md/.png '
                                        'without training; benchmark_kd_gain.py --compare A.json '
                                        'B.json --ratio R --method M prints the paired difference '
-                                       'B - A of one method in two records')
+                                       'B - A of one method in two records; '
+                                       'benchmark_kd_gain.py --hashes name=config ... prints '
+                                       'the resolved-config SHA-1 of each (protocol tables)')
     p.add_argument('--ratio', required=True, help='label of the student ratio, e.g. 16x')
     p.add_argument('--methods', nargs='+', help='name=config pairs (default: student and '
                                                 'pointdistiller of --ratio)')

@@ -21,12 +21,16 @@ whole output tuples, checked by :func:`check_head_output`.
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from mmengine.config import ConfigDict
 from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
 
 from ..losses.feature_layout import HEAD_LAYOUT, LAYOUTS, layout_loss_inputs, layout_ndim
 from .feature_recorder import infer_out_channels, select_output
@@ -265,6 +269,7 @@ def _parse_tap(index: int, spec: Any, earlier: List[DistillTap]) -> DistillTap:
     if not isinstance(loss, (dict, ConfigDict)) or 'type' not in loss:
         raise KeyError(f"{key}.loss must be a loss config dict with 'type', got {loss!r}")
     loss = to_plain(loss)
+    check_loss_keys(f'{key}.loss', loss)
     layout = loss.get('feature_layout', 'voxel')
     if layout not in LAYOUTS:
         raise ValueError(f'{key}.loss.feature_layout={layout!r} is not one of '
@@ -286,6 +291,34 @@ def _parse_tap(index: int, spec: Any, earlier: List[DistillTap]) -> DistillTap:
         raise TypeError(f'{key}.clone_output must be a bool, got {clone_output!r}')
     tap.clone_output = clone_output
     return tap
+
+
+def check_loss_keys(key: str, loss: dict) -> None:
+    """Refuse a loss config whose ``type`` is not registered or that names an argument its
+    class does not take, naming the config key, the unknown argument and the closest valid
+    one (instead of the bare ``TypeError`` of ``__init__`` raised deep in the build).
+
+    Raises:
+        KeyError: e.g. ``distill_cfg[0].loss has unknown key 'num_neighbours' for
+        PointDistillerLoss (did you mean 'num_neighbors'?)``.
+    """
+    cls = MODELS.get(loss['type']) if isinstance(loss['type'], str) else loss['type']
+    if cls is None:
+        raise KeyError(f"{key}.type={loss['type']!r} is not a registered loss in mmdet3d's "
+                       f"scope (is the package that defines it in custom_imports?)")
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = sorted(n for n in params if n != 'self')
+    unknown = sorted(set(loss) - set(valid) - {'type'})
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, valid, n=1)
+        hints.append(f'{name!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
+    raise KeyError(f"{key} has unknown key{'s' if len(unknown) > 1 else ''} "
+                   f"{', '.join(hints)} for {cls.__name__}; its keys: {', '.join(valid)}")
 
 
 def feature_tensors(feat: Any) -> List[Tensor]:
