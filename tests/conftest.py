@@ -5,11 +5,11 @@ Test data: one folder (the real KITTI frame ``kitti_real/`` and mmdet3d's mini K
 
 1. ``pytest --pd-data DIR``;
 2. the environment variable ``PD_TEST_DATA``;
-3. ``<repo>/../shared/data`` (the folder next to the checkout on the project's CI machines).
+3. ``tests/data`` (shipped with the repository; provenance and licence in its README).
 
 The choice is exported as ``PD_TEST_DATA`` for the whole session, so
 :func:`mmdet3d_pointdistiller.testing.data_root` and every subprocess a test starts see it.
-Tests whose files are missing there skip and name the folder they looked in.
+Tests whose files are missing there fail and name the path they looked in.
 """
 import os
 from pathlib import Path
@@ -19,13 +19,13 @@ import torch
 
 #: the variable read by ``mmdet3d_pointdistiller.testing.data`` (its ``DATA_ENV``)
 DATA_ENV = 'PD_TEST_DATA'
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+DEFAULT_DATA = Path(__file__).resolve().parent / 'data'
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption('--pd-data', default=None, metavar='DIR',
                      help=f'test data folder (kitti_real/, mmdet3d_kitti_mini/); default '
-                          f'${DATA_ENV}, else <repo>/../shared/data')
+                          f'${DATA_ENV}, else tests/data')
 
 
 def pytest_configure(config: pytest.Config) -> None:

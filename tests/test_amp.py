@@ -44,7 +44,7 @@ pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
     if not (KITTI_REAL / '000008.bin').is_file():
-        pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
+        pytest.fail(f'real KITTI frame not found under {KITTI_REAL}')
     return dict(cfg=small_distiller_cfg(tmp_path_factory.mktemp('amp')), item=frames()[0])
 
 

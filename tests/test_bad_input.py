@@ -85,7 +85,7 @@ def warnings_log():
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
     if not (KITTI_REAL / '000008.bin').is_file():
-        pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
+        pytest.fail(f'real KITTI frame not found under {KITTI_REAL}')
     tmp = tmp_path_factory.mktemp('bad_input')
     return dict(cfg=small_distiller_cfg(tmp), item=frames()[0], tmp=tmp)
 

@@ -33,7 +33,7 @@ pytestmark = [
 
 def _frame(pcr, train: bool = True):
     if not (KITTI_REAL / '000008.pkl').is_file():
-        pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
+        pytest.fail(f'real KITTI frame not found under {KITTI_REAL}')
     return load_kitti_frame(KITTI_REAL, pcr, train=train)
 
 

@@ -152,7 +152,7 @@ def _worker(out_dir: str, cfg_path: str) -> None:
 @pytest.fixture(scope='module')
 def distributed_run(tmp_path_factory):
     if not (KITTI_REAL / '000008.bin').is_file():
-        pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
+        pytest.fail(f'real KITTI frame not found under {KITTI_REAL}')
     if not torch.distributed.is_gloo_available():
         pytest.skip('torch.distributed has no gloo backend')
     tmp = tmp_path_factory.mktemp('ddp')

@@ -82,7 +82,7 @@ def test_loss_split_sums_lists_and_names_missing_terms():
 @pytest.mark.usefixtures('single_thread')
 def test_distiller_on_a_real_frame_pfn_tap_reaches_only_the_voxel_encoder(tmp_path):
     if not (kitti_real_dir() / '000008.bin').is_file():
-        pytest.skip(f'real KITTI frame not found under {kitti_real_dir()}')
+        pytest.fail(f'real KITTI frame not found under {kitti_real_dir()}')
     model = build_model(small_distiller_cfg(tmp_path).model)
     data = model.data_preprocessor(pseudo_collate([copy.deepcopy(frames()[0])]), True)
     parts = kd_and_detection_losses(model.loss(data['inputs'], data['data_samples']))

@@ -444,7 +444,7 @@ def test_se_ssd_binds_the_teacher_head_and_refuses_others():
 def kitti(tmp_path_factory):
     """Real frame 000008 (cropped), one random teacher checkpoint for every config."""
     if not (KITTI_REAL / '000008.pkl').is_file():
-        pytest.skip(f'real KITTI frame not found under {KITTI_REAL}')
+        pytest.fail(f'real KITTI frame not found under {KITTI_REAL}')
     from mmengine.registry import init_default_scope
     from mmdet3d_pointdistiller.testing import kd_config
     init_default_scope('mmdet3d')  # as the helpers' former home, test_distiller, did on import

@@ -154,7 +154,7 @@ def _kitti_gt_frames(num_frames: int):
     mini = DATA / 'mmdet3d_kitti_mini/kitti_infos_train.pkl'
     real = DATA / 'kitti_real/000008.pkl'
     if not mini.exists() or not real.exists():
-        pytest.skip(f'KITTI test data not found under {DATA}')
+        pytest.fail(f'KITTI test data not found under {DATA}')
     infos = pickle.load(open(mini, 'rb'))
     real_infos = pickle.load(open(real, 'rb'))
     infos['data_list'][0]['instances'] += real_infos['data_list'][0]['instances']

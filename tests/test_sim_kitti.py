@@ -44,7 +44,7 @@ def _parse_label_file(path: Path):
 # ----------------------------------------------------------------------------- pure simulator
 def test_calib_is_the_real_kitti_calibration():
     if not KITTI_REAL.exists():
-        pytest.skip(f'real KITTI frame not found at {KITTI_REAL}')
+        pytest.fail(f'real KITTI frame not found at {KITTI_REAL}')
     calib = _calib_from_text(sk.CALIB_TEXT)
     assert list(calib) == ['P0', 'P1', 'P2', 'P3', 'R0_rect', 'Tr_velo_to_cam', 'Tr_imu_to_velo']
     p2_real = np.loadtxt(KITTI_REAL / '000008.txt').reshape(4, 4)

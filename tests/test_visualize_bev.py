@@ -30,7 +30,7 @@ KD_CFG = SIM / 'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3
 
 def _need_kitti():
     if not BIN.is_file() or not PKL.is_file():
-        pytest.skip(f'real KITTI frame 000008 not found under {KITTI_REAL}')
+        pytest.fail(f'real KITTI frame 000008 not found under {KITTI_REAL}')
 
 
 def _png_pixels(path):

@@ -1,7 +1,7 @@
 """Measure CPU train-step and predict times of the stock mmdet3d detectors, and the CPU point ops.
 
 Each stock KITTI 3-class config (PointPillars, SECOND, PointRCNN) is built as is; one real KITTI
-frame (``../shared/data/kitti_real/000008``) goes through mmdet3d's ``KittiDataset`` and the model's
+frame (``tests/data/kitti_real/000008``) goes through mmdet3d's ``KittiDataset`` and the model's
 ``data_preprocessor`` (PointRCNN: 16384 sampled points, as in its stock pipeline). Timed:
 
 * train step: ``loss`` + ``backward`` + ``optimizer.step`` (SGD, the timing is what matters) on a
@@ -27,7 +27,7 @@ from typing import Callable, Dict, List
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FRAME = ROOT.parent / 'shared' / 'data' / 'kitti_real'
+DEFAULT_FRAME = ROOT / 'tests' / 'data' / 'kitti_real'
 CONFIGS = {
     'pointpillars': 'mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py',
     'second': 'mmdet3d::second/second_hv_secfpn_8xb6-80e_kitti-3d-3class.py',

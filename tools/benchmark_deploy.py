@@ -7,7 +7,7 @@ For each model ``<teacher|4x|16x>_<kitti|sim>`` (configs: ``mmdet3d_pointdistill
 1. a random checkpoint (``save_random_detector``: random weights, non-trivial BN statistics,
    a classification layer calibrated so that empty cells score below ``score_thr``; parity
    and latency do not depend on training), exported by ``export_onnx``;
-2. **parity** on its frames — the real KITTI frame ``../shared/data/kitti_real/000008`` for
+2. **parity** on its frames — the real KITTI frame ``tests/data/kitti_real/000008`` for
    ``*_kitti``, the 20 val frames of a simulated dataset for ``*_sim`` — raw head outputs
    (max absolute difference) and final boxes (count, matched 3-D IoU > 0.99, score
    difference < 1e-4);
@@ -43,7 +43,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-KITTI_REAL = REPO.parent / 'shared' / 'data' / 'kitti_real'
+KITTI_REAL = REPO / 'tests' / 'data' / 'kitti_real'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -15,7 +15,7 @@ Examples::
         --info data/sim_kitti/kitti_infos_val.pkl --out bev.png
     # the same model on the real KITTI frame 000008 (6 labelled cars)
     python tools/visualize_bev.py <same config> <same checkpoint> \
-        ../shared/data/kitti_real/000008.bin --info ../shared/data/kitti_real/000008.pkl
+        tests/data/kitti_real/000008.bin --info tests/data/kitti_real/000008.pkl
 
 A PointDistiller checkpoint carries its teacher, so ``model.teacher_ckpt`` need not exist.
 ``POINTS.bin`` is float32 x, y, z, intensity (KITTI velodyne layout).

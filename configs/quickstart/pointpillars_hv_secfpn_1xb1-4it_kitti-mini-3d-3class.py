@@ -1,5 +1,5 @@
 # A short, real `mim train mmdet3d` run of the stock KITTI 3-class PointPillars on mmdet3d's
-# own one-frame KITTI set (../shared/data/mmdet3d_kitti_mini, override with the environment
+# own one-frame KITTI set (tests/data/mmdet3d_kitti_mini, override with the environment
 # variable PD_KITTI_MINI). 2 epochs x 2 repeats = 4 iterations, one checkpoint per epoch and a
 # KittiMetric evaluation at the end (CPU IoU via mmdet3d_pointdistiller.compat). It exists to
 # prove the whole stack (voxelization ops, training loop, checkpoints, evaluation) on a fresh
@@ -9,7 +9,7 @@ _base_ = ['mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3clas
 custom_imports = dict(imports=['mmdet3d_pointdistiller'], allow_failed_imports=False)
 default_scope = 'mmdet3d'
 
-data_root = '{{$PD_KITTI_MINI:../shared/data/mmdet3d_kitti_mini/}}'
+data_root = '{{$PD_KITTI_MINI:tests/data/mmdet3d_kitti_mini/}}'
 class_names = ['Pedestrian', 'Cyclist', 'Car']
 metainfo = dict(classes=class_names)
 point_cloud_range = [0, -39.68, -3, 69.12, 39.68, 1]

@@ -3,7 +3,7 @@
 The test files import their common helpers from here and never from each other:
 
 * :mod:`.data`: the test data folder (``$PD_TEST_DATA``, set by ``tests/conftest.py`` from
-  ``--pd-data``) and the real-frame skip;
+  ``--pd-data``) and the real-frame check;
 * :mod:`.configs`: the shipped distillation configs cropped to small point-cloud ranges,
   the small PointPillars distiller and model building;
 * :mod:`.frames`: the real KITTI frame 000008 through mmdet3d's ``KittiDataset``;

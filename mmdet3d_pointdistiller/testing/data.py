@@ -23,7 +23,7 @@ def data_root() -> Path:
     """The test data folder named by ``$PD_TEST_DATA``.
 
     Returns:
-        Path: the folder (it may not exist: tests that need its files skip then).
+        Path: the folder (it may not exist: tests that need its files fail then, naming it).
 
     Raises:
         LookupError: ``PD_TEST_DATA`` is not set, i.e. the caller runs outside pytest (whose
@@ -47,7 +47,9 @@ def kitti_mini_dir() -> Path:
 
 
 def need_kitti_frame() -> Path:
-    """Skip the calling test unless the real frame's point cloud and info file exist.
+    """Fail the calling test, naming the path, unless the real frame's point cloud and info
+    file exist (they ship in ``tests/data``: a missing file is a broken checkout or a wrong
+    ``--pd-data``, not a reason to skip).
 
     Returns:
         Path: :func:`kitti_real_dir`.
@@ -56,5 +58,5 @@ def need_kitti_frame() -> Path:
     if not (kitti_real / f'{KITTI_FRAME}.bin').is_file() or \
             not (kitti_real / f'{KITTI_FRAME}.pkl').is_file():
         import pytest
-        pytest.skip(f'real KITTI frame not found under {kitti_real}')
+        pytest.fail(f'real KITTI frame not found under {kitti_real}')
     return kitti_real

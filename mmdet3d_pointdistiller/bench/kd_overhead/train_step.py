@@ -33,7 +33,7 @@ def default_kitti_dir() -> Path:
     ``$PD_TEST_DATA/kitti_real``, the test data folder (``tests/conftest.py`` documents its
     default, which is used here too when the variable is unset)."""
     data = os.environ.get(DATA_ENV)
-    return (Path(data) if data else repo_root().parent / 'shared' / 'data') / 'kitti_real'
+    return (Path(data) if data else repo_root() / 'tests' / 'data') / 'kitti_real'
 
 
 def _need_kitti(kitti_dir: Path) -> Path:
