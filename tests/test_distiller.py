@@ -204,7 +204,11 @@ def test_teacher_stops_at_deepest_tap_and_predict_runs_the_student_only(pp):
 
 def test_teacher_norm_eval_false_reproduces_the_original_train_mode_teacher(pp):
     cfg = copy.deepcopy(pp['cfg'].model)
+    assert cfg.teacher_fast_pfn  # the KITTI PointPillars base folds the teacher's PFN ...
     cfg.teacher_norm_eval = False
+    with pytest.raises(ValueError, match='teacher_fast_pfn=True needs model.teacher_norm_eval'):
+        build(copy.deepcopy(cfg))  # ... which needs the running statistics
+    cfg.teacher_fast_pfn = False
     model = build(cfg)
     model.train()
     assert model.teacher.training  # follows the distiller, like the released code

@@ -3,7 +3,6 @@ confirmatory label (quickstart/protocol.py), and the start time a TrainJob recor
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 

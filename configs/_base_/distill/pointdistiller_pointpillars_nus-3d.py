@@ -16,9 +16,8 @@ pd_distiller = dict(
     teacher=dict(cfg_path=teacher_cfg),
     teacher_ckpt=teacher_ckpt,
     teacher_norm_eval=True,  # teacher BN keeps its running statistics
-    # the frozen teacher's last PFNLayer with its BN folded: same function up to rounding,
-    # faster KD iterations (benchmarks/sim_iteration_profile.md)
-    teacher_fast_pfn=True,
+    # (no teacher_fast_pfn: the nuScenes teacher encodes pillars with HardVFE, which has no
+    # PFNLayer to fold)
     distill=True)
 
 # The tap: FPN output level 0 (B, C, 200, 200) of the MVX detector's point branch.

@@ -61,6 +61,9 @@ class FoldedPFNLayer(nn.Module):
                              'BatchNorm1d and a bias-free linear map')
         self.norm = layer.norm  # PFNLayer's registration order, so state_dict order matches
         self.linear = layer.linear
+        # the attributes code outside reads from a PFNLayer (the distiller's width check of
+        # a tapped PillarFeatureNet reads the last layer's units and last_vfe)
+        self.units, self.last_vfe, self.mode = layer.units, layer.last_vfe, layer.mode
         object.__setattr__(self, '_original', layer)  # not a child: no duplicate keys
         self.train(layer.training)
 
