@@ -190,5 +190,5 @@ def test_adapter_only_optimisation_collapses_only_the_paper_design(name, collaps
     ratio = adapter_only_loss_ratio(pfn_loss_cfg(name))
     if collapses:
         assert ratio < 0.01, f'{name}: the loss kept {ratio:.2%}'
-    else:  # measured 0.39-0.52 at 300 steps: the student side fits part of a fixed target
+    else:  # measured 0.57, 0.37, 0.49: the student side fits part of a fixed target
         assert ratio > 0.3, f'{name}: the loss fell to {ratio:.2%}'
