@@ -190,3 +190,27 @@ def test_measured_diagnostics_reach_the_record_table(tmp_path):
         '| pd | 101 | b0 | 1.0000 → 0.3000 | 0.700 | 0.700 | 0.250 | 0.500 | – | – | – | – | '
         '– | 12.000 |',
         '| pd | 101 | b1 | 1.0000 → 0.3000 | 0.700 | 0.700 | 0.500 | – | – | – | – | – | – | – |']
+
+
+def test_references_survive_a_checkpoint(warnings_log):
+    """A resumed run keeps the early-loss means and the warnings already given."""
+    loss = make_loss()
+    runner = make_runner(loss, 'test_hook_checkpoint')
+    hook = DistillStatsHook(interval=1, ref_iters=2)
+    for it, (kd_v, det_v) in enumerate([(1.0, 1.0), (3.0, 1.0), (0.001, 1.0)]):
+        runner.iter = it
+        hook.after_train_iter(runner, it, outputs=dict(loss_cls=torch.tensor(det_v),
+                                                       loss_pd_pfn=torch.tensor(kd_v)))
+    assert len(warnings_log) == 1  # 0.001 / mean(1, 3): collapsed
+    ckpt = {'meta': {}}
+    hook.before_save_checkpoint(runner, ckpt)
+    resumed = DistillStatsHook(interval=1, ref_iters=2)
+    resumed.after_load_checkpoint(runner, ckpt)
+    runner.iter = 3
+    resumed.after_train_iter(runner, 3, outputs=dict(loss_cls=torch.tensor(1.0),
+                                                     loss_pd_pfn=torch.tensor(0.5)))
+    assert runner.message_hub.get_scalar('train/kd_pfn_loss_ratio').current() == \
+        pytest.approx(0.25)
+    assert len(warnings_log) == 1  # not warned twice
+    DistillStatsHook().after_load_checkpoint(runner, {'meta': {}})  # an older checkpoint
+    assert 'no early-loss references' in warnings_log[-1][1]

@@ -99,6 +99,10 @@ def resume_config(tmp: Path) -> Path:
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.default_hooks.visualization = dict(type='Det3DVisualizationHook')
     cfg.log_processor = dict(type='LogProcessor', window_size=1, by_epoch=True)
+    # the hooks of the sim configs: precise BN before each (epoch) checkpoint, measured KD
+    # statistics every iteration; resume must stay exact with both
+    cfg.custom_hooks = [dict(type='PreciseBNHook', num_batches=2, interval=ITERS_PER_EPOCH),
+                        dict(type='DistillStatsHook', interval=1, ref_iters=2)]
     cfg.randomness = dict(seed=0)
     path = tmp / 'pointdistiller_resume.py'
     cfg.dump(str(path))
@@ -165,7 +169,11 @@ def test_resumed_run_repeats_the_uninterrupted_loss_trajectory(runs):
     assert f'resumed epoch: 1, iter: {ITERS_PER_EPOCH}' in runs['log_c']
     resumed = _scalars(runs['b'])  # the newest log dir of B's work dir: run C
     assert sorted(resumed) == list(range(ITERS_PER_EPOCH + 1, total + 1))
-    keys = ('loss', 'loss_cls', 'loss_bbox', 'loss_dir', 'loss_pd_pfn', 'lr')
+    keys = ('loss', 'loss_cls', 'loss_bbox', 'loss_dir', 'loss_pd_pfn', 'lr',
+            # DistillStatsHook: measured adapter outputs, BN shift/scale, weights, and the KD
+            # loss over its first-2-iteration mean (restored from the checkpoint)
+            'kd_pfn_out_var_t', 'kd_pfn_out_active_s', 'kd_pfn_bg_s', 'kd_pfn_neff',
+            'kd_pfn_loss_ratio', 'kd_detection_ratio')
     for step, rec in resumed.items():
         for key in keys:
             assert rec[key] == ref[step][key], (step, key, rec[key], ref[step][key])
@@ -174,6 +182,11 @@ def test_resumed_run_repeats_the_uninterrupted_loss_trajectory(runs):
     # the trajectory is not trivially flat: LR schedule and KD term move
     assert len({ref[s]['lr'] for s in ref}) == total
     assert len({ref[s]['loss_pd_pfn'] for s in ref}) == total
+    # measured on the batch, not derived: about half of a fresh BN-ReLU's outputs are live
+    # and their share changes from batch to batch
+    active = [ref[s]['kd_pfn_out_active_t'] for s in ref]
+    assert all(0.2 < a < 0.8 for a in active) and len(set(active)) > 1
+    assert 'PreciseBNHook: BN statistics recomputed over 2 training batches' in runs['log_c']
 
 
 def test_final_checkpoints_are_identical(runs):

@@ -132,6 +132,23 @@ class DistillStatsHook(Hook):
             return None
         return acc[0] / acc[1] if acc[1] and acc[0] > 0 else None
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the early-loss references (and the warnings given) in the checkpoint, so a
+        resumed run goes on logging the same ratios."""
+        checkpoint.setdefault('meta', {})['distill_stats_hook'] = dict(
+            ref_sums={k: list(v) for k, v in self._ref_sums.items()},
+            warned=sorted(self._warned))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('meta', {}).get('distill_stats_hook')
+        if state is None:
+            print_log('DistillStatsHook: the checkpoint has no early-loss references (saved '
+                      'before they were stored); loss ratios are logged again only for runs '
+                      f'resumed before iteration {self.ref_iters}', logger='current', level=30)
+            return
+        self._ref_sums = {k: list(v) for k, v in state['ref_sums'].items()}
+        self._warned = set(state['warned'])
+
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
