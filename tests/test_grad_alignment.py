@@ -87,10 +87,20 @@ def test_distiller_on_a_real_frame_pfn_tap_reaches_only_the_voxel_encoder(tmp_pa
     data = model.data_preprocessor(pseudo_collate([copy.deepcopy(frames()[0])]), True)
     parts = kd_and_detection_losses(model.loss(data['inputs'], data['data_samples']))
     params = {n: p for n, p in model.student.named_parameters() if p.requires_grad}
+    # the expected values, by hand: both gradients over the pillar encoder's parameters
+    enc = [p for n, p in params.items() if n.startswith('voxel_encoder.')]
+    g_det = torch.cat([g.flatten() for g in torch.autograd.grad(parts['det'], enc,
+                                                                 retain_graph=True)])
+    g_kd = torch.cat([g.flatten() for g in torch.autograd.grad(parts['kd'], enc,
+                                                                retain_graph=True)])
     out = gradient_alignment(parts['det'], parts['kd'], params)
     assert set(out) == {'voxel_encoder'}  # the PFN tap: nothing after the scatter
     res = out['voxel_encoder']
-    assert -1.0 <= res['cos'] <= 1.0 and res['norm_det'] > 0 and res['norm_kd'] > 0
+    assert res['cos'] == pytest.approx(float(g_det @ g_kd / (g_det.norm() * g_kd.norm())),
+                                       rel=1e-5, abs=1e-7)
+    assert res['norm_det'] == pytest.approx(float(g_det.norm()), rel=1e-6)
+    assert res['norm_kd'] == pytest.approx(float(g_kd.norm()), rel=1e-6) and res['norm_kd'] > 0
+    assert res['ratio'] == pytest.approx(float(g_kd.norm() / g_det.norm()), rel=1e-6)
     assert res['numel'] == sum(p.numel() for n, p in params.items()
                                if n.startswith('voxel_encoder.'))
 

@@ -47,7 +47,8 @@ def test_train_writes_checkpoints_and_evaluates(trained):
     work, out = trained
     assert (work / 'epoch_1.pth').is_file() and (work / 'epoch_2.pth').is_file()
     losses = [float(v) for v in re.findall(r'\bloss: ([0-9.]+)', out)]
-    assert len(losses) >= 4 and all(v == v and v < 1e4 for v in losses)
+    # a fresh PointPillars on one frame: focal + smooth-L1 + direction losses of order 1
+    assert len(losses) >= 4 and all(0.1 < v < 20.0 for v in losses), losses
     assert 'Kitti metric/pred_instances_3d/KITTI/Overall_3D_AP40_moderate' in out
     ckpt = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=False)
     assert ckpt['meta']['epoch'] == 2 and 'message_hub' in ckpt
