@@ -9,7 +9,7 @@
 # Environment knobs:
 #   PD_VENV          virtual environment to use (default: <repo>/.venv)
 #   PD_PYTHON        interpreter that creates it (default: python3.11)
-#   PIP_FIND_LINKS   extra wheel sources (pip's own variable); CI adds ../shared/wheels so
+#   PIP_FIND_LINKS   extra wheel sources (pip's own variable); CI adds its mmcv wheel folder so
 #                    the prebuilt mmcv 2.1.0 wheel is used instead of an ~11 minute build.
 #   PD_MMCV_FROM_SOURCE=1  ignore any mmcv wheel and build mmcv from source.
 #
