@@ -224,7 +224,7 @@ def render_markdown(rec: dict) -> str:
     if rec.get('protocol'):
         p, c = rec['protocol'], rec.get('confirmatory', {})
         lines += [f"Protocol: `{p['file']}` as committed in "
-                  f"`{p['commit'][:10]}` ({p['committed_at']}), before the runs. "
+                  f"`{p['commit'][:10]}` ({p['committed_at']}). "
                   + ('**Confirmatory**: ' if c.get('confirmatory') else
                      '**Not confirmatory**: ') + f"{c.get('why', 'not checked')}.", '']
     for ratio, e in rec['ratios'].items():
