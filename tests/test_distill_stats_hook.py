@@ -64,7 +64,7 @@ def test_fused_and_autograd_paths_measure_the_same(projection):
         module.measure_outputs = True
         module(*batch)
     assert fused.last_output_stats.keys() == {'out_var_t', 'out_active_t', 'out_var_s',
-                                              'out_active_s'}
+                                              'out_active_s', 'out_dims_t', 'out_dims_s'}
     for key, value in fused.last_output_stats.items():
         assert value == pytest.approx(plain.last_output_stats[key], rel=1e-5), key
     if projection == 'edge':  # standardised target, no activation: all outputs live
@@ -188,8 +188,9 @@ def test_measured_diagnostics_reach_the_record_table(tmp_path):
     rows = [r for r in _measured_diagnostics_table([('pd', '101', diag)]) if r.startswith('| pd')]
     assert rows == [
         '| pd | 101 | b0 | 1.0000 → 0.3000 | 0.700 | 0.700 | 0.250 | 0.500 | – | – | – | – | '
-        '– | 12.000 |',
-        '| pd | 101 | b1 | 1.0000 → 0.3000 | 0.700 | 0.700 | 0.500 | – | – | – | – | – | – | – |']
+        '– | – | – | 12.000 |',
+        '| pd | 101 | b1 | 1.0000 → 0.3000 | 0.700 | 0.700 | 0.500 | – | – | – | – | – | – | – | '
+        '– | – |']
 
 
 def test_references_survive_a_checkpoint(warnings_log):
@@ -214,3 +215,22 @@ def test_references_survive_a_checkpoint(warnings_log):
     assert len(warnings_log) == 1  # not warned twice
     DistillStatsHook().after_load_checkpoint(runner, {'meta': {}})  # an older checkpoint
     assert 'no early-loss references' in warnings_log[-1][1]
+
+
+def test_effective_dimensions_of_the_outputs():
+    """out_dims: 1 when every channel copies one signal (a rank collapse with unit variance),
+    2 for two independent equal-variance signals, ~C' for independent channels."""
+    from mmdet3d_pointdistiller.models.losses.edge_adapters import OutputStats
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(5000, 1, generator=gen, dtype=torch.float64)
+    stats = OutputStats(rank_rows=3000)
+    stats.add('t', z.repeat(1, 8))  # 8 channels, one direction, each with variance 1
+    two = torch.randn(5000, 2, generator=gen, dtype=torch.float64)
+    stats.add('s', torch.cat([two[:, :1].repeat(1, 4), two[:, 1:].repeat(1, 4)], dim=1))
+    res = stats.result()
+    assert res['out_dims_t'] == pytest.approx(1.0, rel=1e-9)
+    assert res['out_var_t'] == pytest.approx(float(z.var(unbiased=False)), rel=1e-9)
+    assert res['out_dims_s'] == pytest.approx(2.0, rel=0.05)
+    iso = OutputStats()
+    iso.add('t', torch.randn(20000, 16, generator=gen))
+    assert 15.0 < iso.result()['out_dims_t'] <= 16.0

@@ -172,7 +172,8 @@ def test_resumed_run_repeats_the_uninterrupted_loss_trajectory(runs):
     keys = ('loss', 'loss_cls', 'loss_bbox', 'loss_dir', 'loss_pd_pfn', 'lr',
             # DistillStatsHook: measured adapter outputs, BN shift/scale, weights, and the KD
             # loss over its first-2-iteration mean (restored from the checkpoint)
-            'kd_pfn_out_var_t', 'kd_pfn_out_active_s', 'kd_pfn_bg_s', 'kd_pfn_neff',
+            'kd_pfn_out_var_t', 'kd_pfn_out_active_s', 'kd_pfn_out_dims_t', 'kd_pfn_bg_s',
+            'kd_pfn_neff',
             'kd_pfn_loss_ratio', 'kd_detection_ratio')
     for step, rec in resumed.items():
         for key in keys:

@@ -298,8 +298,8 @@ def render_markdown(rec: dict) -> str:
 #: per-tap diagnostics logged by DistillStatsHook (measured on the batch), in table order
 MEASURED_COLUMNS = (('loss_ratio', 'KD / early'), ('out_active_t', 'active_T'),
                     ('out_active_s', 'active_S'), ('out_var_t', 'var_T'),
-                    ('out_var_s', 'var_S'), ('bg_t', 'β/γ_T'), ('bg_s', 'β/γ_S'),
-                    ('neff', 'neff'))
+                    ('out_var_s', 'var_S'), ('out_dims_t', 'dims_T'), ('out_dims_s', 'dims_S'),
+                    ('bg_t', 'β/γ_T'), ('bg_s', 'β/γ_S'), ('neff', 'neff'))
 MEASURED_KEYS = ('_out_var_t', '_loss_ratio')
 
 
@@ -309,7 +309,9 @@ def _measured_diagnostics_table(diags: List[tuple]) -> List[str]:
     lines = ['', 'KD diagnostics, measured on the training batches (log means of the last '
                  'records; KD / early: the tap\'s KD loss over its mean in the first 100 '
                  'iterations; active: fraction of non-zero adapter outputs; var: their mean '
-                 'per-channel variance; β/γ: mean BN shift over scale; neff: effective number '
+                 'per-channel variance; dims: effective number of independent output channels '
+                 '(participation ratio of their covariance); β/γ: mean BN shift over scale; '
+                 'neff: effective number '
                  'of weighted queries per sample, (Σw)² / Σw²):', '',
              '| method | seed | tap | KD loss first → last | det. loss last | det. / early | '
              + ' | '.join(label for _, label in MEASURED_COLUMNS) + ' |',

@@ -12,6 +12,9 @@ iterations (and the first) it logs per tap ``<tap>`` into the training log and
   outputs G_T / G_S over all edges of the batch (how much signal they carry);
 * ``kd_<tap>_out_active_t`` / ``_s``: fraction of those outputs that are non-zero (after a
   ReLU, the live units);
+* ``kd_<tap>_out_dims_t`` / ``_s``: the participation ratio of the outputs' channel
+  covariance, the effective number of independent channels (1 to C'): unit-variance channels
+  that all copy one direction also make the loss vanish;
 * ``kd_<tap>_gamma_t/s`` and ``kd_<tap>_bg_t/s``: mean |gamma| and mean beta / |gamma| of the
   adapter's BN (affine BN only): beta / |gamma| well below 0 before a ReLU means a dead unit;
 * ``kd_<tap>_loss_ratio``: the KD loss over its mean in the first ``ref_iters`` iterations

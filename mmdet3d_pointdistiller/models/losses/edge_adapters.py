@@ -179,13 +179,19 @@ class OutputStats:
     the batch, before any max-pooling): accumulated chunk by chunk in float64.
 
     :meth:`result` gives, per side ``t`` / ``s``: ``out_var_<side>`` the mean over the C'
-    channels of each channel's variance over the edges, and ``out_active_<side>`` the
-    fraction of outputs that are non-zero (after a ReLU: the live units; 1.0 without
-    activation).
+    channels of each channel's variance over the edges, ``out_active_<side>`` the fraction
+    of outputs that are non-zero (after a ReLU: the live units; 1.0 without activation), and
+    ``out_dims_<side>`` the participation ratio ``tr(S)^2 / tr(S^2)`` of the outputs'
+    C' x C' covariance ``S`` (1 when every channel carries the same signal, C' when all
+    carry independent signals of equal variance): a loss can vanish with unit-variance
+    channels if they all copy one direction the student already predicts. The covariance
+    uses the first ``rank_rows`` edges of the forward.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rank_rows: int = 8192) -> None:
+        self.rank_rows = rank_rows
         self._sums: Dict[str, list] = {}
+        self._gram: Dict[str, list] = {}
 
     def add(self, side: str, rows: Tensor) -> None:
         """Accumulate ``rows`` (..., C') adapter outputs of ``side`` ('t' or 's')."""
@@ -195,10 +201,16 @@ class OutputStats:
         acc[1] = acc[1] + flat.sum(dim=0)
         acc[2] = acc[2] + flat.square().sum(dim=0)
         acc[3] += int(torch.count_nonzero(flat))
+        gram = self._gram.setdefault(side, [0, 0.0, 0.0])
+        take = flat[:max(0, self.rank_rows - gram[0])]
+        if take.shape[0]:
+            gram[0] += take.shape[0]
+            gram[1] = gram[1] + take.sum(dim=0)
+            gram[2] = gram[2] + take.t() @ take
 
     def result(self) -> Dict[str, float]:
-        """``{out_var_t, out_active_t, out_var_s, out_active_s}`` of what was added (empty if
-        nothing was)."""
+        """``out_var_<side>``, ``out_active_<side>``, ``out_dims_<side>`` of what was added
+        (empty if nothing was)."""
         out = {}
         for side, (n, s1, s2, nonzero) in self._sums.items():
             if n == 0:
@@ -206,4 +218,10 @@ class OutputStats:
             mean = s1 / n
             out[f'out_var_{side}'] = float((s2 / n - mean.square()).clamp_min(0).mean())
             out[f'out_active_{side}'] = nonzero / (n * s1.numel())
+            m, g1, g2 = self._gram[side]
+            if m > 1:
+                mu = g1 / m
+                cov = g2 / m - torch.outer(mu, mu)
+                denom = float(cov.square().sum())
+                out[f'out_dims_{side}'] = float(cov.trace()) ** 2 / denom if denom > 0 else 0.0
         return out
