@@ -139,6 +139,10 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-normalised_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5146160, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
+    'sim/pointdistiller-bev-normalised-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5156464, '1a9e9011267ae6fb044dc038ab098690e41c1b91'),
+    'sim/pointdistiller-normalised-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5146160, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-frozen-tadapter-w10_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
     'sim/pointdistiller-frozen-tadapter_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':

@@ -192,3 +192,40 @@ def test_adapter_only_optimisation_collapses_only_the_paper_design(name, collaps
         assert ratio < 0.01, f'{name}: the loss kept {ratio:.2%}'
     else:  # measured 0.57, 0.37, 0.49: the student side fits part of a fixed target
         assert ratio > 0.3, f'{name}: the loss fell to {ratio:.2%}'
+
+
+def test_trainable_normalised_projection_collapses_to_one_dimension_frozen_does_not():
+    """Where the student can predict one direction of the teacher (as in training), a
+    trainable teacher-side conv rotates every unit-variance channel onto it: the loss falls
+    while the channels keep unit variance, and their covariance has one effective dimension.
+    The frozen projection (design (b) as configured) and the parameter-free edge target keep
+    their dimensions. (The unrelated-features test above cannot show this: there the student
+    predicts nothing.)"""
+    gen = torch.Generator().manual_seed(3)
+    teacher = torch.randn(2000, 64, generator=gen)
+    direction = torch.randn(64, generator=gen)
+    student = torch.cat([(teacher @ direction / 8).unsqueeze(1),
+                         torch.randn(2000, 15, generator=gen)], dim=1)  # one shared signal
+    batch_idx = torch.arange(2).repeat_interleave(1000)
+    num_points = torch.randint(1, 32, (2000, ), generator=gen).float()
+    base = dict(type='PointDistillerLoss', teacher_channels=64, student_channels=16,
+                adapter_channels=16, num_queries=256, num_neighbors=8, temperature=8.0,
+                act_cfg=None, teacher_projection='normalised')
+    dims = {}
+    for name, extra in (('trainable', {}), ('frozen', dict(teacher_adapter_trainable=False))):
+        torch.manual_seed(0)
+        module = MODELS.build(dict(base, **extra)).train()
+        optim = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad],
+                                  lr=0.01, weight_decay=0.01)
+        for _ in range(200):
+            loss = module(teacher, student, batch_idx, num_points)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        module.measure_outputs = True
+        module(teacher, student, batch_idx, num_points)
+        stats = module.last_output_stats
+        assert stats['out_var_t'] == pytest.approx(1.0, abs=0.01)  # unit variance either way
+        dims[name] = stats['out_dims_t']
+    assert dims['trainable'] < 1.5, dims  # measured 1.19: one direction left
+    assert dims['frozen'] > 8.0, dims  # measured 14.0 of 16
