@@ -147,7 +147,8 @@ def test_kd_loss_collapse_warns_when_the_detection_loss_has_not(warnings_log):
                 pytest.approx(0.5)
             assert runner.message_hub.get_scalar('train/kd_detection_ratio').current() == 1.0
     assert len(warnings_log) == 1 and '0.90%' in warnings_log[0][1]
-    assert "model.distill_cfg[0].loss.teacher_projection='normalised'" in warnings_log[0][1]
+    assert "model.distill_cfg[0].loss.teacher_projection='edge'" in warnings_log[0][1]
+    assert 'model.distill_cfg[0].loss.teacher_adapter_trainable=False' in warnings_log[0][1]
     # no warning when the detection loss has fallen as far (e.g. a converged toy problem)
     warnings_log.clear()
     hook = DistillStatsHook(interval=1, ref_iters=2)
@@ -234,3 +235,20 @@ def test_effective_dimensions_of_the_outputs():
     iso = OutputStats()
     iso.add('t', torch.randn(20000, 16, generator=gen))
     assert 15.0 < iso.result()['out_dims_t'] <= 16.0
+
+
+def test_one_dimensional_teacher_outputs_warn(warnings_log):
+    loss = make_loss(teacher_projection='normalised', act_cfg=None)
+    with torch.no_grad():  # every teacher-side channel the same projection: one dimension
+        w = loss.teacher_adapter.conv.weight
+        w.copy_(w[:1].expand_as(w))
+    runner = make_runner(loss, 'test_hook_dims')
+    hook = DistillStatsHook(interval=1)
+    hook.before_train_iter(runner, 0)
+    loss(*voxel_batch())
+    hook.after_train_iter(runner, 0, outputs=dict(loss_pd_pfn=torch.tensor(1.0)))
+    assert runner.message_hub.get_scalar('train/kd_pfn_out_dims_t').current() == \
+        pytest.approx(1.0, rel=1e-4)
+    assert len(warnings_log) == 1 and 'carry 1.00 effective dimensions of 4' in \
+        warnings_log[0][1] and 'model.distill_cfg[0].loss.teacher_adapter_trainable=False' in \
+        warnings_log[0][1]

@@ -25,7 +25,8 @@ iterations (and the first) it logs per tap ``<tap>`` into the training log and
 
 It warns once per tap, naming the tap and its config key ``model.distill_cfg[i].loss``, when
 the KD loss has fallen below ``collapse_ratio`` (1 %) of its early mean while the detection
-loss has not, or when fewer than ``min_active`` (5 %) of an adapter's outputs are active.
+loss has not, when fewer than ``min_active`` (5 %) of an adapter's outputs are active, or when
+the teacher-side outputs have fewer than ``min_dims`` (1.5) effective dimensions.
 
 Importing ``mmdet3d_pointdistiller`` registers it; add it to a distillation config with::
 
@@ -94,12 +95,14 @@ class DistillStatsHook(Hook):
             reference mean while the detection loss is not (default 0.01).
         min_active (float): warn when fewer than this fraction of an adapter's outputs are
             non-zero (default 0.05).
+        min_dims (float): warn when the teacher-side outputs of an adapter with 4 or more
+            channels have fewer effective dimensions than this (default 1.5).
     """
 
     priority = 'NORMAL'  # before LoggerHook (BELOW_NORMAL): logged at the same iteration
 
     def __init__(self, interval: int = 1, ref_iters: int = 100, collapse_ratio: float = 0.01,
-                 min_active: float = 0.05) -> None:
+                 min_active: float = 0.05, min_dims: float = 1.5) -> None:
         for name, value in (('interval', interval), ('ref_iters', ref_iters)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'DistillStatsHook.{name} must be an integer >= 1, got '
@@ -109,6 +112,9 @@ class DistillStatsHook(Hook):
                 raise ValueError(f'DistillStatsHook.{name} must be in [0, 1), got {value!r}')
         self.interval, self.ref_iters = interval, ref_iters
         self.collapse_ratio, self.min_active = collapse_ratio, min_active
+        if not min_dims >= 0:
+            raise ValueError(f'DistillStatsHook.min_dims must be >= 0, got {min_dims!r}')
+        self.min_dims = min_dims
         self._ref_sums: Dict[str, list] = {}  # key -> [sum, count] over the first ref_iters
         self._warned = set()
 
@@ -188,7 +194,7 @@ class DistillStatsHook(Hook):
                             f'{self.ref_iters} iterations while the detection loss is not: '
                             f'the adapters have reached the trivial zero and the student no '
                             f'longer learns from the teacher. Use a teacher side that cannot '
-                            f"collapse ({key}.teacher_projection='normalised' or 'edge', or "
+                            f"collapse ({key}.teacher_projection='edge', or "
                             f'{key}.teacher_adapter_trainable=False)'))
             if not logging:
                 continue
@@ -205,5 +211,12 @@ class DistillStatsHook(Hook):
                         f'DistillStatsHook: only {active:.2%} of the {which}-side adapter '
                         f'outputs of tap {name!r} ({key}) are non-zero: its units are dead '
                         f'(BN shift / scale = {stats.get("bg_" + side, float("nan")):.2f})'))
+            dims, width = stats.get('out_dims_t'), getattr(module, 'adapter_channels', 0)
+            if dims is not None and width >= 4 and dims < self.min_dims:
+                self._warn(f'{name}_dims', (
+                    f'DistillStatsHook: the teacher-side outputs of tap {name!r} ({key}) carry '
+                    f'{dims:.2f} effective dimensions of {width}: its channels copy one '
+                    f'direction (a trainable teacher projection aligned with what the student '
+                    f'already predicts); freeze it ({key}.teacher_adapter_trainable=False)'))
             for stat, value in stats.items():
                 hub.update_scalar(f'train/kd_{name}_{stat}', value)

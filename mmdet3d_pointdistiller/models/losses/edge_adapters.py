@@ -64,6 +64,10 @@ def build_edge_adapters(teacher_channels: int, student_channels: int, adapter_ch
       variance over the batch's edges, so the target cannot be a constant (Miles &
       Mikolajczyk, *Understanding the Role of the Projector in Knowledge Distillation*,
       AAAI 2024). gamma_S is 1x1 conv + ``norm_cfg`` (affine) and must have no activation.
+      A *trainable* conv can still collapse in dimension: it rotates every unit-variance
+      channel onto one direction the student already predicts (measured in training: one
+      effective dimension of 16 after 1500 iterations); frozen
+      (``teacher_trainable=False``, the shipped configs) it cannot.
     * ``'edge'``: no teacher parameters; G_T is the teacher's edge feature
       ``cat(x_j - x_i, x_i)`` (a fixed conv of :func:`edge_identity_weight`) standardised by
       the norm of ``norm_cfg`` without affine parameters (running statistics only; none if
