@@ -1,10 +1,10 @@
-"""tools/export_student.py: distillation checkpoint -> plain student checkpoint.
+"""Student export (models/distillers/export.py and tools/export_student.py): distillation
+checkpoint -> plain student checkpoint.
 
 The exported file must load with ``strict=True`` into the student-only baseline config and
 run under ``mim test mmdet3d`` (here on mmdet3d's one-frame KITTI set).
 """
 import copy
-import importlib.util
 import os
 import subprocess
 import sys
@@ -21,6 +21,7 @@ from mmengine.runner.checkpoint import get_state_dict, load_checkpoint, weights_
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.distillers import load_teacher_config
+from mmdet3d_pointdistiller.models.distillers.export import ExportError, export_student
 from mmdet3d_pointdistiller.testing import kitti_mini_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,27 +124,23 @@ def test_export_rekeys_spconv_versions_so_second_kernels_are_not_permuted(tmp_pa
         other.load_state_dict(bare, strict=True)
 
 
-def _tool_module():
-    spec = importlib.util.spec_from_file_location('export_student', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_export_errors(pp_export, tmp_path, capsys):
-    main = _tool_module().main  # in-process: the CLI itself is exercised by pp_export
+def test_export_errors(pp_export, tmp_path):
+    """The module behind the CLI (the CLI itself runs in pp_export): each error names the
+    file and what is wrong, and nothing is written."""
     _, src, dst, _ = pp_export
     out_file = tmp_path / 'x.pth'
-    assert main([str(tmp_path / 'missing.pth'), str(out_file)]) == 1
-    err = capsys.readouterr().err
-    assert f'input checkpoint {tmp_path / "missing.pth"} does not exist' in err
-    assert main([str(dst), str(out_file)]) == 1  # a plain student checkpoint
-    err = capsys.readouterr().err
-    assert 'is not a PointDistiller checkpoint' in err and "'student.*'" in err
-    assert "top-level prefixes: ['backbone', 'bbox_head', 'neck', 'voxel_encoder']" in err
-    assert main([str(src), str(out_file), '--config', str(SECOND_BASELINE)]) == 1
-    err = capsys.readouterr().err
-    assert f'do not load strictly into {SECOND_BASELINE}' in err and 'Missing key' in err
+    with pytest.raises(ExportError, match=f'input checkpoint {tmp_path / "missing.pth"} does '
+                                          f'not exist'):
+        export_student(str(tmp_path / 'missing.pth'), str(out_file))
+    with pytest.raises(ExportError) as err:  # a plain student checkpoint
+        export_student(str(dst), str(out_file))
+    msg = str(err.value)
+    assert 'is not a PointDistiller checkpoint' in msg and "'student.*'" in msg
+    assert "top-level prefixes: ['backbone', 'bbox_head', 'neck', 'voxel_encoder']" in msg
+    with pytest.raises(ExportError) as err:
+        export_student(str(src), str(out_file), str(SECOND_BASELINE))
+    assert f'do not load strictly into {SECOND_BASELINE}' in str(err.value)
+    assert 'Missing key' in str(err.value)
     assert not out_file.exists()
 
 
