@@ -83,7 +83,6 @@ def export_student_state(ckpt: Any, src: str = '<checkpoint>') -> Dict[str, Any]
 
 def verify_strict(exported: Dict[str, Any], config: str) -> None:
     """Load the exported weights into ``config``'s model with ``strict=True``."""
-    import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmdet3d.registry import MODELS
