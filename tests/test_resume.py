@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import load_checkpoint
@@ -44,7 +45,8 @@ from mmdet3d_pointdistiller.compat import UnsafeCheckpointError
 from mmdet3d_pointdistiller.testing import PP_KD, PicklePayload as _Payload
 from mmdet3d_pointdistiller.testing import SMALL_CROP as CROP
 from mmdet3d_pointdistiller.testing import kd_config, kitti_real_dir
-from mmdet3d_pointdistiller.utils import save_random_teacher
+from mmdet3d_pointdistiller.models.distillers.export import export_student
+from mmdet3d_pointdistiller.utils import load_kitti_frame, save_random_teacher
 
 REPO = Path(__file__).resolve().parents[1]
 KITTI_REAL = kitti_real_dir()
@@ -208,6 +210,53 @@ def test_final_checkpoints_are_identical(runs):
             assert torch.equal(sa[idx][name], sc[idx][name]), (idx, name)
     assert a['optimizer']['param_groups'] == c['optimizer']['param_groups']
     assert a['param_schedulers'] == c['param_schedulers']
+
+
+def test_runner_keeps_the_teacher_bit_identical_and_trains_the_rest(runs):
+    """Through mmengine's Runner with the hooks on: after 6 iterations the checkpoint's
+    teacher is the teacher file bit for bit, while student and adapters have moved."""
+    cfg = Config.fromfile(str(runs['cfg']))
+    teacher_file = torch.load(cfg.model.teacher_ckpt, map_location='cpu',
+                              weights_only=True)['state_dict']
+    first = torch.load(runs['a'] / 'epoch_1.pth', map_location='cpu', weights_only=False)
+    last = torch.load(runs['a'] / f'epoch_{EPOCHS}.pth', map_location='cpu',
+                      weights_only=False)['state_dict']
+    teacher = {k[len('teacher.'):]: v for k, v in last.items() if k.startswith('teacher.')}
+    assert teacher.keys() == teacher_file.keys()
+    for key, value in teacher_file.items():
+        assert torch.equal(teacher[key], value), key
+    for prefix in ('student.', 'distill_losses.'):
+        moved = [k for k, v in last.items() if k.startswith(prefix) and v.is_floating_point()
+                 and not torch.equal(v, first['state_dict'][k])]
+        assert moved, f'nothing under {prefix} changed between epoch 1 and {EPOCHS}'
+
+
+def test_runner_checkpoint_exports_to_a_plain_student_that_predicts_the_same(runs, tmp_path):
+    """The run's last checkpoint, exported, loads strictly into the plain student and
+    predicts exactly what the distiller (student path) predicts from that checkpoint."""
+    cfg = Config.fromfile(str(runs['cfg']))
+    cfg.model.student.test_cfg.score_thr = 0.0  # 6 iterations: keep the low-score boxes too
+    ckpt = runs['a'] / f'epoch_{EPOCHS}.pth'
+    exported = export_student(str(ckpt), str(tmp_path / 'student.pth'))
+    plain = MODELS.build(copy.deepcopy(cfg.model.student))
+    plain.load_state_dict(exported['state_dict'], strict=True)
+    distiller = MODELS.build(copy.deepcopy(cfg.model))
+    load_checkpoint(distiller, str(ckpt), map_location='cpu', strict=True)
+    item = load_kitti_frame(KITTI_REAL, CROP, train=False)
+    outs, raw = [], []
+    for model in (distiller, plain):
+        model.eval()
+        data = model.data_preprocessor(pseudo_collate([copy.deepcopy(item)]), False)
+        with torch.no_grad():
+            outs.append(model.predict(copy.deepcopy(data['inputs']),
+                                      data['data_samples'])[0].pred_instances_3d)
+            raw.append(model._forward(data['inputs']))  # cls, box, dir maps per level
+    for a, b in zip(raw[0], raw[1]):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert len(outs[0].scores_3d) > 0
+    assert torch.equal(outs[0].bboxes_3d.tensor, outs[1].bboxes_3d.tensor)
+    assert torch.equal(outs[0].scores_3d, outs[1].scores_3d)
+    assert torch.equal(outs[0].labels_3d, outs[1].labels_3d)
 
 
 # ----------------------------------------------------------------------------- teacher
