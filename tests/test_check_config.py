@@ -38,3 +38,40 @@ def test_wrong_configs_fail_with_the_key():
     with pytest.raises(ValueError, match=r"distill_cfg\[1\]\.loss\.teacher_channels=64"):
         check_distill_config(EXAMPLE, kitti_real_dir(), random_teacher=True, cfg_options=[
             'model.distill_cfg.1.loss.teacher_channels=64'])
+
+
+def test_measure_adapter_outputs_of_a_checkpoint(tmp_path):
+    """Measure a distillation checkpoint's adapters on one frame: the example config with a
+    random teacher, saved as a training checkpoint; one teacher-side channel forced to copy
+    another changes the effective dimensions by a known amount."""
+    import copy
+
+    import torch
+    from mmengine.config import Config
+
+    from mmdet3d.registry import MODELS
+    from mmdet3d_pointdistiller.apis import measure_adapter_outputs
+    from mmdet3d_pointdistiller.models.distillers import load_teacher_config
+    from mmdet3d_pointdistiller.utils import save_random_teacher
+    cfg = Config.fromfile(str(EXAMPLE))
+    teacher = tmp_path / 'teacher.pth'
+    save_random_teacher(load_teacher_config(cfg.model.teacher), teacher)
+    cfg.model.teacher_ckpt = str(teacher)
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    ckpt = tmp_path / 'iter_1.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    opts = [f'model.teacher_ckpt={teacher}']
+    res = measure_adapter_outputs(EXAMPLE, ckpt, batches=2, frame_dir=kitti_real_dir(),
+                                  cfg_options=opts)
+    assert set(res) == {'pfn', 'backbone_1'}
+    for stats in res.values():
+        assert stats['out_var_t'] == pytest.approx(1.0, abs=0.02)  # normalised teacher side
+        assert stats['out_active_t'] == 1.0 and stats['loss'] > 0
+    assert res['pfn']['out_dims_t'] > 2.0  # measured 2.6: random PFN features of 10-dim points
+    with torch.no_grad():  # every teacher-side channel the same projection: one dimension
+        w = model.distill_losses['pfn'].teacher_adapter.conv.weight
+        w.copy_(w[:1].expand_as(w))
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    res = measure_adapter_outputs(EXAMPLE, ckpt, batches=1, frame_dir=kitti_real_dir(),
+                                  cfg_options=opts)
+    assert res['pfn']['out_dims_t'] == pytest.approx(1.0, rel=1e-3)
