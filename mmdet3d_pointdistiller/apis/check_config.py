@@ -118,8 +118,8 @@ def format_report(config: str, res: Dict, frame: Optional[str] = None) -> str:
     lines = [f'{config}: one training step on {frame or "the frame"}',
              '  losses: ' + ', '.join(f'{k} {v:.4f}' for k, v in res['losses'].items()),
              '  KD terms: ' + ', '.join(f'{t} {v:.4f}' for t, v in res['kd_losses'].items()),
-             '  the KD gradient reaches the student\'s: ' + (', '.join(res['kd_reaches'])
-                                                            or 'nothing'),
+             '  the KD gradient reaches the student\'s: '
+             + (', '.join(res['kd_reaches']) or 'nothing'),
              f"  teacher unchanged: {res['teacher_unchanged']}; student updated: "
              f"{res['student_changed']}"]
     return '\n'.join(lines)
