@@ -665,3 +665,28 @@ def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):
     # (100 - 50) s over 20 iterations, 70 left, one more validation of 15 s
     assert seen[4] == ('iter 30/100 loss 1.2', pytest.approx(2.5 * 70 + 15.0))
     assert 'Iter(val) [30/30]' in (tmp_path / 's' / 'quickstart_train.log').read_text()
+
+
+def test_measure_latency_times_known_work():
+    """A constructed model whose test_step sleeps a known time per frame: warm-up runs are
+    not timed, every batch is timed ``repeats`` times, the median is the median."""
+    import time as _time
+
+    from torch import nn
+
+    from mmdet3d_pointdistiller.quickstart.complexity import measure_latency
+
+    class Sleeper(nn.Module):
+        calls = []
+
+        def test_step(self, data):
+            self.calls.append(data['s'])
+            _time.sleep(data['s'])
+
+    model = Sleeper()
+    lat = measure_latency(model, [dict(s=0.02), dict(s=0.06)], warmup=2, repeats=2)
+    assert Sleeper.calls == [0.02, 0.02, 0.02, 0.02, 0.06, 0.06]  # 2 warm-up + 2 x 2 timed
+    assert lat['frames'] == 4
+    assert lat['min_ms'] >= 20.0 and lat['max_ms'] >= 60.0
+    assert 40.0 <= lat['median_ms'] < 55.0  # median of ~(20, 20, 60, 60) = ~40
+    assert model.training  # the train/eval mode is restored
