@@ -690,3 +690,17 @@ def test_measure_latency_times_known_work():
     assert lat['min_ms'] >= 20.0 and lat['max_ms'] >= 60.0
     assert 40.0 <= lat['median_ms'] < 55.0  # median of ~(20, 20, 60, 60) = ~40
     assert model.training  # the train/eval mode is restored
+
+
+def test_hashes_print_the_resolved_config_sha1_of_each_arm(capsys):
+    """``benchmark_kd_gain.py --hashes``: the protocol table's hashes are those the harness
+    matches runs by (resolved config, no options, data root and repository as placeholders)."""
+    bench = _load_tool('benchmark_kd_gain')
+    release = 'configs/sim/pointdistiller-release_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'  # noqa: E501
+    assert bench.main(['--hashes', f'release={release}']) == 0
+    out = capsys.readouterr().out.splitlines()
+    env = qj.subprocess_env(REPO / 'data/sim_kitti', 1)
+    assert out[-1] == f'| release | `{release}` | `{qj.config_hash(release, [], env)}` |'
+    assert re.fullmatch(r'[0-9a-f]{40}', out[-1].split('`')[-2])
+    with pytest.raises(SystemExit, match='config configs/nope.py does not exist'):
+        bench.main(['--hashes', 'x=configs/nope.py'])

@@ -59,7 +59,7 @@ NUM_TRAIN, NUM_VAL = 1500, 300
 TITLE = 'Distillation gain on the simulated KITTI-format dataset (paired seeds)'
 
 
-def parse_methods(items: List[str]) -> Dict[str, str]:
+def parse_methods(items: List[str], need_student: bool = True) -> Dict[str, str]:
     """``['name=config', ...]`` -> ordered ``{name: config}`` (paths relative to the repo)."""
     methods: Dict[str, str] = {}
     for item in items:
@@ -73,7 +73,7 @@ def parse_methods(items: List[str]) -> Dict[str, str]:
         if not (REPO / config).is_file():
             raise SystemExit(f'--methods {name}: config {config} does not exist')
         methods[name] = config
-    if 'student' not in methods:
+    if need_student and 'student' not in methods:
         raise SystemExit('--methods needs a student=<config> entry (the reference of every '
                          'paired gain)')
     return methods
@@ -192,7 +192,7 @@ def hashes(argv: List[str]) -> int:
     """``--hashes name=config ...``: print the SHA-1 of each fully resolved config (no
     ``--cfg-options``; data root and repository as placeholders), for a protocol's arm table."""
     from mmdet3d_pointdistiller.quickstart.jobs import config_hash, subprocess_env
-    methods = parse_methods(argv)
+    methods = parse_methods(argv, need_student=False)
     env = subprocess_env(REPO / 'data/sim_kitti', 1)
     print('| arm | config | resolved-config SHA-1 |\n|---|---|---|')
     for name, config in methods.items():
