@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 from mmdet3d.registry import MODELS
+from mmdet3d_pointdistiller.utils import load_kitti_frame, merge_cfg_options
 
 __all__ = ['measure_adapter_outputs']
 
@@ -44,11 +45,8 @@ def measure_adapter_outputs(config: Union[str, Path], checkpoint: Union[str, Pat
     Raises:
         ValueError: the model has no PointDistiller tap.
     """
-    from mmdet3d_pointdistiller.utils import load_kitti_frame
     cfg = Config.fromfile(str(config))
-    if cfg_options:
-        cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in
-                             (o.split('=', 1) for o in cfg_options)})
+    merge_cfg_options(cfg, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     torch.manual_seed(seed)
     model = MODELS.build(copy.deepcopy(cfg.model))

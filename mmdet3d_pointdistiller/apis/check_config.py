@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mmdet3d.registry import MODELS
+from mmdet3d_pointdistiller.utils import (load_kitti_frame, merge_cfg_options,
+                                          save_random_teacher)
 
 __all__ = ['check_distill_config', 'format_report']
 
@@ -65,11 +67,8 @@ def check_distill_config(config: Union[str, Path], frame_dir: Union[str, Path],
             finite, or a KD term is not positive, naming it.
     """
     from mmdet3d_pointdistiller.models.distillers import load_teacher_config
-    from mmdet3d_pointdistiller.utils import load_kitti_frame, save_random_teacher
     cfg = Config.fromfile(str(config))
-    if cfg_options:
-        cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in
-                             (o.split('=', 1) for o in cfg_options)})
+    merge_cfg_options(cfg, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     model_cfg = cfg.model
     if model_cfg.get('type') != 'PointDistillerDetector' or not model_cfg.get('distill', True):

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
+from mmdet3d_pointdistiller.utils.cfg_options import merge_cfg_options
 from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
@@ -71,7 +72,7 @@ def config_hash(config: str, options: Sequence[str], env: Dict[str, str],
     :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`) relative configs are read from."""
     import hashlib
 
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     root = repo_root(repo)
     path = Path(config) if Path(config).is_absolute() else root / config
     old = os.environ.pop('PD_SIM_KITTI', None)
@@ -83,8 +84,7 @@ def config_hash(config: str, options: Sequence[str], env: Dict[str, str],
         os.environ.pop('PD_SIM_KITTI', None)
         if old is not None:
             os.environ['PD_SIM_KITTI'] = old
-    cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in
-                         (o.split('=', 1) for o in options)})
+    merge_cfg_options(cfg, options)
     text = cfg.pretty_text
     if env.get('PD_SIM_KITTI'):
         text = text.replace(env['PD_SIM_KITTI'].rstrip('/'), '<data_root>')
