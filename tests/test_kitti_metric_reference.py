@@ -38,54 +38,37 @@ def shift_for_iou(q):
     return L * (1 - q) / (1 + q)
 
 
+def add_car(rec, box2d, x, z, ry, score=None):
+    """Append one easy car (no truncation or occlusion) to a KITTI annotation dict of lists."""
+    for key, value in (('name', 'Car'), ('truncated', 0.0), ('occluded', 0), ('alpha', 0.0),
+                       ('bbox', box2d), ('dimensions', [L, H, W]), ('location', [x, 1.6, z]),
+                       ('rotation_y', ry)):
+        rec[key].append(value)
+    if score is not None:
+        rec['score'].append(score)
+
+
 def annos(num_frames=10, per_frame=4, seed=0):
     rng = np.random.default_rng(seed)
     gts, dts, targets = [], [], []
-    score_pool = rng.permutation(num_frames * per_frame * 2) + 1.0
-    k = 0
+    scores = iter((rng.permutation(num_frames * per_frame * 2) + 1.0)
+                  / (num_frames * per_frame * 2))  # distinct, interleaved
+    keys = ('name', 'truncated', 'occluded', 'alpha', 'bbox', 'dimensions', 'location',
+            'rotation_y')
     for f in range(num_frames):
-        g = dict(name=[], truncated=[], occluded=[], alpha=[], bbox=[], dimensions=[],
-                 location=[], rotation_y=[])
-        d = {key: [] for key in g}
-        d['score'] = []
+        g = {key: [] for key in keys}
+        d = {key: [] for key in keys + ('score', )}
         for i in range(per_frame):
             x, z, ry = -15.0 + 10.0 * i, 20.0 + 3.0 * f, rng.uniform(-np.pi, np.pi)
             box2d = [100.0 + 150 * i, 150.0, 180.0 + 150 * i, 200.0]  # 50 px high
-            for rec, loc, yaw in ((g, (x, 1.6, z), ry),):
-                rec['name'].append('Car')
-                rec['truncated'].append(0.0)
-                rec['occluded'].append(0)
-                rec['alpha'].append(0.0)
-                rec['bbox'].append(box2d)
-                rec['dimensions'].append([L, H, W])
-                rec['location'].append(list(loc))
-                rec['rotation_y'].append(yaw)
+            add_car(g, box2d, x, z, ry)
             q = [0.85, 0.75, 0.62, 0.55, 0.40][(f * per_frame + i) % 5]
             dshift = shift_for_iou(q)
             dx, dz = np.cos(ry) * dshift, -np.sin(ry) * dshift
-            iou = exact_iou(bev_polygon(x, z, ry), bev_polygon(x + dx, z + dz, ry))
-            targets.append(iou)
-            d['name'].append('Car')
-            d['truncated'].append(0.0)
-            d['occluded'].append(0)
-            d['alpha'].append(0.0)
-            d['bbox'].append(box2d)
-            d['dimensions'].append([L, H, W])
-            d['location'].append([x + dx, 1.6, z + dz])
-            d['rotation_y'].append(ry)
-            d['score'].append(score_pool[k] / score_pool.max())
-            k += 1
+            targets.append(exact_iou(bev_polygon(x, z, ry), bev_polygon(x + dx, z + dz, ry)))
+            add_car(d, box2d, x + dx, z + dz, ry, next(scores))
             if (f + i) % 3 == 0:  # an unmatched false positive 5 m to the side
-                d['name'].append('Car')
-                d['truncated'].append(0.0)
-                d['occluded'].append(0)
-                d['alpha'].append(0.0)
-                d['bbox'].append(box2d)
-                d['dimensions'].append([L, H, W])
-                d['location'].append([x + 5.0, 1.6, z])
-                d['rotation_y'].append(ry)
-                d['score'].append(score_pool[k] / score_pool.max())
-                k += 1
+                add_car(d, box2d, x + 5.0, z, ry, next(scores))
         gts.append({key: np.array(v) for key, v in g.items()})
         dts.append({key: np.array(v) for key, v in d.items()})
     return gts, dts, np.array(targets)
@@ -98,8 +81,8 @@ def reference_ap40(gts, dts, min_overlap):
     num_gt = 0
     for g, d in zip(gts, dts):
         num_gt += len(g['name'])
-        gpolys = [bev_polygon(loc[0], loc[2], ry) for loc, ry in zip(g['location'],
-                                                                      g['rotation_y'])]
+        gpolys = [bev_polygon(loc[0], loc[2], ry)
+                  for loc, ry in zip(g['location'], g['rotation_y'])]
         for loc, ry, score in zip(d['location'], d['rotation_y'], d['score']):
             dpoly = bev_polygon(loc[0], loc[2], ry)
             best = max(exact_iou(dpoly, gp) for gp in gpolys)  # same heights: 3D IoU = BEV
