@@ -8,8 +8,8 @@ Importing this package (it is the ``custom_imports`` target of every config):
 """
 from .version import __version__
 from . import compat
-from . import engine, models  # noqa: F401  registers modules
+from . import datasets, engine, models  # noqa: F401  registers modules
 
 compat.activate()
 
-__all__ = ['__version__', 'compat', 'engine', 'models']
+__all__ = ['__version__', 'compat', 'datasets', 'engine', 'models']

@@ -44,3 +44,11 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='session')
+def sim_kitti_small(tmp_path_factory):
+    """4 train + 12 val simulated frames (seed 1) converted once per session by the unchanged
+    ``mim run mmdet3d create_data kitti --with-plane`` (~60 s)."""
+    from mmdet3d_pointdistiller.testing import convert_sim_kitti
+    return convert_sim_kitti(tmp_path_factory.mktemp('sim_kitti_small'), 4, 12, seed=1)

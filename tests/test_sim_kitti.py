@@ -2,14 +2,13 @@
 
 The slow part (~60 s wall, a third of it ``time.sleep`` inside mmdet3d's converter) is one run of
 the stock converter ``mim run mmdet3d create_data kitti --with-plane`` on a 4 + 12 frame set,
-shared by the converter / dataset / metric tests through a module-scoped fixture.
+shared by the converter / dataset / metric tests and the CenterPoint ``mim train`` test through
+the session fixture ``sim_kitti_small`` (``tests/conftest.py``).
 """
 import copy
 import math
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,22 +219,10 @@ def test_lidar_spec_validation():
 
 # ----------------------------------------------------------------------------- stock mmdet3d
 @pytest.fixture(scope='module')
-def converted(tmp_path_factory):
-    """4 train + 12 val frames converted by the unchanged `mim run mmdet3d create_data`."""
-    root = tmp_path_factory.mktemp('sim_kitti')
-    sk.generate_dataset(root, 4, 12, seed=1, progress=False)
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([sk.mmdet3d_mim_root()] + (
-        [env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
-    mim = Path(sys.executable).with_name('mim')
-    if not mim.exists():
-        pytest.skip(f'openmim not installed next to {sys.executable}')
-    proc = subprocess.run(
-        [str(mim), 'run', 'mmdet3d', 'create_data', 'kitti', '--root-path', str(root),
-         '--out-dir', str(root), '--extra-tag', 'kitti', '--with-plane'],
-        env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root
+def converted(sim_kitti_small):
+    """4 train + 12 val frames converted by the unchanged `mim run mmdet3d create_data`
+    (the session's shared set, ``tests/conftest.py``)."""
+    return sim_kitti_small
 
 
 def test_converter_builds_infos_and_gt_database(converted):

@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet3d.registry import HOOKS
+from ...models.tensor_forward import tensor_forward
 
 __all__ = ['PreciseBNHook', 'update_bn_stats']
 
@@ -44,7 +45,8 @@ def update_bn_stats(model: nn.Module, batches: Iterable[dict], num_batches: int,
         model: the runner's model (its ``data_preprocessor`` prepares the batches).
         batches: an iterable of dataloader batches.
         num_batches: batches to average over.
-        net: the module whose BN layers are updated; its ``_forward`` (tensor mode) is run.
+        net: the module whose BN layers are updated; it runs in tensor mode
+            (:func:`~mmdet3d_pointdistiller.models.tensor_forward.tensor_forward`).
 
     Returns:
         int: number of batches used. The RNG states of ``random``, numpy and torch are
@@ -70,7 +72,7 @@ def update_bn_stats(model: nn.Module, batches: Iterable[dict], num_batches: int,
                 if used >= num_batches:
                     break
                 data = model.data_preprocessor(batch, True)
-                net._forward(data['inputs'], data['data_samples'])
+                tensor_forward(net, data['inputs'], data['data_samples'])
                 used += 1
     finally:
         for m, mom in zip(bns, momenta):

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.det3d_data_sample import OptSampleList, SampleList
+from ..tensor_forward import tensor_forward
 from .batch import clone_tensors, drop_empty_samples
 from .feature_recorder import ModuleOutputRecorder, resolve_submodule
 from .tap import DistillTap, feature_tensors, parse_distill_cfg, to_plain
@@ -150,7 +151,7 @@ class PointDistillerDetector(Base3DDetector):
             {tap.name: MODELS.build(copy.deepcopy(tap.loss)) for tap in self.taps})
         torch.random.set_rng_state(rng_state)
         for tap in self.taps:
-            tap.bind_loss(self.distill_losses[tap.name], self.teacher)
+            tap.bind_loss(self.distill_losses[tap.name], self.teacher, self.student)
         self._teacher_takes_metas = teacher_takes_metas(self.teacher.extract_feat)
         self._log_summary()
 
@@ -229,7 +230,7 @@ class PointDistillerDetector(Base3DDetector):
         batch_inputs_dict = clone_tensors(batch_inputs_dict)
         with self._teacher_recorder.recording() as buf:
             if self._teacher_runs_head:
-                self.teacher._forward(batch_inputs_dict, batch_data_samples)
+                self._teacher_head_forward(batch_inputs_dict, batch_data_samples)
             elif self._teacher_takes_metas:
                 metas = [s.metainfo for s in batch_data_samples]
                 self.teacher.extract_feat(batch_inputs_dict, metas)
@@ -242,6 +243,14 @@ class PointDistillerDetector(Base3DDetector):
                                f'tap only modules used by extract_feat (backbone/neck/encoders) '
                                f'or the head')
         return dict(buf)
+
+    def _teacher_head_forward(self, batch_inputs_dict: dict,
+                              batch_data_samples: SampleList) -> None:
+        """Run the teacher through its tapped head(s) in tensor mode (no decoding); MVX
+        detectors (CenterPoint) through their point head, see :func:`..tensor_forward`."""
+        heads = sorted({t.teacher_module.split('.')[0] for t in self.taps
+                        if t.teacher_runs_head})
+        tensor_forward(self.teacher, batch_inputs_dict, batch_data_samples, heads)
 
     def loss(self, batch_inputs_dict: dict, batch_data_samples: SampleList,
              **kwargs) -> Dict[str, Tensor]:

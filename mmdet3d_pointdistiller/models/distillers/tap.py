@@ -134,15 +134,19 @@ class DistillTap:
                     f'{who}: module {path!r} ({type(module).__name__}, output='
                     f'{self.output!r}) outputs {actual} channels')
 
-    def bind_loss(self, loss_module: nn.Module, teacher: nn.Module) -> None:
-        """Check the loss module's layout; hand it the tapped teacher module if it asks.
+    def bind_loss(self, loss_module: nn.Module, teacher: nn.Module,
+                  student: Optional[nn.Module] = None) -> None:
+        """Check the loss module's layout; hand it the tapped teacher (and student) module if
+        it asks.
 
         A loss module may define ``bind_teacher_module(module, where)``; it is called once,
         after the teacher weights are loaded, with the tapped teacher submodule (e.g. the
         BatchNorm whose affine parameters give the overhaul distillation's margins, or the
         head whose anchor generator and box coder decode the teacher's predictions). The
         module must not keep a reference to an ``nn.Module`` of the teacher (its parameters
-        would be registered twice).
+        would be registered twice). ``bind_student_module(module, where)``, if defined, is
+        then called with the tapped student submodule (e.g. to check that a head
+        distillation loss sees the same tasks on both heads).
         """
         layout = getattr(loss_module, 'feature_layout', None)
         if layout is not None and layout != self.layout:
@@ -154,6 +158,10 @@ class DistillTap:
         if callable(bind):
             bind(teacher.get_submodule(self.teacher_module),
                  where=f'{self.key} (teacher.{self.teacher_module})')
+        bind_student = getattr(loss_module, 'bind_student_module', None)
+        if student is not None and callable(bind_student):
+            bind_student(student.get_submodule(self.student_module),
+                         where=f'{self.key} (student.{self.student_module})')
         if any(m is sub for m in loss_module.modules() for sub in teacher.modules()):
             raise RuntimeError(f'{self.key}: {type(loss_module).__name__} holds a teacher '
                                f'module; keep only tensors/plain objects')
@@ -188,6 +196,13 @@ class DistillTap:
                                f'{self.key}.output (student.{self.student_module})')
         self._check_feature('teacher', t_feat)
         self._check_feature('student', s_feat)
+        if self.layout != 'voxel' and t_feat.shape[2:] != s_feat.shape[2:]:
+            raise ValueError(
+                f'{self.key}: teacher.{self.teacher_module} (output={self.output!r}) gives a '
+                f'{tuple(t_feat.shape[2:])} map but student.{self.student_module} a '
+                f'{tuple(s_feat.shape[2:])} one; feature_layout={self.layout!r} compares them '
+                f'element by element, so tap modules on the same grid (same point-cloud '
+                f'range, voxel size and strides up to the tap)')
         return t_feat, s_feat
 
     def _check_feature(self, who: str, feat: Tensor) -> None:
@@ -327,15 +342,20 @@ def feature_tensors(feat: Any) -> List[Tensor]:
         return [feat]
     if isinstance(feat, (tuple, list)):
         return [t for item in feat for t in feature_tensors(item)]
+    if isinstance(feat, dict):  # e.g. CenterHead: a dict of maps per task and level
+        return [t for item in feat.values() for t in feature_tensors(item)]
     return []
 
 
 def check_head_output(output: Any, where: str) -> tuple:
-    """Validate raw head outputs: a tuple whose items are Tensors or lists of Tensors.
+    """Validate raw head outputs: a tuple whose items are Tensors, or lists of Tensors or of
+    dicts of Tensors.
 
     Returns:
         tuple: the output, e.g. ``(cls_scores, bbox_preds, dir_cls_preds)`` of an
-        ``Anchor3DHead``, each a list over feature levels of (B, A * X, H, W) maps.
+        ``Anchor3DHead``, each a list over feature levels of (B, A * X, H, W) maps; or, of a
+        ``CenterHead``, one item per task, a list over levels of
+        ``dict(heatmap=(B, K, H, W), reg=(B, 2, H, W), ...)``.
     """
     if not isinstance(output, (tuple, list)) or not output:
         raise TypeError(f"{where}: feature_layout='head' expects the head to return a non-empty "
@@ -343,7 +363,10 @@ def check_head_output(output: Any, where: str) -> tuple:
     for i, item in enumerate(output):
         if isinstance(item, (tuple, list)):
             for j in range(len(item)):
-                if item[j] is not None:
+                if isinstance(item[j], dict):
+                    for key in item[j]:
+                        select_output(item[j], key, f'{where} output[{i}][{j}]')
+                elif item[j] is not None:
                     select_output(item, j, f'{where} output[{i}]')
         elif item is not None:
             select_output(output, i, f'{where} output')

@@ -94,7 +94,8 @@ def foldable(layer: nn.Module) -> bool:
 
 
 def fold_teacher_pfn(teacher: nn.Module) -> int:
-    """Replace every foldable ``PFNLayer`` of ``teacher.voxel_encoder`` in place.
+    """Replace every foldable ``PFNLayer`` of ``teacher.voxel_encoder`` (``pts_voxel_encoder``)
+    in place.
 
     ``state_dict`` keys are unchanged, so it may be called before or after loading weights.
 
@@ -103,6 +104,8 @@ def fold_teacher_pfn(teacher: nn.Module) -> int:
         layers do not qualify; see the module docstring).
     """
     encoder = getattr(teacher, 'voxel_encoder', None)
+    if encoder is None:  # multi-modality detectors (CenterPoint): the point branch's encoder
+        encoder = getattr(teacher, 'pts_voxel_encoder', None)
     layers = getattr(encoder, 'pfn_layers', None)
     if not isinstance(layers, nn.ModuleList):
         return 0
