@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
 ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py'))
 KD = [c for c in ALL if c.startswith('pointdistiller/')]
-BASELINES = [c for c in ALL if c.split('/')[0] in ('pointpillars', 'second', 'point_rcnn')]
+BASELINES = [c for c in ALL
+             if c.split('/')[0] in ('pointpillars', 'second', 'point_rcnn', 'centerpoint')]
 STUDENT_BASES = [c for c in ALL if c.startswith('_base_/students/')]
 # tap + loss only (shared by the KITTI and the sim PointPillars bases), no teacher
 TAP_BASES = ['_base_/distill/pointdistiller_pointpillars_tap.py']
@@ -45,8 +46,11 @@ PAPER_TEACHER_PARAMS = {
     'mmdet3d::point_rcnn/point-rcnn_8xb2_kitti-3d-3class.py': 4.1,
 }
 # nuScenes: no sizes in the paper; the students divide widths by ~sqrt(ratio)
+# (CenterPoint: measured 3.97x and 15.6x fewer parameters than mmdet3d's pillar CenterPoint)
 NUS_RATIO = {'pointpillars-2x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py': 2,
-             'pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py': 4}
+             'pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py': 4,
+             'centerpoint-4x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py': 4,
+             'centerpoint-16x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py': 16}
 KD_KEYS = {'teacher_channels', 'student_channels', 'adapter_channels', 'num_queries',
            'num_neighbors', 'feature_layout', 'score', 'temperature', 'reweight', 'local',
            'pool', 'loss_weight'}
@@ -81,9 +85,9 @@ def teacher_ckpts(tmp_path_factory):
 
 
 def test_config_inventory():
-    assert len(KD) == 9 and len(BASELINES) == 9 and len(STUDENT_BASES) == 9
+    assert len(KD) == 11 and len(BASELINES) == 11 and len(STUDENT_BASES) == 11
     # one per detector family and dataset (the simulated dataset included)
-    assert len(DISTILL_BASES) == 5
+    assert len(DISTILL_BASES) == 7
     # every KD config has its student-only baseline with the same file name stem
     for kd in KD:
         stem = kd.split('/', 1)[1][len('pointdistiller_'):]
@@ -124,7 +128,7 @@ def test_plain_config_builds(name):
         assert cfg.custom_imports == dict(imports=['mmdet3d_pointdistiller'],
                                           allow_failed_imports=False)
     stem = Path(name).name
-    if name.startswith(('pointpillars/', 'second/', 'point_rcnn/')):
+    if name.startswith(('pointpillars/', 'second/', 'point_rcnn/', 'centerpoint/')):
         base = Config.fromfile(str(CONFIGS / '_base_/students' / stem))
         assert cfg.model == base.model  # the baseline is exactly the student
     model = MODELS.build(cfg.model)

@@ -60,7 +60,7 @@ def _paper_tables():
 
 def test_folders_are_the_known_ones():
     assert [_rel(f) for f in FOLDERS] == sorted([
-        'configs/kd_methods', 'configs/point_rcnn', 'configs/pointdistiller',
+        'configs/centerpoint', 'configs/kd_methods', 'configs/point_rcnn', 'configs/pointdistiller',
         'configs/pointpillars', 'configs/quickstart', 'configs/second', 'configs/sim',
         'configs/sim/kd_methods'])
 
