@@ -347,3 +347,28 @@ def test_mim_train_of_the_sim_centerpoint_distillation_config(sim_kitti_small, t
     assert 'Kitti metric/pred_instances_3d/KITTI/Overall_3D_AP40_moderate' in out
     assert (work / 'iter_2.pth').is_file()
     assert np.isfinite(kd).all()
+
+
+# ----------------------------------------------------------------------------- cost record
+def test_cost_benchmark_measures_and_renders(tmp_path):
+    from mmdet3d_pointdistiller.bench import centerpoint_cost as cc
+    from mmdet3d_pointdistiller.testing import kitti_real_dir
+    cases = [cc.CASES[0], ('CenterPoint 16x CenterHead KD', cc.CASES[8][1])]
+    record = cc.measure(kitti_real_dir(), iters=2, rounds=1, warmup=0, cases=cases,
+                        log=lambda *_: None)
+    rows = {r['name']: r for r in record['rows']}
+    assert len(rows['PointPillars 16x student']['times_s']) == 2
+    assert rows['CenterPoint 16x CenterHead KD']['params_m'] == pytest.approx(0.362385)
+    assert rows['CenterPoint 16x CenterHead KD']['kd_params_m'] == 0.0  # no adapters
+    text = cc.render(record, 'cmd')
+    assert '| CenterPoint 16x CenterHead KD (`centerhead-kd_centerpoint-16x' in text
+
+
+def test_committed_cost_record_recomputes():
+    from mmdet3d_pointdistiller.bench import centerpoint_cost as cc
+    import json
+    js = REPO / 'benchmarks' / 'centerpoint_cost.json'
+    record = json.loads(js.read_text())
+    assert [r['config'] for r in record['rows']] == [c for _, c in cc.CASES]
+    assert all(len(r['times_s']) == record['iters'] * record['rounds'] for r in record['rows'])
+    assert js.with_suffix('.md').read_text() == cc.render(record, record['command'])

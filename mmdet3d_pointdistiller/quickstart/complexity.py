@@ -2,7 +2,9 @@
 
 FLOPs are counted the way mmcv 1.x's ``get_model_complexity_info`` counts them (the numbers
 the PointDistiller paper and mmdet3d's model zoo quote), with forward hooks on one forward
-pass of the model's ``_forward`` (everything between voxelization and box decoding/NMS):
+pass of the model's tensor-mode forward (``_forward``, or for multi-modality detectors such as
+CenterPoint the point branch and head, :func:`~..models.tensor_forward.tensor_forward`:
+everything between voxelization and box decoding/NMS):
 
 * ``Conv1d/2d/3d``: multiply-adds ``out_elements * C_in / groups * prod(kernel)`` (+ one per
   output element for a bias);
@@ -24,6 +26,8 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 import torch
 from torch import nn
+
+from ..models.tensor_forward import tensor_forward
 
 __all__ = ['count_params', 'count_flops', 'measure_latency']
 
@@ -76,7 +80,7 @@ _HOOKS: Sequence = (
 
 
 def count_flops(model: nn.Module, batches: Sequence[dict]) -> Dict[str, float]:
-    """FLOPs per frame of ``model._forward`` (mmcv 1.x convention, see the module doc).
+    """FLOPs per frame of the tensor-mode forward (mmcv 1.x convention, see the module doc).
 
     Args:
         model: an mmdet3d detector (``data_preprocessor`` + ``_forward``).
@@ -116,7 +120,7 @@ def count_flops(model: nn.Module, batches: Sequence[dict]) -> Dict[str, float]:
                                      f"{len(data['data_samples'])}")
                 batch = model.data_preprocessor(copy.deepcopy(data), False)
                 counter['n'], counter['top'] = 0, {}
-                model._forward(batch['inputs'], batch['data_samples'])
+                tensor_forward(model, batch['inputs'], batch['data_samples'])
                 totals.append(counter['n'] / 1e9)
                 for k, v in counter['top'].items():
                     per_top.setdefault(k, []).append(v / 1e9)
