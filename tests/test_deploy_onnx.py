@@ -111,6 +111,38 @@ def test_raw_outputs_and_boxes_match_pytorch_on_real_frame(sim_4x, kitti_16x):
         assert boxes['min_iou'] > 0.999 and boxes['max_score_diff'] < 1e-5  # measured 2.4e-6
 
 
+@pytest.fixture(scope='module')
+def cp_16x(tmp_path_factory):
+    return _exported('cp-16x_sim', tmp_path_factory.mktemp('onnx_cp'))
+
+
+def test_centerpoint_student_exports_with_parity_and_mmdet3d_decoding(cp_16x):
+    """Pillar CenterPoint: every CenterHead map in the graph, mmdet3d's predict_by_feat (top-k
+    decoding, rotated NMS) outside it; boxes identical to the detector's own predict."""
+    import onnx
+    model_cfg, detector, path, sample = cp_16x
+    names = [o.name for o in onnx.load(str(path)).graph.output]
+    assert names == [f'task{t}.{h}' for t in range(3)
+                     for h in ('reg', 'height', 'dim', 'rot', 'vel', 'heatmap')]
+    ref = TorchPointPillars(detector, model_cfg)
+    ort_model = OnnxPointPillars(path, threads=1)
+    points = sample['inputs']['points']
+    voxels = ref.voxelise(points)
+    ort_out = ort_model.run_net(voxels)
+    assert tuple(ort_out[5].shape) == (1, 1, 64, 64)  # task 0 heatmap at stride 2
+    diff = max_abs_diff(ref.run_net(voxels), ort_out)
+    assert diff['max_abs_diff'] < ATOL and diff['max_ref_magnitude'] > 1.0, diff
+    ours = ref.predict(points)
+    boxes = compare_predictions(ours, ort_model.predict(points))
+    assert boxes['count_ref'] >= 5 and boxes['boxes_equal'], boxes  # measured: 28 boxes
+    data = detector.data_preprocessor(pseudo_collate([sample]), False)
+    with torch.no_grad():
+        official = detector(**data, mode='predict')[0].pred_instances_3d
+    assert official.bboxes_3d.tensor.shape[1] == 9
+    assert torch.equal(official.bboxes_3d.tensor, ours.bboxes_3d.tensor)
+    assert torch.equal(official.scores_3d, ours.scores_3d)
+
+
 def test_reference_path_is_mmdet3d_predict(kitti_16x):
     """The PyTorch side of the parity check gives exactly model.predict's boxes."""
     model_cfg, detector, _, sample = kitti_16x
@@ -203,6 +235,19 @@ def test_wrong_checkpoint_lists_the_keys(tmp_path):
         build_detector(cfg, tmp_path / 'bad.pth')
 
 
+def test_unsupported_centerpoint_variants_say_why():
+    cfg = Config.fromfile(str(REPO / CONFIGS['cp-16x_sim']))
+    cfg.model.pts_bbox_head.separate_head = dict(type='DCNSeparateHead', init_bias=-2.19,
+                                                 final_kernel=3)
+    with pytest.raises(UnsupportedModelError, match=r'DCNSeparateHead.*deformable convolutions '
+                                                    r'have no ONNX operator'):
+        check_exportable(cfg)
+    cfg = Config.fromfile(str(REPO / CONFIGS['cp-16x_sim']))
+    cfg.model.pts_middle_encoder = dict(type='SparseEncoder')
+    with pytest.raises(UnsupportedModelError, match="pts_middle_encoder is 'SparseEncoder'"):
+        check_exportable(cfg)
+
+
 @pytest.mark.parametrize('config, family, needed', [
     ('configs/second/second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py', 'SparseEncoder',
      'custom sparse-convolution op'),
@@ -243,6 +288,7 @@ def test_committed_deploy_record_meets_the_issue():
     """benchmarks/deploy.json (tools/benchmark_deploy.py) has what issue 15 asks for."""
     record = json.loads((REPO / 'benchmarks' / 'deploy.json').read_text())
     names = {f'{m}_{g}' for m in ('teacher', '4x', '16x') for g in ('kitti', 'sim')}
+    names.add('cp-16x_sim')  # the pillar CenterPoint student (CenterPoint family issue)
     assert set(record['models']) == names and set(record['parity']) == names
     assert record['command'].startswith('python tools/benchmark_deploy.py')
     for name in names:

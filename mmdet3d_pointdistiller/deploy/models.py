@@ -1,6 +1,9 @@
-"""The PointPillars models the deployment benchmark and tests export, by name.
+"""The models the deployment benchmark and tests export, by name.
 
-Names are ``<teacher|4x|16x>_<kitti|sim>``:
+Names are ``<teacher|4x|16x>_<kitti|sim>`` (PointPillars) and ``cp-16x_sim`` (the sim pillar
+CenterPoint 16x student, ``configs/sim/centerpoint-16x_*``; its teacher is left out: with random
+weights calibrated as below, none of its cells on the real frame scores above an empty canvas,
+so it keeps no box and a box-level parity check would be vacuous):
 
 * ``*_kitti`` — the full KITTI grid (432 x 496 pillars of 0.16 m): mmdet3d's stock teacher
   config and this project's 4x / 16x student configs in ``configs/pointpillars/``;
@@ -32,6 +35,8 @@ CONFIGS: Dict[str, str] = {
     '16x_sim': 'derived: configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py '
                'with the widths of configs/pointpillars/pointpillars-16x_hv_secfpn_8xb6-160e_'
                'kitti-3d-3class.py',
+    'cp-16x_sim': 'configs/sim/centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-'
+                  '3class.py',
 }
 MODEL_NAMES: Tuple[str, ...] = tuple(CONFIGS)
 # every channel width a PointPillars student changes (module, key)
@@ -112,6 +117,10 @@ def save_random_detector(model_cfg, path, seed: int = 0, background_logit: float
     init_default_scope('mmdet3d')  # stock mmdet3d configs carry no default_scope
     state = save_random_teacher(model_cfg, path, wrap=False, seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
+    if model_cfg.get('type') == 'CenterPoint':
+        state = _calibrate_heatmaps(model_cfg, state, gen, background_logit, cls_gain)
+        torch.save({'state_dict': state, 'meta': {}}, str(path))
+        return state
     weight = state['bbox_head.conv_cls.weight']
     state['bbox_head.conv_cls.weight'] = torch.randn(
         weight.shape, generator=gen) * cls_gain / float(weight.shape[1]) ** 0.5
@@ -127,4 +136,33 @@ def save_random_detector(model_cfg, path, seed: int = 0, background_logit: float
         empty_logits = torch.stack([c.amax(dim=(0, 2, 3)) for c in model.bbox_head(feats)[0]])
     state['bbox_head.conv_cls.bias'] = background_logit - empty_logits.amax(dim=0)
     torch.save({'state_dict': state, 'meta': {}}, str(path))
+    return state
+
+
+def _calibrate_heatmaps(model_cfg, state, gen, background_logit: float, cls_gain: float):
+    """:func:`save_random_detector` for a ``CenterHead``: each task's last heatmap conv is
+    redrawn (std ``cls_gain / sqrt(C_in)``) and its bias set so that an all-zero canvas scores
+    at most ``background_logit`` in every class channel."""
+    import copy as _copy
+
+    import torch
+    from mmdet3d.registry import MODELS
+    keys = sorted(k for k in state if '.heatmap.' in k and k.endswith('.weight')
+                  and state[k].dim() == 4 and state[k].shape[0] < state[k].shape[1])
+    for key in keys:  # the final conv of every task: fewer outputs (classes) than inputs
+        w = state[key]
+        state[key] = torch.randn(w.shape, generator=gen) * cls_gain / float(
+            w.shape[1] * w.shape[2] * w.shape[3]) ** 0.5
+        state[key[:-len('weight')] + 'bias'] = torch.zeros(w.shape[0])
+    model = MODELS.build(_copy.deepcopy(model_cfg))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    ny, nx = model_cfg['pts_middle_encoder']['output_shape']
+    empty = torch.zeros(1, model_cfg['pts_middle_encoder']['in_channels'], ny, nx)
+    with torch.no_grad():
+        feats = model.pts_neck(model.pts_backbone(empty))
+        per_task = model.pts_bbox_head(feats)
+    for t, levels in enumerate(per_task):
+        bias = f'pts_bbox_head.task_heads.{t}.heatmap.1.bias'
+        state[bias] = background_logit - levels[0]['heatmap'].amax(dim=(0, 2, 3))
     return state

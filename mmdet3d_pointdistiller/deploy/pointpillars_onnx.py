@@ -1,4 +1,6 @@
-"""ONNX export and ONNX Runtime inference of PointPillars-family detectors.
+"""ONNX export and ONNX Runtime inference of PointPillars-family detectors (and, through
+:mod:`.centerpoint_onnx`, of pillar CenterPoint: the same inputs and pre/post-processing split,
+its own network and ``CenterHead.predict_by_feat``; parity checks: :mod:`.parity`).
 
 The split is the one mmdeploy uses for mmdet3d voxel detectors (``VoxelDetection``,
 ``end2end.onnx`` with inputs ``voxels``, ``num_points``, ``coors``), so the file is familiar
@@ -41,10 +43,13 @@ import torch
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
 
-__all__ = ['UnsupportedModelError', 'check_exportable', 'build_detector',
+from .centerpoint_onnx import (CenterPointOnnxNet, centerpoint_problems, parse_output_names,
+                               split_outputs, task_heads)
+from .centerpoint_onnx import build_head as build_center_head
+
+__all__ = ['UnsupportedModelError', 'check_exportable', 'build_detector', 'make_net',
            'PointPillarsOnnxNet', 'export_onnx', 'OnnxPointPillars', 'TorchPointPillars',
-           'compare_predictions', 'iou_3d_float64', 'max_abs_diff', 'read_model_cfg',
-           'ONNX_OPSET', 'EXPORTER']
+           'read_model_cfg', 'ONNX_OPSET', 'EXPORTER']
 
 ONNX_OPSET = 18  # the dynamo exporter's own opset (down-conversion to 17 fails)
 EXPORTER = 'torch.onnx.export(dynamo=True) (torch.export + onnxscript)'
@@ -93,8 +98,8 @@ def check_exportable(cfg: Union[Config, ConfigDict, dict]) -> ConfigDict:
 
     Supported: ``VoxelNet`` with ``PillarFeatureNet`` + ``PointPillarsScatter`` and hard
     voxelisation, an anchor head with a direction classifier (every PointPillars config of
-    mmdet3d and of this project, KITTI and simulated grids, teacher and students), and the
-    student of a PointDistiller config.
+    mmdet3d and of this project, KITTI and simulated grids, teacher and students); pillar
+    ``CenterPoint`` (:mod:`.centerpoint_onnx`); and the student of a PointDistiller config.
 
     Args:
         cfg: a full config (with ``model``) or a model config.
@@ -119,6 +124,13 @@ def check_exportable(cfg: Union[Config, ConfigDict, dict]) -> ConfigDict:
     encoder = (model.get('voxel_encoder') or {}).get('type')
     preproc = model.get('data_preprocessor') or {}
     problems = []
+    if mtype == 'CenterPoint':
+        problems = centerpoint_problems(model)
+        if problems:
+            raise UnsupportedModelError('only pillar CenterPoint (PillarFeatureNet + '
+                                        'PointPillarsScatter + CenterHead) can be exported: '
+                                        + '; '.join(problems))
+        return model
     if mtype != 'VoxelNet':
         problems.append(f'model.type is {mtype!r}, not VoxelNet')
     if encoder != 'PillarFeatureNet':
@@ -215,6 +227,14 @@ class PointPillarsOnnxNet(nn.Module):
         return tuple(cls_scores) + tuple(bbox_preds) + tuple(dir_preds)
 
 
+def make_net(detector: nn.Module) -> nn.Module:
+    """The exported network of ``detector``: :class:`PointPillarsOnnxNet` or, for a pillar
+    CenterPoint, :class:`~.centerpoint_onnx.CenterPointOnnxNet`."""
+    if hasattr(detector, 'pts_bbox_head'):
+        return CenterPointOnnxNet(detector).eval()
+    return PointPillarsOnnxNet(detector).eval()
+
+
 def output_names(num_levels: int) -> List[str]:
     """ONNX output names: mmdeploy's ``cls_score``/``bbox_pred``/``dir_cls_pred`` for one head
     level, with a ``_<level>`` suffix for several."""
@@ -269,12 +289,14 @@ def export_onnx(detector: nn.Module, model_cfg: ConfigDict, out_path: Union[str,
     import onnx
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    net = PointPillarsOnnxNet(detector).eval()
+    net = make_net(detector)
     inputs = _Voxeliser(model_cfg)(example_points)
     args = tuple(inputs[k].clone() for k in INPUT_NAMES)
-    with torch.no_grad():
-        num_levels = len(net(*(a.clone() for a in args))) // 3
-    names = output_names(num_levels)
+    if isinstance(net, CenterPointOnnxNet):
+        names = net.output_names()
+    else:
+        with torch.no_grad():
+            names = output_names(len(net(*(a.clone() for a in args))) // 3)
     num_voxels = torch.export.Dim('num_voxels', min=2, max=1 << 20)
     with torch.no_grad():
         program = torch.onnx.export(
@@ -317,12 +339,16 @@ class _Runner(abc.ABC):
         self.model_cfg = model_cfg
         self.num_levels = num_levels
         self.voxelise = _Voxeliser(model_cfg)
-        if head is None:  # only its anchors, coder and test_cfg are used: weights do not matter
+        self.center = model_cfg.get('type') == 'CenterPoint'
+        if head is None and self.center:
+            head = build_center_head(model_cfg)
+        elif head is None:  # only anchors, coder and test_cfg are used: weights do not matter
             head_cfg = copy.deepcopy(model_cfg.bbox_head)
             head_cfg.update(train_cfg=model_cfg.get('train_cfg'),
                             test_cfg=model_cfg.get('test_cfg'))
             head = MODELS.build(head_cfg).eval()
         self.head = head
+        self.task_heads = task_heads(head) if self.center else None
 
     @abc.abstractmethod
     def run_net(self, voxel_dict: Dict[str, Tensor]) -> List[Tensor]:
@@ -332,8 +358,11 @@ class _Runner(abc.ABC):
     def postprocess(self, outs: Sequence[Tensor]):
         """mmdet3d's ``predict_by_feat`` on the raw head outputs -> ``InstanceData`` with
         ``bboxes_3d`` (LiDARInstance3DBoxes, (n, 7)), ``scores_3d`` (n,), ``labels_3d`` (n,)."""
-        cls, bbox, dirs = _split_outputs(outs, self.num_levels)
         with torch.no_grad():
+            if self.center:  # CenterHead: a tuple over tasks of [dict]; 9-value boxes
+                return self.head.predict_by_feat(split_outputs(outs, self.task_heads),
+                                                 batch_input_metas=_input_metas())[0]
+            cls, bbox, dirs = _split_outputs(outs, self.num_levels)
             return self.head.predict_by_feat(cls, bbox, dirs,
                                              batch_input_metas=_input_metas())[0]
 
@@ -358,9 +387,12 @@ class TorchPointPillars(_Runner):
     :class:`PointPillarsOnnxNet` run by torch."""
 
     def __init__(self, detector: nn.Module, model_cfg: ConfigDict) -> None:
-        self.net = PointPillarsOnnxNet(detector).eval()
-        super().__init__(model_cfg, num_levels=detector.bbox_head.prior_generator.num_levels,
-                         head=detector.bbox_head)
+        self.net = make_net(detector)
+        if isinstance(self.net, CenterPointOnnxNet):
+            super().__init__(model_cfg, num_levels=1, head=detector.pts_bbox_head)
+        else:
+            super().__init__(model_cfg, num_levels=detector.bbox_head.prior_generator.num_levels,
+                             head=detector.bbox_head)
 
     def run_net(self, voxel_dict: Dict[str, Tensor]) -> List[Tensor]:
         """The raw head outputs (see :meth:`PointPillarsOnnxNet.forward`)."""
@@ -394,96 +426,10 @@ class OnnxPointPillars(_Runner):
         self.output_names = [o.name for o in self.session.get_outputs()]
         super().__init__(model_cfg if model_cfg is not None else read_model_cfg(onnx_path),
                          num_levels=len(self.output_names) // 3)
+        if self.center:  # the split the graph was exported with
+            self.task_heads = parse_output_names(self.output_names)
 
     def run_net(self, voxel_dict: Dict[str, Tensor]) -> List[Tensor]:
         """The raw head outputs as CPU float32 tensors, in :func:`output_names` order."""
         feeds = {k: voxel_dict[k].cpu().numpy() for k in INPUT_NAMES}
         return [torch.from_numpy(o) for o in self.session.run(self.output_names, feeds)]
-
-
-# ----------------------------------------------------------------------------- parity
-def iou_3d_float64(boxes1: Any, boxes2: Any) -> Tensor:
-    """3-D IoU of every pair of two sets of LiDAR boxes.
-
-    BEV intersections and areas are computed by shapely (an mmdet3d dependency, float64) on
-    the bottom-face corners that mmdet3d's own ``LiDARInstance3DBoxes.corners`` gives (float32,
-    as mmdet3d's box structures hold them), heights by ``height_overlaps``; identical boxes
-    give 1 to ~1e-7. mmdet3d's ``overlaps`` is not used here because it calls mmcv
-    2.1.0's float32 CPU ``box_iou_rotated``, which returns 0 for some pairs of nearly
-    coincident boxes (measured: 5 of 50 pairs whose 7 parameters agree to 1e-6), exactly the
-    pairs a parity check compares.
-
-    Args:
-        boxes1: ``LiDARInstance3DBoxes`` with n boxes.
-        boxes2: ``LiDARInstance3DBoxes`` with m boxes.
-
-    Returns:
-        (n, m) float64 IoU.
-    """
-    import shapely
-    box_type = type(boxes1)
-    b1, b2 = boxes1, boxes2
-    bottom = [0, 3, 7, 4]  # x0y0, x0y1, x1y1, x1y0 at z0: a simple ring
-    poly1 = shapely.polygons(b1.corners[:, bottom, :2].numpy())
-    poly2 = shapely.polygons(b2.corners[:, bottom, :2].numpy())
-    pairs = shapely.intersection(poly1[:, None], poly2[None, :])  # (n, m) polygons
-    inter_bev = torch.from_numpy(shapely.area(pairs))
-    inter = inter_bev * box_type.height_overlaps(b1, b2).double()
-    vol1 = torch.from_numpy(shapely.area(poly1))[:, None] * b1.dims[:, 2, None].double()
-    vol2 = torch.from_numpy(shapely.area(poly2))[None, :] * b2.dims[None, :, 2].double()
-    return inter / (vol1 + vol2 - inter).clamp(min=1e-12)
-
-
-def compare_predictions(ref: Any, test: Any, iou_thr: float = 0.99,
-                        score_tol: float = 1e-4) -> Dict[str, Any]:
-    """Whether two detection sets are the same set of boxes.
-
-    Pairs are matched one to one by a Hungarian assignment on 3-D IoU
-    (:func:`iou_3d_float64`), only within the same label.
-
-    Args:
-        ref, test: ``InstanceData`` with ``bboxes_3d``, ``scores_3d``, ``labels_3d``.
-        iou_thr: every matched pair must have a 3-D IoU above this.
-        score_tol: and a score difference below this.
-
-    Returns:
-        ``count_ref``, ``count_test``, ``min_iou`` (1.0 when both are empty),
-        ``max_score_diff``, ``max_box_diff`` (largest absolute difference of the 7 box
-        parameters over matched pairs) and ``boxes_equal``.
-    """
-    from scipy.optimize import linear_sum_assignment
-    n_ref, n_test = len(ref.scores_3d), len(test.scores_3d)
-    out = dict(count_ref=n_ref, count_test=n_test, min_iou=1.0, max_score_diff=0.0,
-               max_box_diff=0.0, boxes_equal=n_ref == n_test)
-    if n_ref != n_test or n_ref == 0:
-        if n_ref != n_test:
-            out.update(min_iou=0.0, max_score_diff=float('inf'), max_box_diff=float('inf'))
-        return out
-    iou = iou_3d_float64(ref.bboxes_3d, test.bboxes_3d)
-    same_label = ref.labels_3d[:, None] == test.labels_3d[None, :]
-    cost = torch.where(same_label, -iou, torch.full_like(iou, 1e3)).numpy()
-    rows, cols = linear_sum_assignment(cost)
-    rows_t, cols_t = torch.as_tensor(rows), torch.as_tensor(cols)
-    labels_ok = bool((ref.labels_3d[rows_t] == test.labels_3d[cols_t]).all())
-    matched_iou = iou[rows_t, cols_t]
-    score_diff = (ref.scores_3d[rows_t].double() - test.scores_3d[cols_t].double()).abs()
-    box_diff = (ref.bboxes_3d.tensor[rows_t, :7].double()
-                - test.bboxes_3d.tensor[cols_t, :7].double()).abs()
-    out.update(min_iou=float(matched_iou.min()), max_score_diff=float(score_diff.max()),
-               max_box_diff=float(box_diff.max()))
-    out['boxes_equal'] = bool(labels_ok and out['min_iou'] > iou_thr
-                              and out['max_score_diff'] < score_tol)
-    return out
-
-
-def max_abs_diff(ref: Sequence[Tensor], test: Sequence[Tensor]) -> Dict[str, float]:
-    """Largest absolute and relative (to the reference's largest magnitude) difference over
-    all raw head outputs."""
-    abs_d, scale = 0.0, 0.0
-    for a, b in zip(ref, test):
-        if a.shape != b.shape:
-            raise ValueError(f'output shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}')
-        abs_d = max(abs_d, float((a.double() - b.double()).abs().max()))
-        scale = max(scale, float(a.abs().max()))
-    return dict(max_abs_diff=abs_d, max_rel_diff=abs_d / scale if scale else 0.0,
-                max_ref_magnitude=scale)
