@@ -1,11 +1,11 @@
-"""tools/reproduce_table.py on fixture result files (see tests/fixtures/reproduce_table/README.md).
+"""tools/reproduce_table.py (library: ``bench/paper_table.py``) on fixture result files (see
+tests/fixtures/reproduce_table/README.md).
 
 The fixtures carry the exact key set of a real ``mim test`` record of mmdet3d 1.4.0's
 KittiMetric, with AP40 values set to the paper's numbers plus known offsets, so every table
 cell below is known in advance.
 """
 import csv
-import importlib.util
 import io
 import json
 import subprocess
@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from mmdet3d_pointdistiller.bench import paper_table as tool_module
+from mmdet3d_pointdistiller.paper_results import COLUMNS, TABLES, paper_table
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / 'tests' / 'fixtures' / 'reproduce_table'
 TOOL = REPO / 'tools' / 'reproduce_table.py'
-_spec = importlib.util.spec_from_file_location('reproduce_table', TOOL)
-tool_module = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = tool_module  # dataclasses resolve annotations through sys.modules
-_spec.loader.exec_module(tool_module)
-COLUMNS, TABLES, paper_table = tool_module.COLUMNS, tool_module.TABLES, tool_module.paper_table
 
 
 @pytest.fixture(scope='module')
@@ -172,11 +170,11 @@ def test_cli_errors_name_the_problem(tmp_path):
 def test_records_of_an_indented_object_of_json_lines_and_a_broken_line(tool, tmp_path):
     indented = tmp_path / 'test.json'
     indented.write_text(json.dumps({'a': 1.0, 'b': {'c': 2}}, indent=4))
-    assert tool._read_records(indented) == [{'a': 1.0, 'b': {'c': 2}}]
+    assert tool.read_records(indented) == [{'a': 1.0, 'b': {'c': 2}}]
     lines = tmp_path / 'scalars.json'
     lines.write_text('{"step": 1, "x": 0.5}\n\n[1, 2]\n{"step": 2, "x": 0.25}\n')
-    assert tool._read_records(lines) == [{'step': 1, 'x': 0.5}, {'step': 2, 'x': 0.25}]
+    assert tool.read_records(lines) == [{'step': 1, 'x': 0.5}, {'step': 2, 'x': 0.25}]
     broken = tmp_path / 'broken.json'
     broken.write_text('{"step": 1}\n{"step": 2}\n{"step": \n')
     with pytest.raises(tool.ResultError, match=r'broken\.json:3: not JSON \(Expecting value\)'):
-        tool._read_records(broken)
+        tool.read_records(broken)
