@@ -1,7 +1,9 @@
 """The KD-vs-detection gradient probe (utils/grad_alignment.py, tools/probe_kd_gradients.py)."""
 import copy
-import importlib.util
 import math
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ import mmdet3d_pointdistiller  # noqa: F401  registers modules
 from mmdet3d_pointdistiller.testing import (build_model, frames, kitti_real_dir,
                                             small_distiller_cfg)
 from mmdet3d_pointdistiller.utils.grad_alignment import (gradient_alignment,
-                                                         kd_and_detection_losses)
+                                                         kd_and_detection_losses, run_probe,
+                                                         summarise)
 
 TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'probe_kd_gradients.py'
 init_default_scope('mmdet3d')
@@ -105,19 +108,22 @@ def test_distiller_on_a_real_frame_pfn_tap_reaches_only_the_voxel_encoder(tmp_pa
                                if n.startswith('voxel_encoder.'))
 
 
+def _cli(*args):
+    return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
 def test_cli_rejects_bad_pairs_before_building_anything(tmp_path):
-    spec = importlib.util.spec_from_file_location('probe_kd_gradients_cli', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     cfg = tmp_path / 'c.py'
     cfg.write_text('model = dict()\n')
-    with pytest.raises(SystemExit, match='--methods expects NAME=PATH'):
-        tool.main(['--methods', 'nothing'])
-    with pytest.raises(SystemExit, match='--states end: .*missing.pth does not exist'):
-        tool.main(['--methods', f'pd={cfg}', '--states', f'end={tmp_path / "missing.pth"}'])
-    with pytest.raises(SystemExit, match=r"--states names methods \['other'\]"):
-        tool.main(['--methods', f'pd={cfg}', '--states', f'end@other={cfg}'])
-    stats = tool.summarise([1.0, 2.0, 3.0, float('nan')])
+    proc = _cli('--methods', 'nothing')
+    assert proc.returncode != 0 and '--methods expects NAME=PATH' in proc.stderr
+    proc = _cli('--methods', f'pd={cfg}', '--states', f'end={tmp_path / "missing.pth"}')
+    assert proc.returncode != 0 and re.search('--states end: .*missing.pth does not exist',
+                                              proc.stderr)
+    with pytest.raises(ValueError, match=r"--states names methods \['other'\]"):
+        run_probe({'pd': str(cfg)}, {'end@other': str(cfg)}, 1, 0, 1, 'cmd')
+    stats = summarise([1.0, 2.0, 3.0, float('nan')])
     assert stats['n'] == 3 and stats['mean'] == 2.0
     half = 4.302653 / 3 ** 0.5  # t(0.975, 2 dof) x sd 1 / sqrt(3)
     assert stats['ci95'] == pytest.approx([2.0 - half, 2.0 + half], abs=1e-5)

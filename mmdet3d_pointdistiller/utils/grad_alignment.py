@@ -20,7 +20,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ['kd_and_detection_losses', 'gradient_alignment', 'probe_kd_gradients']
+__all__ = ['kd_and_detection_losses', 'gradient_alignment', 'probe_kd_gradients', 'summarise',
+           'render_probe', 'run_probe']
 
 
 def kd_and_detection_losses(losses: Dict[str, object]) -> Dict[str, Tensor]:
@@ -146,3 +147,73 @@ def probe_kd_gradients(cfg, batches: int = 8, student_ckpt: Optional[str] = None
             f'|g_kd|/|g_det| {overall["ratio"]:.3f}')
     groups: Sequence[str] = list(per_batch[0]) if per_batch else []
     return dict(per_batch=per_batch, groups=list(groups))
+
+
+# ----------------------------------------------------------------------------- the probe record
+def summarise(values: Sequence[float]) -> dict:
+    """Mean over batches with a Student-t 95 % interval (nan interval for one value)."""
+    from .paired_stats import mean_ci
+    stats = mean_ci([v for v in values if math.isfinite(v)])
+    return {k: stats[k] for k in ('mean', 'ci95', 'n')}
+
+
+def render_probe(rec: dict) -> str:
+    """Markdown table of a probe record (:func:`run_probe`)."""
+    def cell(s: dict, sign: bool) -> str:
+        fmt = '{:+.3f}' if sign else '{:.3f}'
+        if s['n'] < 2:
+            return fmt.format(s['mean'])
+        return (fmt.format(s['mean']) + ' [' + fmt.format(s['ci95'][0]) + ', '
+                + fmt.format(s['ci95'][1]) + ']')
+    lines = ['# KD and detection gradients on the student', '',
+             f"Cosine between ∇L_det and ∇L_kd, and |∇L_kd| / |∇L_det|, on the student "
+             f"parameters the KD loss reaches; mean over the first {rec['batches']} training "
+             f"batches (seed {rec['seed']}) with a Student-t 95 % interval over batches. "
+             'Raw gradients, before AdamW\'s per-coordinate scaling. Student states: `init` '
+             'the initialised student, a plain student checkpoint (the adapters at their '
+             'initialisation: what a delayed KD start would see), or the end of a method\'s '
+             'own distillation run (its trained adapters).', '',
+             '| method | student | group | cos(∇det, ∇kd) | \\|∇kd\\| / \\|∇det\\| |',
+             '|---|---|---|---|---|']
+    for r in rec['results']:
+        for group, s in r['summary'].items():
+            lines.append(f"| {r['method']} | {r['state']} | {group} | {cell(s['cos'], True)} "
+                         f"| {cell(s['ratio'], False)} |")
+    lines += ['', f"Command: `{rec['command']}` ({rec['wall_time_s']:.0f} s, "
+                  f"{rec['threads']} torch thread(s)).", '']
+    return '\n'.join(lines)
+
+
+def run_probe(methods: Dict[str, str], states: Dict[str, str], batches: int, seed: int,
+              threads: int, command: str) -> dict:
+    """Probe every method at every student state (``init``, ``STATE=CKPT`` or
+    ``STATE@METHOD=CKPT``, see ``tools/probe_kd_gradients.py``); returns the record.
+
+    Raises:
+        ValueError: a ``STATE@METHOD`` naming a method not in ``methods``.
+    """
+    import time
+
+    from mmengine.config import Config
+    t0 = time.perf_counter()
+    results = []
+    unknown = sorted({s.split('@', 1)[1] for s in states if '@' in s} - set(methods))
+    if unknown:
+        raise ValueError(f'--states names methods {unknown} that --methods does not have')
+    for method, config in methods.items():
+        for state, ckpt in states.items():
+            if '@' in state:
+                state, only = state.split('@', 1)
+                if only != method:
+                    continue
+            print(f'{method} / student {state}:', flush=True)
+            probe = probe_kd_gradients(Config.fromfile(config), batches=batches,
+                                       student_ckpt=None if ckpt == 'init' else ckpt,
+                                       seed=seed)
+            summary = {g: {k: summarise([b[g][k] for b in probe['per_batch'] if g in b])
+                           for k in ('cos', 'ratio')} for g in probe['groups']}
+            results.append(dict(method=method, config=config, state=state,
+                                student_ckpt=None if ckpt == 'init' else ckpt,
+                                summary=summary, per_batch=probe['per_batch']))
+    return dict(batches=batches, seed=seed, threads=threads, results=results,
+                wall_time_s=time.perf_counter() - t0, command=command)
