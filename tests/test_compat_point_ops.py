@@ -1,4 +1,4 @@
-"""CPU point ops (kernels: ``ops.point_ops_cpu``; dispatch: ``compat.point_ops_cpu``) and the spconv
+"""CPU point ops (kernels: ``ops``; dispatch: ``compat.point_ops_cpu``) and the spconv
 CPU-backward shim (``compat.spconv_cpu``).
 
 Every CPU op is checked against a direct, loop-based transcription of mmcv's CUDA kernel
@@ -22,8 +22,8 @@ from mmcv.ops.furthest_point_sample import FurthestPointSampling
 from mmcv.ops.gather_points import GatherPoints
 
 import mmdet3d_pointdistiller  # noqa: F401  activates the shims
+from mmdet3d_pointdistiller import ops as K
 from mmdet3d_pointdistiller.compat import point_ops_cpu as P
-from mmdet3d_pointdistiller.ops import point_ops_cpu as K
 from mmdet3d_pointdistiller.compat import spconv_cpu
 
 F32 = np.float32
@@ -287,9 +287,9 @@ def test_three_nn_pruned_search_equals_full_scan():
     known[0, 2000:2100] = known[0, 100:200]  # equal distances
     unknown[0, :50] = known[0, 300:350]  # zero distances
     dist, idx = K.three_nn_cpu(unknown, known)
-    full_d, full_i = K._three_nn_rows(K._sq_dist(unknown[0], known[0]),
-                                      torch.tensor(float('inf')))
-    assert torch.equal(idx[0], full_i.int()) and torch.equal(dist[0], full_d)
+    # full scan: every squared distance, the three smallest, the lower index first on ties
+    full_d, full_i = torch.sort(K.sq_dist(unknown[0], known[0]), dim=1, stable=True)
+    assert torch.equal(idx[0], full_i[:, :3].int()) and torch.equal(dist[0], full_d[:, :3])
 
 
 def test_three_interpolate_forward_and_gradient():

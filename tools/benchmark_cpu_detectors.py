@@ -7,8 +7,8 @@ frame (``tests/data/kitti_real/000008``) goes through mmdet3d's ``KittiDataset``
 * train step: ``loss`` + ``backward`` + ``optimizer.step`` (SGD, the timing is what matters) on a
   batch of ``--batch`` copies of the frame;
 * predict: ``predict`` of one frame under ``no_grad``;
-* point ops (PointRCNN sizes): each CPU implementation of ``compat/point_ops_cpu.py`` on the
-  frame's points.
+* point ops (PointRCNN sizes): each CPU kernel of ``mmdet3d_pointdistiller.ops`` (what
+  ``compat/point_ops_cpu.py`` dispatches CPU tensors to) on the frame's points.
 
 Median of ``--repeats`` after one warm-up. Writes ``benchmarks/cpu_detectors.md`` and ``.json``.
 
@@ -79,14 +79,15 @@ def bench_detector(name: str, frame_dir: Path, batch: int, repeats: int) -> Dict
             model(**data, mode='predict')
 
     n_params = sum(p.numel() for p in model.parameters())
-    return dict(train_step=_median_time(train_step, repeats), predict=_median_time(predict, repeats),
-                params_m=n_params / 1e6, batch=batch, config=CONFIGS[name])
+    return dict(train_step=_median_time(train_step, repeats),
+                predict=_median_time(predict, repeats), params_m=n_params / 1e6, batch=batch,
+                config=CONFIGS[name])
 
 
 def bench_point_ops(frame_dir: Path, repeats: int) -> Dict[str, Dict]:
     """The CPU point ops at PointRCNN's sizes, on the real frame's points."""
     import numpy as np
-    from mmdet3d_pointdistiller.compat import point_ops_cpu as P
+    from mmdet3d_pointdistiller import ops as K
     pts = np.fromfile(frame_dir / '000008.bin', dtype=np.float32).reshape(-1, 4)[:, :3]
     pts = pts[(pts[:, 0] > 0) & (pts[:, 0] < 70.4) & (np.abs(pts[:, 1]) < 40)]
     rng = np.random.default_rng(0)
@@ -94,29 +95,29 @@ def bench_point_ops(frame_dir: Path, repeats: int) -> Dict[str, Dict]:
     xyz = torch.from_numpy(pts[idx]).unsqueeze(0).contiguous()  # (1, 16384, 3)
     feats = torch.randn(1, 128, RCNN_POINTS)
     out: Dict[str, Dict] = {}
-    fps = P.furthest_point_sample_cpu(xyz, 4096)
-    centres = P.gather_points_cpu(xyz.transpose(1, 2).contiguous(), fps).transpose(1, 2)
+    fps = K.furthest_point_sample_cpu(xyz, 4096)
+    centres = K.gather_points_cpu(xyz.transpose(1, 2).contiguous(), fps).transpose(1, 2)
     centres = centres.contiguous()  # (1, 4096, 3)
     out['furthest_point_sample 16384->4096'] = _median_time(
-        lambda: P.furthest_point_sample_cpu(xyz, 4096), repeats)
+        lambda: K.furthest_point_sample_cpu(xyz, 4096), repeats)
     out['ball_query r=0.8 m, 4096 centres, 32 samples'] = _median_time(
-        lambda: P.ball_query_cpu(0.0, 0.8, 32, xyz, centres), repeats)
-    group_idx = P.ball_query_cpu(0.0, 0.8, 32, xyz, centres)
+        lambda: K.ball_query_cpu(0.0, 0.8, 32, xyz, centres), repeats)
+    group_idx = K.ball_query_cpu(0.0, 0.8, 32, xyz, centres)
     out['grouping_operation 128 ch, 4096x32'] = _median_time(
-        lambda: P.grouping_operation_cpu(feats, group_idx), repeats)
+        lambda: K.grouping_operation_cpu(feats, group_idx), repeats)
     out['three_nn 16384 <- 4096'] = _median_time(
-        lambda: P.three_nn_cpu(xyz, centres), repeats)
-    dist, nn_idx = P.three_nn_cpu(xyz, centres)
+        lambda: K.three_nn_cpu(xyz, centres), repeats)
+    dist, nn_idx = K.three_nn_cpu(xyz, centres)
     weight = torch.rand(1, RCNN_POINTS, 3)
     feats_c = torch.randn(1, 128, 4096)
     out['three_interpolate 128 ch, 4096 -> 16384'] = _median_time(
-        lambda: P.three_interpolate_cpu(feats_c, nn_idx, weight), repeats)
+        lambda: K.three_interpolate_cpu(feats_c, nn_idx, weight), repeats)
     boxes = torch.tensor([[[x, y, -1.0, 3.9, 1.6, 1.56, 0.3] for x in range(5, 65, 6)
                            for y in (-6.0, -2.0, 2.0, 6.0)]])  # (1, 40, 7) bottom centres
     out['points_in_boxes_all 16384 pts, 40 boxes'] = _median_time(
-        lambda: P.points_in_boxes_all_cpu(xyz, boxes), repeats)
+        lambda: K.points_in_boxes_all_cpu(xyz, boxes), repeats)
     out['RoIPointPool3d 40 boxes x 512 pts, 128 ch'] = _median_time(
-        lambda: P.roipoint_pool3d_cpu(xyz, feats.transpose(1, 2).contiguous(), boxes, 512),
+        lambda: K.roipoint_pool3d_cpu(xyz, feats.transpose(1, 2).contiguous(), boxes, 512),
         repeats)
     return out
 

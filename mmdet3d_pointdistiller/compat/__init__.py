@@ -11,7 +11,7 @@ it is needed:
   ``np.long`` it still uses (mmdet3d #2821), scoped to that one module.
 * :mod:`.point_ops_cpu` — no CUDA: mmcv's CUDA-only point ops (FPS, gather/group, ball
   query, three_nn/interpolate, points_in_boxes, RoIPointPool3d) dispatch CPU tensors to the
-  kernels of :mod:`mmdet3d_pointdistiller.ops.point_ops_cpu`, plus an exact pruned path for
+  kernels of :mod:`mmdet3d_pointdistiller.ops` (one module per op), plus an exact pruned path for
   mmcv's O(N^2) CPU ``nms_rotated``, so PointRCNN trains and predicts.
 * :mod:`.spconv_cpu` — no CUDA, spconv installed: spconv's CPU backward no longer asks
   for a CUDA stream, so SECOND trains.

@@ -3,8 +3,8 @@
 What it replaces
     ``mmdet3d.evaluation.functional.kitti_utils.rotate_iou.rotate_iou_gpu_eval``, the
     numba.cuda kernel that ``bev_box_overlap`` and ``d3_box_overlap`` of ``eval.py`` import
-    from that module at call time (``from .rotate_iou import rotate_iou_gpu_eval``). Nothing else of mmdet3d's
-    KITTI evaluation is touched or copied.
+    from that module at call time (``from .rotate_iou import rotate_iou_gpu_eval``). Nothing
+    else of mmdet3d's KITTI evaluation is touched or copied.
 
 Why
     mmdet3d 1.4.0 computes BEV/3D rotated IoU with numba.cuda and raises
@@ -19,9 +19,9 @@ Why
 How
     :func:`rotate_iou_cpu_eval` has the exact signature and semantics of
     ``rotate_iou_gpu_eval`` (boxes ``(x, y, dx, dy, angle)`` in KITTI's camera-frame BEV
-    layout, corners ``c + R(-angle) @ v``, i.e. clockwise-positive rotation with y up; criterion -1 =
-    IoU, 0 = inter/area(boxes), 1 = inter/area(query_boxes), 2 = intersection area — the
-    3D path multiplies the last by the height overlap itself) and computes the polygon
+    layout, corners ``c + R(-angle) @ v``, i.e. clockwise-positive rotation with y up;
+    criterion -1 = IoU, 0 = inter/area(boxes), 1 = inter/area(query_boxes), 2 = intersection
+    area — the 3D path multiplies the last by the height overlap itself) and computes the polygon
     intersection with mmcv's compiled ``box_iou_rotated`` CPU kernel. When the original
     module is importable (numba's CUDA simulator) its attribute is swapped; when it is not,
     a stand-in module holding only ``rotate_iou_gpu_eval`` is placed in ``sys.modules``

@@ -1,6 +1,7 @@
-"""Dispatch mmcv's CUDA-only point ops to CPU kernels, so PointNet++-style detectors run without CUDA.
+"""Dispatch mmcv's CUDA-only point ops to CPU kernels, so PointNet++ detectors run without CUDA.
 
-The kernels live in :mod:`mmdet3d_pointdistiller.ops.point_ops_cpu`; this module only rebinds.
+The kernels live in :mod:`mmdet3d_pointdistiller.ops` (one module per op); this module only
+rebinds.
 
 What it replaces
     For CPU tensors only, the CUDA-only kernels of these mmcv 2.1.0 ops:
@@ -56,7 +57,7 @@ How
 
     The kernels follow mmcv's CUDA kernels (index order, tie-breaking, padding,
     gradients, candidate pruning); their semantics are documented once, in
-    :mod:`mmdet3d_pointdistiller.ops.point_ops_cpu`.
+    :mod:`mmdet3d_pointdistiller.ops` and its per-op modules.
 
 Versions
     Written for mmcv 2.1.0 (mmdet3d 1.4.0, torch 2.x). Active only when
@@ -72,28 +73,21 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..ops.point_ops_cpu import (_is_cpu, ball_query_cpu, furthest_point_sample_cpu,
-                                 furthest_point_sample_with_dist_cpu, gather_points_backward_cpu,
-                                 gather_points_cpu, grouping_operation_backward_cpu,
-                                 grouping_operation_cpu, nms_rotated_cpu, points_in_boxes_all_cpu,
-                                 points_in_boxes_flags_cpu, points_in_boxes_part_cpu,
-                                 roipoint_pool3d_cpu, three_interpolate_backward_cpu,
-                                 three_interpolate_cpu, three_nn_cpu)
+from ..ops import (ball_query_cpu, furthest_point_sample_cpu,
+                   furthest_point_sample_with_dist_cpu, gather_points_backward_cpu,
+                   gather_points_cpu, grouping_operation_backward_cpu, grouping_operation_cpu,
+                   is_cpu, nms_rotated_cpu, points_in_boxes_all_cpu,
+                   points_in_boxes_part_cpu, roipoint_pool3d_cpu, three_interpolate_backward_cpu,
+                   three_interpolate_cpu, three_nn_cpu)
 
-__all__ = [
-    'furthest_point_sample_cpu', 'furthest_point_sample_with_dist_cpu', 'gather_points_cpu',
-    'gather_points_backward_cpu', 'ball_query_cpu', 'grouping_operation_cpu',
-    'grouping_operation_backward_cpu', 'three_nn_cpu', 'three_interpolate_cpu',
-    'three_interpolate_backward_cpu', 'points_in_boxes_flags_cpu', 'points_in_boxes_part_cpu',
-    'points_in_boxes_all_cpu', 'roipoint_pool3d_cpu', 'nms_rotated_cpu', 'point_ops_cpu_needed',
-    'register_point_ops_cpu', 'unregister_point_ops_cpu'
-]
+# the kernels themselves are public in mmdet3d_pointdistiller.ops; this module only rebinds
+__all__ = ['point_ops_cpu_needed', 'register_point_ops_cpu', 'unregister_point_ops_cpu']
 
 
 def _nms_rotated_fast_applicable(dets: Tensor, scores: Tensor, iou_threshold: float,
                                  labels: Optional[Tensor]) -> bool:
     """Inputs for which :func:`nms_rotated_cpu` provably equals mmcv's CPU kernel."""
-    return (_is_cpu(dets) and _is_cpu(scores) and labels is None and dets.dim() == 2
+    return (is_cpu(dets) and is_cpu(scores) and labels is None and dets.dim() == 2
             and dets.shape[0] > 0 and dets.shape[1] == 5 and dets.dtype == torch.float32
             and scores.dtype == torch.float32 and float(iou_threshold) >= 1e-3
             and bool(torch.isfinite(dets).all()) and bool((dets[:, 2:4] > 0).all()))
@@ -252,7 +246,7 @@ def _make_method_dispatcher(original: Callable, cpu_body: Callable,
 
     def dispatch(ctx: Any, *args: Any) -> Any:
         tensor = select(args)
-        if isinstance(tensor, Tensor) and _is_cpu(tensor):
+        if isinstance(tensor, Tensor) and is_cpu(tensor):
             ctx._pd_cpu = True
             return cpu_body(ctx, *args)
         return original(ctx, *args)
@@ -281,7 +275,7 @@ def _make_function_dispatcher(original: Callable, cpu_fn: Callable) -> Callable:
     """Plain-function dispatcher for ``points_in_boxes_part``/``_all``."""
 
     def dispatch(points: Tensor, boxes: Tensor) -> Tensor:
-        if _is_cpu(points):
+        if is_cpu(points):
             return cpu_fn(points, boxes)
         return original(points, boxes)
 
