@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mmdet3d_pointdistiller.quickstart.box_errors import error_statistics, match_boxes
+from mmdet3d_pointdistiller.experiments.box_errors import error_statistics, match_boxes
 
 
 def _gt():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mmdet3d_pointdistiller.quickstart.kd_gain import render_markdown, summarise_ratio
+from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,7 @@ def _record(teacher, kd_values, seeds, budget=None):
 def test_compare_records_pairs_one_method_across_two_records_by_seed(capsys):
     """B - A on the shared seeds (1 and 3 here), with a Student-t interval; mismatched
     records are refused with the differing key named."""
-    from mmdet3d_pointdistiller.quickstart.kd_gain import compare_records
+    from mmdet3d_pointdistiller.experiments.kd_gain import compare_records
     a = _record('t1.pth', [8.0, 6.0, 7.0], [1, 2, 3])
     b = _record('t2.pth', [9.0, 5.0], [1, 3])
     out = compare_records(a, b, '16x', 'pointdistiller')

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mmdet3d_pointdistiller.quickstart.kd_gain import summarise_ratio
-from mmdet3d_pointdistiller.quickstart.paper_ordering import (family_wise, kendall_tau,
+from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+from mmdet3d_pointdistiller.experiments.paper_ordering import (family_wise, kendall_tau,
                                                               ordering_markdown, ordering_rows,
                                                               paper_gains)
 from scipy.stats import t as scipy_t

@@ -1,5 +1,5 @@
 """Pre-registration that git can verify: protocol file + commit, runs' start times, and the
-confirmatory label (quickstart/protocol.py), and the start time a TrainJob records."""
+confirmatory label (experiments/protocol.py), and the start time a TrainJob records."""
 import json
 import os
 import subprocess
@@ -8,7 +8,7 @@ import pytest
 
 from mmdet3d_pointdistiller.quickstart import jobs as qj
 from mmdet3d_pointdistiller.quickstart import settings as qs
-from mmdet3d_pointdistiller.quickstart.protocol import (confirmatory_status, flat_runs,
+from mmdet3d_pointdistiller.experiments.protocol import (confirmatory_status, flat_runs,
                                                         protocol_info)
 
 

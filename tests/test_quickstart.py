@@ -367,7 +367,7 @@ def _run_entry(map_3d, map_bev, car):
 
 
 def test_kd_gain_record_statistics_and_partial_report(tmp_path):
-    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_kd_curves, plot_paired_gains,
+    from mmdet3d_pointdistiller.experiments.kd_gain import (plot_kd_curves, plot_paired_gains,
                                                            render_markdown, summarise_ratio,
                                                            write_report)
     runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0),
@@ -452,7 +452,7 @@ def test_learning_curves_table_and_plot(tmp_path):
     """Runs validated several times: the md gets a per-iteration table (mean over seeds,
     paired difference to the student in brackets) and the record a curves plot; runs with
     one validation give neither."""
-    from mmdet3d_pointdistiller.quickstart.kd_gain import (plot_learning_curves,
+    from mmdet3d_pointdistiller.experiments.kd_gain import (plot_learning_curves,
                                                            render_markdown, summarise_ratio,
                                                            write_report)
 
@@ -489,7 +489,7 @@ def test_learning_curves_table_and_plot(tmp_path):
 def test_per_class_paired_gains_and_table():
     """Per class and view: paired gains from the per-run AP tables, the student's mean and
     seed sd, one row per arm in the md."""
-    from mmdet3d_pointdistiller.quickstart.kd_gain import render_markdown, summarise_ratio
+    from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
 
     def run(car, cyc):
         r = _run_entry(0.0, 0.0, car)
@@ -528,7 +528,7 @@ def test_benchmark_rejects_evals_that_miss_the_last_iteration():
 
 
 def test_kd_diagnostics_read_the_kd_loss_and_the_logged_adapter_stats(tmp_path):
-    from mmdet3d_pointdistiller.quickstart.kd_gain import kd_diagnostics
+    from mmdet3d_pointdistiller.experiments.kd_gain import kd_diagnostics
     d = tmp_path / '20260101_000000' / 'vis_data'
     d.mkdir(parents=True)
     recs = [dict(iter=10, step=10, loss=2.7, loss_cls=0.5, loss_bbox=1.0, loss_pd_pfn=1.2,

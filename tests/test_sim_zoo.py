@@ -9,7 +9,7 @@ import torch
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d_pointdistiller.compat import safe_torch_load
-from mmdet3d_pointdistiller.quickstart.zoo import few_frame_check, sha256_file
+from mmdet3d_pointdistiller.experiments.zoo import few_frame_check, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))
@@ -83,7 +83,7 @@ def test_prediction_matching_pairs_boxes_by_label_and_position_not_by_index():
     label set is a differing frame."""
     import numpy as np
 
-    from mmdet3d_pointdistiller.quickstart.zoo import match_predictions
+    from mmdet3d_pointdistiller.experiments.zoo import match_predictions
     boxes = np.array([[0.0, 0, 0, 4, 2, 1.5, 0.1], [10, 5, 0, 0.8, 0.6, 1.7, 1.0],
                       [20, -3, 0, 1.8, 0.6, 1.7, 0.0]])
     a = dict(boxes=boxes, labels=np.array([0, 1, 2]), scores=np.array([0.9, 0.5, 0.5]))

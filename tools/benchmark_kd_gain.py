@@ -8,7 +8,7 @@ budget; for a given seed all runs start from the same student weights and data o
 ``benchmarks/kd_gain_sim.{md,json}`` gets, per ratio, every run's KittiMetric AP40, the
 paired gain of each method over the student-only run with a Student-t 95 % confidence
 interval, the fraction of the teacher-student gap closed and KD diagnostics
-(layout: ``mmdet3d_pointdistiller/quickstart/kd_gain.py``).
+(layout: ``mmdet3d_pointdistiller/experiments/kd_gain.py``).
 
     python tools/benchmark_kd_gain.py --ratio 16x --seeds 1 2 3 4 5 \
         --methods student=configs/sim/pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
@@ -143,7 +143,7 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
 def render(record: str) -> int:
     """Recompute every ratio's statistics from the record's per-run values and rewrite its
     ``.md`` and ``.png`` (no training; the record's runs and commands are kept)."""
-    from mmdet3d_pointdistiller.quickstart.kd_gain import summarise_ratio, write_report
+    from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio, write_report
     path = Path(record)
     if not path.is_file():
         raise SystemExit(f'--render: {record} not found')
@@ -160,7 +160,7 @@ def render(record: str) -> int:
 def compare(argv: List[str]) -> int:
     """``--compare A.json B.json --ratio R --method M``: print the paired difference B - A of
     method M's runs in two records (e.g. one KD config with two teachers)."""
-    from mmdet3d_pointdistiller.quickstart.kd_gain import compare_records, format_interval
+    from mmdet3d_pointdistiller.experiments.kd_gain import compare_records, format_interval
     p = argparse.ArgumentParser(prog='benchmark_kd_gain.py --compare',
                                 description=compare.__doc__.split('\n')[0])
     p.add_argument('records', nargs=2, metavar='RECORD.json')
@@ -251,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help='heading of the report (default: the record\'s, else "%s")' % TITLE)
     args = p.parse_args(argv)
 
-    from mmdet3d_pointdistiller.quickstart.kd_gain import (METRIC, kd_diagnostics, run_result,
+    from mmdet3d_pointdistiller.experiments.kd_gain import (METRIC, kd_diagnostics, run_result,
                                                            summarise_ratio, write_report)
     from mmdet3d_pointdistiller.quickstart.dataset import ensure_dataset
     from mmdet3d_pointdistiller.quickstart.jobs import TrainJob, subprocess_env
@@ -272,7 +272,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'--iters {args.iters} is not a multiple of --evals {args.evals}: '
                          f'the last validation must fall on the last iteration')
     teacher = load_teacher(args.teacher_record)
-    from mmdet3d_pointdistiller.quickstart.protocol import (confirmatory_status, flat_runs,
+    from mmdet3d_pointdistiller.experiments.protocol import (confirmatory_status, flat_runs,
                                                             protocol_info)
     try:
         protocol = protocol_info(args.protocol, REPO) if args.protocol else None

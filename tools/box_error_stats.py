@@ -2,7 +2,7 @@
 """Box error statistics of a checkpoint on the simulated val split: per class, the errors of
 matched boxes (x, y, z, l, w, h, yaw), slopes of predicted vs ground-truth size and height,
 the 3D IoU histogram and the fraction at IoU >= 0.7 with the ground-truth z and h swapped in
-(mmdet3d_pointdistiller/quickstart/box_errors.py).
+(mmdet3d_pointdistiller/experiments/box_errors.py).
 
     python tools/box_error_stats.py configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
         checkpoints/sim/<teacher>_fp16.pth --frames 100 [--out stats.json]
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    from mmdet3d_pointdistiller.quickstart.box_errors import error_statistics
+    from mmdet3d_pointdistiller.experiments.box_errors import error_statistics
     from mmdet3d_pointdistiller.vis import gt_from_info, load_detector, load_frame, predict_frame
     root = Path(args.data_root)
     info = root / 'kitti_infos_val.pkl'

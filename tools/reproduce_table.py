@@ -30,7 +30,7 @@ Usage::
 
 ``--record`` instead reads a paired-seed KD-gain record (``benchmarks/kd_methods_sim.json``)
 and prints every method's measured paired gain beside the paper's ordering of Tables 3 and 5
-(ranks, Kendall's tau-b; ``mmdet3d_pointdistiller/quickstart/paper_ordering.py``)::
+(ranks, Kendall's tau-b; ``mmdet3d_pointdistiller/experiments/paper_ordering.py``)::
 
     python tools/reproduce_table.py --record benchmarks/kd_methods_sim.json --ratio 16x \
         --out benchmarks/kd_methods_sim_ordering      # writes the .md
@@ -49,7 +49,7 @@ from mmdet3d_pointdistiller.paper_results import TABLES, paper_table
 
 
 def _print_ordering(record_path: str, ratio: str, out: Optional[str]) -> int:
-    from mmdet3d_pointdistiller.quickstart.paper_ordering import ordering_markdown
+    from mmdet3d_pointdistiller.experiments.paper_ordering import ordering_markdown
     path = Path(record_path)
     try:
         record = json.loads(path.read_text())

@@ -16,7 +16,7 @@ from mmdet3d_pointdistiller.utils.paths import repo_root
 from .progress import Progress
 from .settings import CONFIGS, DISPLAY, ZOO_RECORD, ZOO_TEACHER, Budget
 
-__all__ = ['evaluate', 'pictures', 'shipped_teacher', 'val_batches']
+__all__ = ['evaluate', 'evaluate_checkpoint', 'pictures', 'shipped_teacher', 'val_batches']
 
 
 def val_batches(cfg, num: int) -> List[dict]:
@@ -172,8 +172,43 @@ def shipped_teacher(root: Path, b: Budget, data_seed: int, work_root: Path, thre
     if cached is not None and cached.get('key') == key and not force:
         return dict(out, ap=cached['ap'], note=f'AP measured earlier ({cache})')
     from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40
-    from mmdet3d_pointdistiller.quickstart.zoo import test_checkpoint
-    ap = extract_ap40(test_checkpoint(CONFIGS['teacher'], str(ckpt), str(root),
-                                      str(work_root / 'teacher_test'), threads, repo=repo))
+    ap = extract_ap40(evaluate_checkpoint(CONFIGS['teacher'], str(ckpt), str(root),
+                                          str(work_root / 'teacher_test'), threads, repo=repo))
     write_json(cache, dict(key=key, ap=ap))
     return dict(out, ap=ap, ran=True, note=f'AP measured on this val split ({cache})')
+
+
+def evaluate_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
+                        threads: int = 1,
+                        repo: Optional[Union[str, Path]] = None) -> Dict[str, float]:
+    """KittiMetric of ``checkpoint`` on the val split of ``data_root`` (mmengine's
+    ``Runner.test``, the path of ``mim test``), in a subprocess with ``threads`` torch
+    threads; a relative ``config`` is read from the repository root ``repo`` (see
+    :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`). Returns the metric dict."""
+    import json
+    repo = repo_root(repo)
+    script = (
+        'import json, sys, torch\n'
+        f'torch.set_num_threads({int(threads)})\n'
+        'import mmdet3d_pointdistiller\n'
+        'from mmengine.config import Config\n'
+        'from mmengine.runner import Runner\n'
+        'cfg = Config.fromfile(sys.argv[1])\n'
+        'cfg.load_from = sys.argv[2]\n'
+        'cfg.work_dir = sys.argv[3]\n'
+        'cfg.test_evaluator.ann_file = sys.argv[4] + "kitti_infos_val.pkl"\n'
+        'cfg.test_dataloader.dataset.data_root = sys.argv[4]\n'
+        'metrics = Runner.from_cfg(cfg).test()\n'
+        'print("PD_METRICS=" + json.dumps({k: float(v) for k, v in metrics.items()}))\n')
+    root = str(Path(data_root).resolve()) + '/'
+    env = dict(os.environ, PD_SIM_KITTI=root, OMP_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join([str(repo)] + ([os.environ['PYTHONPATH']] if
+                                                         os.environ.get('PYTHONPATH') else [])))
+    proc = subprocess.run([sys.executable, '-c', script, str(repo / config), str(checkpoint),
+                           str(work_dir), root], cwd=repo, env=env, capture_output=True,
+                          text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('PD_METRICS=')]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f'testing {checkpoint} on {root} failed (exit {proc.returncode}):\n'
+                           + (proc.stdout + proc.stderr)[-4000:])
+    return json.loads(lines[-1][len('PD_METRICS='):])

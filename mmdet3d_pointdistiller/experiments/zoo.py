@@ -15,15 +15,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
+from ..quickstart.evaluation import evaluate_checkpoint
+
 __all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve',
-           'test_checkpoint', 'precise_bn_checkpoint', 'make_val_subset', 'few_frame_check',
+           'precise_bn_checkpoint', 'make_val_subset', 'few_frame_check',
            'match_predictions', 'prediction_diff']
 
 
@@ -83,42 +85,6 @@ def learning_curve(work_dir: str) -> List[dict]:
             if any(k.startswith(PREFIX) for k in rec)]
 
 
-def test_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
-                    threads: int = 1,
-                    repo: Optional[Union[str, Path]] = None) -> Dict[str, float]:
-    """KittiMetric of ``checkpoint`` on the val split of ``data_root`` (mmengine's
-    ``Runner.test``, the path of ``mim test``), in a subprocess with ``threads`` torch
-    threads; a relative ``config`` is read from the repository root ``repo`` (see
-    :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`). Returns the metric dict."""
-    import json
-    repo = repo_root(repo)
-    script = (
-        'import json, sys, torch\n'
-        f'torch.set_num_threads({int(threads)})\n'
-        'import mmdet3d_pointdistiller\n'
-        'from mmengine.config import Config\n'
-        'from mmengine.runner import Runner\n'
-        'cfg = Config.fromfile(sys.argv[1])\n'
-        'cfg.load_from = sys.argv[2]\n'
-        'cfg.work_dir = sys.argv[3]\n'
-        'cfg.test_evaluator.ann_file = sys.argv[4] + "kitti_infos_val.pkl"\n'
-        'cfg.test_dataloader.dataset.data_root = sys.argv[4]\n'
-        'metrics = Runner.from_cfg(cfg).test()\n'
-        'print("PD_METRICS=" + json.dumps({k: float(v) for k, v in metrics.items()}))\n')
-    root = str(Path(data_root).resolve()) + '/'
-    env = dict(os.environ, PD_SIM_KITTI=root, OMP_NUM_THREADS=str(threads),
-               PYTHONPATH=os.pathsep.join([str(repo)] + ([os.environ['PYTHONPATH']] if
-                                                         os.environ.get('PYTHONPATH') else [])))
-    proc = subprocess.run([sys.executable, '-c', script, str(repo / config), str(checkpoint),
-                           str(work_dir), root], cwd=repo, env=env, capture_output=True,
-                          text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('PD_METRICS=')]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f'testing {checkpoint} on {root} failed (exit {proc.returncode}):\n'
-                           + (proc.stdout + proc.stderr)[-4000:])
-    return json.loads(lines[-1][len('PD_METRICS='):])
-
-
 def make_val_subset(out: str, val_start: int, num_val: int, seed: int = 0) -> None:
     """A dataset whose val split is frames ``val_start..val_start+num_val-1`` of the
     simulator (seed ``seed``), converted by mmdet3d's ``create_data kitti`` (2 train frames,
@@ -147,7 +113,8 @@ def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
     try:
         data = os.path.join(tmp, 'data')
         make_val_subset(data, val_start, num_val, seed)
-        metrics = test_checkpoint(config, checkpoint, data, os.path.join(tmp, 'work'), threads)
+        metrics = evaluate_checkpoint(config, checkpoint, data, os.path.join(tmp, 'work'),
+                                      threads)
         ap = extract_ap40(metrics)
         return dict(val_start=val_start, num_val=num_val, seed=seed,
                     map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),

@@ -22,7 +22,7 @@ import math
 from typing import Dict, List, Optional, Sequence
 
 from mmdet3d_pointdistiller.paper_results import paper_table
-from mmdet3d_pointdistiller.quickstart.kd_gain import format_interval
+from mmdet3d_pointdistiller.experiments.kd_gain import format_interval
 
 __all__ = ['PAPER_METHODS', 'paper_gains', 'ordering_rows', 'kendall_tau', 'family_wise',
            'ordering_markdown']

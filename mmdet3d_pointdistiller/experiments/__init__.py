@@ -1,0 +1,14 @@
+"""The project's experiments on the simulated dataset, apart from the quickstart.
+
+* :mod:`.kd_gain`: paired-seed KD-gain records: per-run results, paired statistics, reports
+  and pictures (``tools/benchmark_kd_gain.py``);
+* :mod:`.protocol`: pre-registration that git can check (a protocol's commit and time, every
+  run's start time, the confirmatory flag);
+* :mod:`.zoo`: the sim model zoo: learning-curve points, precise-BN checkpoints, few-frame
+  checks and shipping (``tools/train_sim_zoo.py``);
+* :mod:`.paper_ordering`: measured gains beside the paper's ordering of Tables 3 and 5;
+* :mod:`.box_errors`: matched-box error statistics (``tools/box_error_stats.py``).
+
+The quickstart (:mod:`mmdet3d_pointdistiller.quickstart`) keeps the pipeline, its jobs,
+dataset, evaluation, progress, summary and settings, and uses these modules.
+"""
