@@ -4,7 +4,6 @@ values, the command names every method, seed and the record itself, the teacher 
 zoo checkpoint, and the md is the rendering of the JSON.
 """
 import copy
-import importlib.util
 import json
 import math
 import shlex
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mmdet3d_pointdistiller.experiments import kd_gain_runs as TOOL
 from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,10 +24,6 @@ def _is_paired_seed_record(path: Path) -> bool:
 
 # every paired-seed record the benchmark tool wrote (kd_gain_sim*, kd_methods_sim, ...)
 RECORDS = sorted(p for p in (REPO / 'benchmarks').glob('*.json') if _is_paired_seed_record(p))
-_spec = importlib.util.spec_from_file_location('benchmark_kd_gain_cli',
-                                               REPO / 'tools' / 'benchmark_kd_gain.py')
-TOOL = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(TOOL)
 # the sim zoo's records by checkpoint: {checkpoint: (record path, record)}
 ZOOS = {zoo['checkpoint']: (p.relative_to(REPO).as_posix(), zoo)
         for p in sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))
@@ -152,7 +148,7 @@ def test_compare_records_pairs_one_method_across_two_records_by_seed(capsys):
     with pytest.raises(ValueError, match='no seed has a finished'):
         compare_records(a, _record('t2.pth', [1.0], [9]), '16x', 'pointdistiller')
     # the CLI prints the same numbers
-    assert TOOL.main(['--compare', str(REPO / 'benchmarks/kd_gain_sim_teacher1.json'),
-                      str(REPO / 'benchmarks/kd_gain_sim.json'), '--ratio', '16x']) == 0
+    assert TOOL.compare([str(REPO / 'benchmarks/kd_gain_sim_teacher1.json'),
+                         str(REPO / 'benchmarks/kd_gain_sim.json')], '16x', 'pointdistiller') == 0
     text = capsys.readouterr().out
     assert 'B - A' in text and '3D mAP:' in text and 'per seed' in text

@@ -6,7 +6,6 @@ frame, benchmark report. ``-m slow``: the whole quickstart at the ``tiny`` budge
 convert, three real ``mim train`` runs, evaluation, pictures, summary), its re-run (every stage
 reused), and a two-seed KD-gain benchmark on its teacher.
 """
-import importlib.util
 import io
 import json
 import math
@@ -21,6 +20,7 @@ import pytest
 from mmengine.config import Config
 
 import mmdet3d_pointdistiller  # noqa: F401
+from mmdet3d_pointdistiller.experiments import kd_gain_runs
 from mmdet3d_pointdistiller.quickstart import metrics as qm
 from mmdet3d_pointdistiller.quickstart import dataset as qd
 from mmdet3d_pointdistiller.quickstart import jobs as qj
@@ -37,13 +37,6 @@ STUDENT = REPO / qs.CONFIGS['student']
 KD = REPO / qs.CONFIGS['pointdistiller']
 ZOO_ITERS = json.loads((REPO / qs.ZOO_RECORD).read_text())['train_iters']  # 3000
 KITTI_STUDENT = REPO / 'configs/_base_/students/pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'  # noqa: E501
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 # ----------------------------------------------------------------------------- configs
@@ -345,7 +338,7 @@ def test_flops_and_params_reproduce_the_paper_for_kitti_pointpillars():
 
 # ----------------------------------------------------------------------------- benchmark
 def test_benchmark_methods():
-    bench = _load_tool('benchmark_kd_gain')
+    bench = kd_gain_runs
     methods = bench.parse_methods([f'{k}={v}' for k, v in bench.DEFAULT_METHODS['16x'].items()])
     assert list(methods) == ['student', 'pointdistiller']
     assert not bench.needs_teacher(methods['student']) and bench.needs_teacher(
@@ -368,8 +361,8 @@ def _run_entry(map_3d, map_bev, car):
 
 def test_kd_gain_record_statistics_and_partial_report(tmp_path):
     from mmdet3d_pointdistiller.experiments.kd_gain import (plot_kd_curves, plot_paired_gains,
-                                                           render_markdown, summarise_ratio,
-                                                           write_report)
+                                                            render_markdown, summarise_ratio,
+                                                            write_report)
     runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0),
                          '3': _run_entry(11.0, 22.0, 29.0)},
                 pointdistiller={'1': _run_entry(11.0, 21.0, 31.0),
@@ -422,7 +415,7 @@ def test_kd_gain_record_statistics_and_partial_report(tmp_path):
 def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
     """``--render RECORD``: statistics recomputed from the per-run values, md rewritten, no
     training; stale summaries in the record are replaced."""
-    bench = _load_tool('benchmark_kd_gain')
+    bench = kd_gain_runs
     runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0)},
                 pointdistiller={'1': _run_entry(11.0, 21.0, 31.0),
                                 '2': _run_entry(14.0, 22.0, 33.0)})
@@ -435,17 +428,17 @@ def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
                budget=dict(iters=1500, batch_size=2), ratios={'16x': entry})
     path = tmp_path / 'rec.json'
     path.write_text(json.dumps(rec))
-    assert bench.main(['--render', str(path)]) == 0
+    assert bench.render(str(path)) == 0
     out = json.loads(path.read_text())['ratios']['16x']
     assert out['paired_gain']['mean'] == 1.5 and out['paired_gain']['diffs'] == [1.0, 2.0]
     md = (tmp_path / 'rec.md').read_text()
     assert '| pointdistiller | +1.50 [' in md
     assert 'Command: `python tools/benchmark_kd_gain.py y`' in md
     with pytest.raises(SystemExit, match='not found'):
-        bench.main(['--render', str(tmp_path / 'none.json')])
+        bench.render(str(tmp_path / 'none.json'))
     (tmp_path / 'old.json').write_text(json.dumps(dict(runs={})))
     with pytest.raises(SystemExit, match='not a paired-seed'):
-        bench.main(['--render', str(tmp_path / 'old.json')])
+        bench.render(str(tmp_path / 'old.json'))
 
 
 def test_learning_curves_table_and_plot(tmp_path):
@@ -453,8 +446,8 @@ def test_learning_curves_table_and_plot(tmp_path):
     paired difference to the student in brackets) and the record a curves plot; runs with
     one validation give neither."""
     from mmdet3d_pointdistiller.experiments.kd_gain import (plot_learning_curves,
-                                                           render_markdown, summarise_ratio,
-                                                           write_report)
+                                                            render_markdown, summarise_ratio,
+                                                            write_report)
 
     def with_curve(final, values):
         r = _run_entry(final, final, final)
@@ -520,11 +513,11 @@ def test_per_class_paired_gains_and_table():
 
 
 def test_benchmark_rejects_evals_that_miss_the_last_iteration():
-    bench = _load_tool('benchmark_kd_gain')
+    bench = kd_gain_runs
     with pytest.raises(SystemExit, match='--iters 1000 is not a multiple of --evals 3'):
-        bench.main(['--ratio', '16x', '--seeds', '1', '--iters', '1000', '--evals', '3'])
+        bench.check_schedule([1], 2, 1, 1000, 3)
     with pytest.raises(SystemExit, match='--evals must be >= 1'):
-        bench.main(['--ratio', '16x', '--seeds', '1', '--evals', '0'])
+        bench.check_schedule([1], 2, 1, 1500, 0)
 
 
 def test_kd_diagnostics_read_the_kd_loss_and_the_logged_adapter_stats(tmp_path):
@@ -695,12 +688,12 @@ def test_measure_latency_times_known_work():
 def test_hashes_print_the_resolved_config_sha1_of_each_arm(capsys):
     """``benchmark_kd_gain.py --hashes``: the protocol table's hashes are those the harness
     matches runs by (resolved config, no options, data root and repository as placeholders)."""
-    bench = _load_tool('benchmark_kd_gain')
+    bench = kd_gain_runs
     release = 'configs/sim/pointdistiller-release_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'  # noqa: E501
-    assert bench.main(['--hashes', f'release={release}']) == 0
+    assert bench.hashes([f'release={release}']) == 0
     out = capsys.readouterr().out.splitlines()
     env = qj.subprocess_env(REPO / 'data/sim_kitti', 1)
     assert out[-1] == f'| release | `{release}` | `{qj.config_hash(release, [], env)}` |'
     assert re.fullmatch(r'[0-9a-f]{40}', out[-1].split('`')[-2])
     with pytest.raises(SystemExit, match='config configs/nope.py does not exist'):
-        bench.main(['--hashes', 'x=configs/nope.py'])
+        bench.hashes(['x=configs/nope.py'])

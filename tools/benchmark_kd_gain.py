@@ -8,7 +8,8 @@ budget; for a given seed all runs start from the same student weights and data o
 ``benchmarks/kd_gain_sim.{md,json}`` gets, per ratio, every run's KittiMetric AP40, the
 paired gain of each method over the student-only run with a Student-t 95 % confidence
 interval, the fraction of the teacher-student gap closed and KD diagnostics
-(layout: ``mmdet3d_pointdistiller/experiments/kd_gain.py``).
+(layout: ``mmdet3d_pointdistiller/experiments/kd_gain.py``; the harness:
+``mmdet3d_pointdistiller/experiments/kd_gain_runs.py``).
 
     python tools/benchmark_kd_gain.py --ratio 16x --seeds 1 2 3 4 5 \
         --methods student=configs/sim/pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
@@ -31,179 +32,26 @@ resumes from its last checkpoint instead of starting over (long budgets).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-import time
-from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from mmdet3d_pointdistiller.quickstart.settings import ZOO_RECORD  # noqa: E402 (the teacher)
-
-SIM = 'configs/sim/'
-DEFAULT_METHODS = {
-    '16x': {
-        'student': SIM + 'pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-        'pointdistiller':
-            SIM + 'pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-    },
-    '4x': {
-        'student': SIM + 'pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-        'pointdistiller':
-            SIM + 'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
-    },
-}
-NUM_TRAIN, NUM_VAL = 1500, 300
-TITLE = 'Distillation gain on the simulated KITTI-format dataset (paired seeds)'
-
-
-def parse_methods(items: List[str], need_student: bool = True) -> Dict[str, str]:
-    """``['name=config', ...]`` -> ordered ``{name: config}`` (paths relative to the repo)."""
-    methods: Dict[str, str] = {}
-    for item in items:
-        name, sep, config = item.partition('=')
-        if not sep or not name:
-            raise SystemExit(f'--methods entries are name=config, got {item!r}')
-        if not name.replace('_', '').replace('-', '').isalnum():
-            raise SystemExit(f'--methods: bad method name {name!r} (letters, digits, -, _)')
-        if name in methods:
-            raise SystemExit(f'--methods: name {name!r} is given twice')
-        if not (REPO / config).is_file():
-            raise SystemExit(f'--methods {name}: config {config} does not exist')
-        methods[name] = config
-    if need_student and 'student' not in methods:
-        raise SystemExit('--methods needs a student=<config> entry (the reference of every '
-                         'paired gain)')
-    return methods
-
-
-def needs_teacher(config: str) -> bool:
-    """Whether ``config``'s model is a distiller that loads a teacher checkpoint."""
-    from mmengine.config import Config
-    model = Config.fromfile(str(REPO / config)).model
-    return model.get('type') == 'PointDistillerDetector' and model.get('distill', True)
-
-
-def load_teacher(record_path: str) -> dict:
-    """The shipped teacher's zoo record (``tools/train_sim_zoo.py`` writes it)."""
-    path = REPO / record_path
-    if not path.is_file():
-        raise SystemExit(f'teacher record {record_path} not found: train and ship the teacher '
-                         f'with `python tools/train_sim_zoo.py teacher-ft` first')
-    zoo = json.loads(path.read_text())
-    return dict(config=zoo['config'], checkpoint=zoo['checkpoint'], sha256=zoo['sha256'],
-                map_3d=zoo['map_3d'], map_bev=zoo['map_bev'],
-                car_3d_moderate=zoo['ap']['3D']['Car']['moderate'],
-                car_bev_moderate=zoo['ap']['BEV']['Car']['moderate'], ap=zoo['ap'],
-                val_frames=zoo['val_frames'])
-
-
-def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
-             poll_s: float = 2.0) -> None:
-    """Run ``jobs`` (``TrainJob``s, in order) with at most ``size`` at a time: a free slot
-    takes the next job as soon as a run ends (a student-only run ends before its distilled
-    twin), and ``on_done(job)`` runs after each one (the record is rewritten there).
-    ``entry['wall_time_s']`` accumulates the wall time during which runs were training."""
-    import threading
-    queue, running, done = list(jobs), [], 0
-    lock = threading.Lock()
-    last = [0.0]
-
-    def report(_job=None):
-        with lock:
-            now = time.perf_counter()
-            if now - last[0] < 30.0:
-                return
-            last[0] = now
-            frac = (done + sum(j.frac for j in running)) / max(1, len(jobs))
-            progress.update(frac, '; '.join(f'{j.name}: {j.status}' for j in running))
-
-    t_busy = time.perf_counter()
-    while queue or running:
-        while queue and len(running) < size:
-            job = queue.pop(0)
-            progress.print(f'  start {job.name}: ' + ' '.join(
-                [Path(job.command()[0]).name] + job.command()[1:]) + f'  (log {job.log_path})')
-            job.start(report)
-            running.append(job)
-        time.sleep(poll_s)
-        for job in [j for j in running if j.proc.poll() is not None]:
-            job.wait()  # raises with the log tail if the run failed
-            running.remove(job)
-            done += 1
-            entry['wall_time_s'] += time.perf_counter() - t_busy
-            t_busy = time.perf_counter()
-            on_done(job)
-            progress.print(f'  finished {job.name} in {job.seconds:.0f} s ({done}/{len(jobs)})')
-    entry['wall_time_s'] += time.perf_counter() - t_busy
-
-
-def render(record: str) -> int:
-    """Recompute every ratio's statistics from the record's per-run values and rewrite its
-    ``.md`` and ``.png`` (no training; the record's runs and commands are kept)."""
-    from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio, write_report
-    path = Path(record)
-    if not path.is_file():
-        raise SystemExit(f'--render: {record} not found')
-    rec = json.loads(path.read_text())
-    if 'ratios' not in rec or 'teacher' not in rec:
-        raise SystemExit(f'--render: {record} is not a paired-seed (v2) record')
-    for entry in rec['ratios'].values():
-        summarise_ratio(entry, rec['teacher']['map_3d'])
-    write_report(rec, path)
-    print(f'rendered {path.with_suffix(".md")} from {path}')
-    return 0
-
-
-def compare(argv: List[str]) -> int:
-    """``--compare A.json B.json --ratio R --method M``: print the paired difference B - A of
-    method M's runs in two records (e.g. one KD config with two teachers)."""
-    from mmdet3d_pointdistiller.experiments.kd_gain import compare_records, format_interval
-    p = argparse.ArgumentParser(prog='benchmark_kd_gain.py --compare',
-                                description=compare.__doc__.split('\n')[0])
-    p.add_argument('records', nargs=2, metavar='RECORD.json')
-    p.add_argument('--ratio', required=True)
-    p.add_argument('--method', default='pointdistiller')
-    args = p.parse_args(argv)
-    recs = []
-    for path in args.records:
-        if not Path(path).is_file():
-            raise SystemExit(f'--compare: {path} not found')
-        recs.append(json.loads(Path(path).read_text()))
-    try:
-        out = compare_records(*recs, args.ratio, args.method)
-    except ValueError as e:
-        raise SystemExit(f'--compare: {e}')
-    a, b = args.records
-    print(f'{args.method} at {args.ratio}, paired by seed ({out["seeds"]}): B - A with\n'
-          f'  A = {a} (teacher {out["teachers"][0]})\n'
-          f'  B = {b} (teacher {out["teachers"][1]})')
-    for key, label in (('map_3d', '3D mAP'), ('map_bev', 'BEV mAP'),
-                       ('car_3d_moderate', 'Car 3D@0.7')):
-        g = out[key]
-        print(f'  {label}: {format_interval(g)}; per seed '
-              + ', '.join(f'{d:+.2f}' for d in g['diffs']))
-    return 0
-
-
-def hashes(argv: List[str]) -> int:
-    """``--hashes name=config ...``: print the SHA-1 of each fully resolved config (no
-    ``--cfg-options``; data root and repository as placeholders), for a protocol's arm table."""
-    from mmdet3d_pointdistiller.quickstart.jobs import config_hash, subprocess_env
-    methods = parse_methods(argv, need_student=False)
-    env = subprocess_env(REPO / 'data/sim_kitti', 1)
-    print('| arm | config | resolved-config SHA-1 |\n|---|---|---|')
-    for name, config in methods.items():
-        print(f'| {name} | `{config}` | `{config_hash(config, [], env)}` |')
-    return 0
+from mmdet3d_pointdistiller.experiments.kd_gain_runs import (NUM_TRAIN, NUM_VAL, TITLE,
+                                                             ZOO_RECORD, compare, hashes, render,
+                                                             run)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args_list = sys.argv[1:] if argv is None else list(argv)
     if args_list[:1] == ['--compare']:
-        return compare(args_list[1:])
+        c = argparse.ArgumentParser(prog='benchmark_kd_gain.py --compare',
+                                    description='paired difference B - A of one method in two '
+                                                'records (e.g. one KD config with two teachers)')
+        c.add_argument('records', nargs=2, metavar='RECORD.json')
+        c.add_argument('--ratio', required=True)
+        c.add_argument('--method', default='pointdistiller')
+        cargs = c.parse_args(args_list[1:])
+        return compare(cargs.records, cargs.ratio, cargs.method)
     if args_list[:1] == ['--hashes']:
         return hashes(args_list[1:])
     if args_list[:1] == ['--render']:
@@ -250,133 +98,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--title', default=None,
                    help='heading of the report (default: the record\'s, else "%s")' % TITLE)
     args = p.parse_args(argv)
-
-    from mmdet3d_pointdistiller.experiments.kd_gain import (METRIC, kd_diagnostics, run_result,
-                                                           summarise_ratio, write_report)
-    from mmdet3d_pointdistiller.quickstart.dataset import ensure_dataset
-    from mmdet3d_pointdistiller.quickstart.jobs import TrainJob, subprocess_env
-    from mmdet3d_pointdistiller.quickstart.progress import Progress, fmt_seconds
-    from mmdet3d_pointdistiller.quickstart.settings import Budget
-    from mmdet3d_pointdistiller.quickstart.summary import machine_description
-    if args.methods:
-        methods = parse_methods(args.methods)
-    elif args.ratio in DEFAULT_METHODS:
-        methods = dict(DEFAULT_METHODS[args.ratio])
-    else:
-        raise SystemExit(f'--ratio {args.ratio} has no default methods; pass --methods')
-    if len(set(args.seeds)) != len(args.seeds):
-        raise SystemExit(f'--seeds has duplicates: {args.seeds}')
-    if min(args.jobs, args.threads, args.iters, args.evals) < 1:
-        raise SystemExit('--jobs, --threads, --iters and --evals must be >= 1')
-    if args.iters % args.evals:
-        raise SystemExit(f'--iters {args.iters} is not a multiple of --evals {args.evals}: '
-                         f'the last validation must fall on the last iteration')
-    teacher = load_teacher(args.teacher_record)
-    from mmdet3d_pointdistiller.experiments.protocol import (confirmatory_status, flat_runs,
-                                                            protocol_info)
-    try:
-        protocol = protocol_info(args.protocol, REPO) if args.protocol else None
-    except ValueError as e:
-        raise SystemExit(f'--protocol: {e}')
-    out = REPO / args.out
-    out_json = out.with_suffix('.json')
-    rec = json.loads(out_json.read_text()) if out_json.is_file() else {}
-    if rec and 'ratios' not in rec:
-        raise SystemExit(f'{out_json} is not a paired-seed (v2) record; move it away first')
-    budget = dict(iters=args.iters, batch_size=args.batch_size)
-    if args.evals > 1:  # (records made with one validation per run have no 'evals' key)
-        budget['evals'] = args.evals
-    if rec.get('budget') not in (None, budget) or rec.get('teacher', {}).get(
-            'sha256') not in (None, teacher['sha256']):
-        raise SystemExit(f'{out_json} was made with another budget or teacher '
-                         f'({rec.get("budget")}, {rec.get("teacher", {}).get("sha256")}); '
-                         f'use another --out')
-    rec.update(title=args.title or rec.get('title', TITLE),
-               teacher={k: v for k, v in teacher.items() if k not in ('ap', 'val_frames')},
-               metric=METRIC, val_frames=args.num_val, train_frames=args.num_train,
-               data_seed=0, budget=budget)
-    if args.note is not None:
-        rec['note'] = args.note
-    if protocol:
-        rec['protocol'] = protocol
-    entry = rec.setdefault('ratios', {}).get(args.ratio, {})
-    old_runs = entry.get('runs', {})
     command = ' '.join(['python tools/benchmark_kd_gain.py'] + [shlex.quote(a) for a in (
         sys.argv[1:] if argv is None else argv)])
-    entry = dict(methods=methods, seeds=list(args.seeds), runs={}, command=command,
-                 wall_time_s=entry.get('wall_time_s', 0.0), threads=args.threads,
-                 jobs=args.jobs, machine=machine_description())
-    rec['ratios'][args.ratio] = entry
-
-    root = (REPO / args.data_root).resolve()
-    env = subprocess_env(root, args.threads)
-    work = (REPO / args.work_dir).resolve() / args.ratio
-
-    def run_estimate(n: int) -> float:  # seconds for n runs on this machine's 2 cores
-        return n * (60 * args.evals + 0.6 * args.iters) / args.jobs
-    progress = Progress(dict(data=200.0, runs=run_estimate(len(methods) * len(args.seeds))),
-                        label=f'kd-gain {args.ratio}')
-    progress.start('data', f'dataset {root} ({args.num_train} train / {args.num_val} val '
-                           f'frames)')
-    b = Budget(num_train=args.num_train, num_val=args.num_val, teacher_iters=0,
-               student_iters=args.iters,
-               evals=args.evals, batch_size=args.batch_size)
-    ensure_dataset(root, b, 0, False, progress, workers=2)
-
-    jobs, recorded = [], []
-    for seed in args.seeds:
-        for name, config in methods.items():
-            extra = [f"model.teacher_ckpt={teacher['checkpoint']}"] if needs_teacher(
-                config) else []
-            job = TrainJob(f'{name}_seed{seed}', config, work / name / f'seed_{seed}',
-                           args.iters, args.evals, seed, env, force=args.force,
-                           extra_options=extra,
-                           batch_size=args.batch_size)
-            job.method, job.seed = name, seed
-            old = old_runs.get(name, {}).get(str(seed))
-            if job.ran and not args.force and old and old.get('config_hash') == \
-                    job.config_hash and old.get('options') == job.options:
-                entry['runs'].setdefault(name, {})[str(seed)] = old
-                recorded.append(job.name)
-                continue
-            jobs.append(job)
-
-    def collect(job) -> None:
-        res = run_result(str(job.work_dir), job.iters, curve=args.evals > 1)
-        res.update(config_hash=job.config_hash, options=job.options, seconds=job.seconds,
-                   started_at=job.started_at, kd=kd_diagnostics(str(job.work_dir)))
-        entry['runs'].setdefault(job.method, {})[str(job.seed)] = res
-
-    def write() -> None:
-        summarise_ratio(entry, teacher['map_3d'])
-        entry['runs'] = {m: dict(sorted(r.items(), key=lambda kv: int(kv[0])))
-                         for m, r in entry['runs'].items()}
-        rec['wall_time_s'] = sum(e.get('wall_time_s', 0.0) for e in rec['ratios'].values())
-        rec['command'] = ' && '.join(e['command'] for e in rec['ratios'].values())
-        rec['runs'] = flat_runs(rec)
-        if rec.get('protocol'):
-            rec['confirmatory'] = confirmatory_status(rec['protocol'], rec['runs'])
-        write_report(rec, out_json)
-
-    for job in jobs:
-        if not job.ran:  # finished in its work dir
-            collect(job)
-    pending = [j for j in jobs if j.ran]
-    progress.print(f'kd-gain {args.ratio}: {len(methods)} method(s) x seeds {args.seeds}; '
-                   f'{len(recorded)} run(s) taken from the record, '
-                   f'{len(jobs) - len(pending)} reused from work dirs, {len(pending)} to train')
-    write()
-    progress.estimates['runs'] = run_estimate(len(pending))  # only what is left to train
-    progress.start('runs', f'{len(pending)} run(s), {args.jobs} at a time')
-    t0 = time.perf_counter()
-    run_pool(pending, args.jobs, progress, on_done=lambda job: (collect(job), write()),
-             entry=entry)
-    progress.finish()
-    write()
-    progress.print(out.with_suffix('.md').read_text())
-    progress.print(f'wrote {out.with_suffix(".md")} and {out_json} '
-                   f'({fmt_seconds(time.perf_counter() - t0)} of training in this call)')
-    return 0
+    return run(args, command)
 
 
 if __name__ == '__main__':
