@@ -7,6 +7,8 @@ dataset) and the model's ``data_preprocessor``; each stock config is built with
 spconv's CPU build plus ``compat.spconv_cpu``; PointRCNN needs ``compat.point_ops_cpu`` (16384
 sampled points as in the stock pipeline).
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -102,3 +104,15 @@ def test_train_step_and_predict_on_cpu(detector):
     assert len(boxes) > 0
     assert torch.isfinite(boxes).all() and torch.isfinite(scores).all()
     assert ((labels >= 0) & (labels < len(CLASSES))).all()
+
+
+def test_committed_cpu_detector_record_renders_its_report(tmp_path):
+    """benchmarks/cpu_detectors.md is the report of its JSON (bench/cpu_detectors.py)."""
+    import json
+
+    from mmdet3d_pointdistiller.bench.cpu_detectors import write_report
+    bench = Path(__file__).resolve().parents[1] / 'benchmarks'
+    record = json.loads((bench / 'cpu_detectors.json').read_text())
+    write_report(record, tmp_path)
+    assert (tmp_path / 'cpu_detectors.md').read_text() == (bench / 'cpu_detectors.md').read_text()
+    assert set(record['detectors']) == {'pointpillars', 'second', 'point_rcnn'}
