@@ -1,26 +1,19 @@
 """Measured paired KD gains beside the paper's ordering (``reproduce_table.py --record``)."""
-import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
-from mmdet3d_pointdistiller.experiments.paper_ordering import (family_wise, kendall_tau,
-                                                              ordering_markdown, ordering_rows,
-                                                              paper_gains)
 from scipy.stats import t as scipy_t
 
+from mmdet3d_pointdistiller.bench.paper_table import print_ordering
+from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+from mmdet3d_pointdistiller.experiments.paper_ordering import (family_wise, kendall_tau,
+                                                               ordering_markdown, ordering_rows,
+                                                               paper_gains)
+
 TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'reproduce_table.py'
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location('reproduce_table_cli', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _record(per_method: dict, seeds=(1, 2, 3)) -> dict:
@@ -110,19 +103,16 @@ def test_unknown_ratio_names_the_ratios_of_the_record():
 
 
 def test_cli_record_mode_writes_markdown_and_reports_errors(tmp_path, capsys):
-    tool = _tool()
     path = tmp_path / 'rec.json'
     path.write_text(json.dumps(_record({'fitnets': [1.0, 2.0, 3.0]})))
-    assert tool.main(['--record', str(path), '--ratio', '16x',
-                      '--out', str(tmp_path / 'out' / 'ordering')]) == 0
+    assert print_ordering(str(path), '16x', str(tmp_path / 'out' / 'ordering')) == 0
     written = (tmp_path / 'out' / 'ordering.md').read_text()
     assert written.strip() in capsys.readouterr().out
     assert '+2.00 [-0.48, +4.48] (n = 3, contains 0)' in written
-    assert tool.main(['--record', str(path), '--ratio', '4x']) == 2
+    assert print_ordering(str(path), '4x') == 2
     assert f"--record {path}: the record has no ratio '4x'" in capsys.readouterr().err
-    assert tool.main(['--record', str(tmp_path / 'missing.json')]) == 2
+    assert print_ordering(str(tmp_path / 'missing.json'), '16x') == 2
     assert 'missing.json' in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        tool.main(['--record', str(path), '--table', '3'])
-    assert exc.value.code == 2
-    assert 'exactly one of --table or --record' in capsys.readouterr().err
+    proc = subprocess.run([sys.executable, str(TOOL), '--record', str(path), '--table', '3'],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and 'exactly one of --table or --record' in proc.stderr

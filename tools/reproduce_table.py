@@ -38,32 +38,14 @@ and prints every method's measured paired gain beside the paper's ordering of Ta
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from mmdet3d_pointdistiller.bench.paper_table import (ResultError, build_rows, load_run,
-                                                      parse_runs, to_csv, to_markdown)
+                                                      parse_runs, print_ordering, to_csv,
+                                                      to_markdown)
 from mmdet3d_pointdistiller.paper_results import TABLES, paper_table
-
-
-def _print_ordering(record_path: str, ratio: str, out: Optional[str]) -> int:
-    from mmdet3d_pointdistiller.experiments.paper_ordering import ordering_markdown
-    path = Path(record_path)
-    try:
-        record = json.loads(path.read_text())
-        markdown = ordering_markdown(record, ratio, source=record_path)
-    except (OSError, ValueError) as exc:  # unreadable file, bad JSON, unknown ratio
-        print(f'reproduce_table: error: --record {record_path}: {exc}', file=sys.stderr)
-        return 2
-    print(markdown)
-    if out:
-        target = Path(out).with_suffix('.md')
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(markdown)
-        print(f'wrote {target}', file=sys.stderr)
-    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -87,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if (args.table is None) == (args.record is None):
         parser.error('give exactly one of --table or --record')
     if args.record:
-        return _print_ordering(args.record, args.ratio, args.out)
+        return print_ordering(args.record, args.ratio, args.out)
     spec = paper_table(args.table)
     if args.list_rows:
         for row in spec['rows']:

@@ -17,6 +17,7 @@ import io
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -24,7 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..paper_results import CLASSES, COLUMNS, TASKS, paper_table
 
 __all__ = ['ResultError', 'RunMetrics', 'read_records', 'parse_metrics', 'collect_records',
-           'load_run', 'build_rows', 'to_markdown', 'to_csv', 'parse_runs', 'METRIC_RE']
+           'load_run', 'build_rows', 'to_markdown', 'to_csv', 'parse_runs', 'print_ordering',
+           'METRIC_RE']
 
 METRIC_RE = re.compile(r'^(?:(?P<prefix>.*)/)?KITTI/(?P<cls>Car|Pedestrian|Cyclist)_'
                        r'(?P<task>BEV|3D)_AP40_(?P<diff>easy|moderate|hard)_strict$')
@@ -293,3 +295,23 @@ def parse_runs(items: Sequence[str]) -> Dict[str, Path]:
             raise ResultError(f'--runs names {key!r} twice')
         runs[key] = Path(path)
     return runs
+
+
+def print_ordering(record_path: str, ratio: str, out: Optional[str] = None) -> int:
+    """``--record`` mode: print a KD-gain record's gains beside the paper's ordering (and
+    write ``<out>.md``); returns the exit status (2 naming the record on a bad file or ratio)."""
+    from ..experiments.paper_ordering import ordering_markdown
+    path = Path(record_path)
+    try:
+        record = json.loads(path.read_text())
+        markdown = ordering_markdown(record, ratio, source=record_path)
+    except (OSError, ValueError) as exc:  # unreadable file, bad JSON, unknown ratio
+        print(f'reproduce_table: error: --record {record_path}: {exc}', file=sys.stderr)
+        return 2
+    print(markdown)
+    if out:
+        target = Path(out).with_suffix('.md')
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(markdown)
+        print(f'wrote {target}', file=sys.stderr)
+    return 0
