@@ -9,8 +9,10 @@ boxes after mmdet3d's full rotated NMS, so the box comparison is not vacuous. Pa
 """
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +237,13 @@ def test_wrong_checkpoint_lists_the_keys(tmp_path):
         build_detector(cfg, tmp_path / 'bad.pth')
 
 
+def _deploy_cli(*args: str) -> subprocess.CompletedProcess:
+    """``tools/deploy_onnx.py ARGS`` in a subprocess (one torch thread)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, str(REPO / 'tools/deploy_onnx.py'), *args],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+
+
 def test_unsupported_centerpoint_variants_say_why():
     cfg = Config.fromfile(str(REPO / CONFIGS['cp-16x_sim']))
     cfg.model.pts_bbox_head.separate_head = dict(type='DCNSeparateHead', init_bias=-2.19,
@@ -254,30 +263,24 @@ def test_unsupported_centerpoint_variants_say_why():
     ('configs/point_rcnn/point-rcnn-8x_8xb2_kitti-3d-3class.py', 'PointRCNN',
      'custom ONNX ops'),
 ])
-def test_unsupported_families_say_why(config, family, needed, tmp_path, capsys):
+def test_unsupported_families_say_why(config, family, needed, tmp_path):
     with pytest.raises(UnsupportedModelError, match=family) as err:
         check_exportable(Config.fromfile(str(REPO / config)))
     assert needed in str(err.value) and 'no ONNX' in str(err.value)
-    spec = importlib.util.spec_from_file_location('deploy_onnx', REPO / 'tools/deploy_onnx.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    assert tool.main([config, 'none', str(tmp_path / 'x.onnx')]) == 2
-    assert 'cannot export' in capsys.readouterr().err
+    proc = _deploy_cli(config, 'none', str(tmp_path / 'x.onnx'))
+    assert proc.returncode == 2 and 'cannot export' in proc.stderr
     assert not (tmp_path / 'x.onnx').exists()
 
 
-def test_cli_exports_and_verifies(tmp_path, capsys):
+def test_cli_exports_and_verifies(tmp_path):
     if not (KITTI_REAL / '000008.bin').is_file():
         pytest.fail(f'real KITTI frame not found under {KITTI_REAL}')
-    spec = importlib.util.spec_from_file_location('deploy_onnx', REPO / 'tools/deploy_onnx.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     config = str(REPO / CONFIGS['4x_sim'])
     save_random_detector(check_exportable(Config.fromfile(config)), tmp_path / 'w.pth', seed=1)
-    rc = tool.main([config, str(tmp_path / 'w.pth'), str(tmp_path / 'w.onnx'), '--score-thr',
-                    '0.2', '--verify', str(KITTI_REAL / '000008.bin')])
-    out = capsys.readouterr().out
-    assert rc == 0, out
+    proc = _deploy_cli(config, str(tmp_path / 'w.pth'), str(tmp_path / 'w.onnx'), '--score-thr',
+                       '0.2', '--verify', str(KITTI_REAL / '000008.bin'))
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr[-3000:]
     report = json.loads(out.strip().splitlines()[-1])
     assert report['ok'] and report['boxes_equal'] and report['count_ref'] > 0, report
     assert report['max_abs_diff'] < ATOL

@@ -3,7 +3,9 @@
 * no module over ``MAX_LINES`` lines, except those named with a reason in ``LONG_OK``;
 * no import cycle between subpackages (lazy, function-level imports count too);
 * nothing under ``tests/`` imports another test file (shared helpers live in
-  ``mmdet3d_pointdistiller.testing``).
+  ``mmdet3d_pointdistiller.testing``);
+* every ``tools/*.py`` is a thin command line (at most ``MAX_TOOL_LINES`` lines) and no test
+  loads one by file path.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / 'mmdet3d_pointdistiller'
 TESTS = REPO / 'tests'
 MAX_LINES = 500
+# a tool's length, docstring with its commands included (issue 23: about 100 lines)
+MAX_TOOL_LINES = 125
 # Allowed to be longer, with the reason (none at present).
 LONG_OK: Dict[str, str] = {}
 
@@ -138,6 +142,28 @@ def test_tests_do_not_import_each_other():
             bad = [m for m in mods if m.split('.')[0] in names or m.split('.')[0] == 'tests']
             if bad:
                 offenders.setdefault(path.name, []).extend(bad)
+    assert not offenders, offenders
+
+
+def test_tools_are_thin_command_lines():
+    """A tool is an argument parser over a package module: at most ``MAX_TOOL_LINES`` lines
+    (docstring with the commands included); the work lives in the package."""
+    long = {p.name: n for p in sorted((REPO / 'tools').glob('*.py'))
+            for n in [len(p.read_text().splitlines())] if n > MAX_TOOL_LINES}
+    assert not long, f'tools over {MAX_TOOL_LINES} lines (move the work into the package): {long}'
+
+
+def test_tests_never_load_a_tool_by_file_path():
+    """Tests import the package module behind a tool, or run the tool as a command; loading
+    ``tools/*.py`` with ``spec_from_file_location`` couples a test to a script's internals."""
+    offenders = []
+    for path in sorted(TESTS.glob('*.py')):
+        text = path.read_text()
+        tree = ast.parse(text, str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, 'attr', '') ==
+                    'spec_from_file_location' and 'tools' in ast.get_source_segment(text, node)):
+                offenders.append(f'{path.name}:{node.lineno}')
     assert not offenders, offenders
 
 

@@ -78,7 +78,9 @@ def bench_detector(name: str, frame_dir: Path, batch: int, repeats: int) -> Dict
 def bench_point_ops(frame_dir: Path, repeats: int) -> Dict[str, Dict]:
     """The CPU point ops at PointRCNN's sizes, on the real frame's points."""
     import numpy as np
-    from .. import ops as K
+    from ..ops import (ball_query_cpu, furthest_point_sample_cpu, gather_points_cpu,
+                       grouping_operation_cpu, points_in_boxes_all_cpu, roipoint_pool3d_cpu,
+                       three_interpolate_cpu, three_nn_cpu)
     pts = np.fromfile(frame_dir / '000008.bin', dtype=np.float32).reshape(-1, 4)[:, :3]
     pts = pts[(pts[:, 0] > 0) & (pts[:, 0] < 70.4) & (np.abs(pts[:, 1]) < 40)]
     rng = np.random.default_rng(0)
@@ -86,29 +88,29 @@ def bench_point_ops(frame_dir: Path, repeats: int) -> Dict[str, Dict]:
     xyz = torch.from_numpy(pts[idx]).unsqueeze(0).contiguous()  # (1, 16384, 3)
     feats = torch.randn(1, 128, RCNN_POINTS)
     out: Dict[str, Dict] = {}
-    fps = K.furthest_point_sample_cpu(xyz, 4096)
-    centres = K.gather_points_cpu(xyz.transpose(1, 2).contiguous(), fps).transpose(1, 2)
+    fps = furthest_point_sample_cpu(xyz, 4096)
+    centres = gather_points_cpu(xyz.transpose(1, 2).contiguous(), fps).transpose(1, 2)
     centres = centres.contiguous()  # (1, 4096, 3)
     out['furthest_point_sample 16384->4096'] = _median_time(
-        lambda: K.furthest_point_sample_cpu(xyz, 4096), repeats)
+        lambda: furthest_point_sample_cpu(xyz, 4096), repeats)
     out['ball_query r=0.8 m, 4096 centres, 32 samples'] = _median_time(
-        lambda: K.ball_query_cpu(0.0, 0.8, 32, xyz, centres), repeats)
-    group_idx = K.ball_query_cpu(0.0, 0.8, 32, xyz, centres)
+        lambda: ball_query_cpu(0.0, 0.8, 32, xyz, centres), repeats)
+    group_idx = ball_query_cpu(0.0, 0.8, 32, xyz, centres)
     out['grouping_operation 128 ch, 4096x32'] = _median_time(
-        lambda: K.grouping_operation_cpu(feats, group_idx), repeats)
+        lambda: grouping_operation_cpu(feats, group_idx), repeats)
     out['three_nn 16384 <- 4096'] = _median_time(
-        lambda: K.three_nn_cpu(xyz, centres), repeats)
-    dist, nn_idx = K.three_nn_cpu(xyz, centres)
+        lambda: three_nn_cpu(xyz, centres), repeats)
+    dist, nn_idx = three_nn_cpu(xyz, centres)
     weight = torch.rand(1, RCNN_POINTS, 3)
     feats_c = torch.randn(1, 128, 4096)
     out['three_interpolate 128 ch, 4096 -> 16384'] = _median_time(
-        lambda: K.three_interpolate_cpu(feats_c, nn_idx, weight), repeats)
+        lambda: three_interpolate_cpu(feats_c, nn_idx, weight), repeats)
     boxes = torch.tensor([[[x, y, -1.0, 3.9, 1.6, 1.56, 0.3] for x in range(5, 65, 6)
                            for y in (-6.0, -2.0, 2.0, 6.0)]])  # (1, 40, 7) bottom centres
     out['points_in_boxes_all 16384 pts, 40 boxes'] = _median_time(
-        lambda: K.points_in_boxes_all_cpu(xyz, boxes), repeats)
+        lambda: points_in_boxes_all_cpu(xyz, boxes), repeats)
     out['RoIPointPool3d 40 boxes x 512 pts, 128 ch'] = _median_time(
-        lambda: K.roipoint_pool3d_cpu(xyz, feats.transpose(1, 2).contiguous(), boxes, 512),
+        lambda: roipoint_pool3d_cpu(xyz, feats.transpose(1, 2).contiguous(), boxes, 512),
         repeats)
     return out
 
