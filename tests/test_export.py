@@ -216,3 +216,23 @@ def test_mim_train_distill_then_export_and_mim_test(tmp_path):
     out = _mim('test', 'mmdet3d', _student_on_mini_config(tmp_path), '--checkpoint', student,
                '--work-dir', tmp_path / 'test_work')
     _assert_clean_mim_test(out, student)
+
+
+def test_sub_state_dict_rekeys_weights_and_module_versions():
+    """One owner of the student./teacher. split: weights and ``_metadata`` (spconv's weight
+    layout version lives there) re-keyed alike; other parts and prefixes are left out."""
+    from collections import OrderedDict
+
+    from mmdet3d_pointdistiller.models.distillers.state_dict import has_part, sub_state_dict
+    state = OrderedDict([('student.a.weight', 1), ('teacher.a.weight', 2),
+                         ('distill_losses.pfn.w', 3), ('studentx.b', 4)])
+    state._metadata = OrderedDict([('', {'version': 0}), ('student', {'version': 1}),
+                                   ('student.a', {'version': 2}), ('teacher.a', {'version': 3})])
+    student = sub_state_dict(state, 'student')
+    assert list(student.items()) == [('a.weight', 1)]
+    assert student._metadata == OrderedDict([('', {'version': 1}), ('a', {'version': 2})])
+    teacher = sub_state_dict(state, 'teacher')
+    assert list(teacher.items()) == [('a.weight', 2)]
+    assert teacher._metadata == OrderedDict([('a', {'version': 3})])
+    assert has_part(state, 'teacher') and not has_part({'x.y': 1}, 'teacher')
+    assert not hasattr(sub_state_dict({'student.a': 1}, 'student'), '_metadata')

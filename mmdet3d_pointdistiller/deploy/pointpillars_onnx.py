@@ -56,7 +56,6 @@ EXPORTER = 'torch.onnx.export(dynamo=True) (torch.export + onnxscript)'
 META_CFG = 'pointdistiller.model_cfg'
 INPUT_NAMES = ('voxels', 'num_points', 'coors')
 DISTILLER_TYPES = ('PointDistillerDetector',)
-STUDENT_PREFIX = 'student.'
 
 _UNSUPPORTED_WHY = {
     'SparseEncoder': (
@@ -169,6 +168,8 @@ def build_detector(cfg: Union[Config, ConfigDict, dict],
     from mmengine.registry import init_default_scope
     from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 
+    from ..models.distillers.state_dict import STUDENT, has_part, sub_state_dict
+
     model_cfg = check_exportable(cfg)
     init_default_scope('mmdet3d')
     model = MODELS.build(model_cfg)
@@ -177,9 +178,8 @@ def build_detector(cfg: Union[Config, ConfigDict, dict],
     else:
         ckpt = _load_checkpoint(str(checkpoint), map_location='cpu')
         state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-        if any(k.startswith(STUDENT_PREFIX) for k in state):
-            state = {k[len(STUDENT_PREFIX):]: v for k, v in state.items()
-                     if k.startswith(STUDENT_PREFIX)}
+        if has_part(state, STUDENT):  # a distillation checkpoint: its student
+            state = sub_state_dict(state, STUDENT)
         own = model.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))

@@ -22,7 +22,6 @@ import os
 import os.path as osp
 import pickle
 import tempfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -52,10 +51,10 @@ def _teacher_state_file(checkpoint: str) -> str:
         str: path of a plain teacher checkpoint (``{'state_dict': ...}``).
     """
     from mmdet3d_pointdistiller.compat import safe_torch_load
+    from mmdet3d_pointdistiller.models.distillers.state_dict import TEACHER, sub_state_dict
     ckpt = safe_torch_load(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-    teacher = OrderedDict((k[len('teacher.'):], v) for k, v in state.items()
-                          if k.startswith('teacher.'))
+    teacher = sub_state_dict(state, TEACHER)
     if not teacher:
         raise ValueError(f'{checkpoint} holds no teacher.* weights, and the config\'s '
                          f'model.teacher_ckpt does not exist; pass --cfg-options '

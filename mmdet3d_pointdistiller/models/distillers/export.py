@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from collections import OrderedDict
 from typing import Any, Dict, Optional
 
 import torch
 
+from .state_dict import STUDENT, has_part, sub_state_dict
+
 __all__ = ['ExportError', 'load_checkpoint_file', 'export_student_state', 'verify_strict',
            'export_student']
 
-PREFIX = 'student.'
+PREFIX = STUDENT + '.'
 # meta entries kept in the exported file (everything else, e.g. the training config text,
 # seeds and time stamps, is training state)
 KEEP_META = ('dataset_meta', 'epoch', 'iter', 'mmengine_version', 'mmdet3d_version',
@@ -56,25 +57,15 @@ def export_student_state(ckpt: Any, src: str = '<checkpoint>') -> Dict[str, Any]
         state_dict, meta = ckpt, {}
     else:
         raise ExportError(f'{src} is not a checkpoint dict (got {type(ckpt).__name__})')
-    keys = [k for k in state_dict if isinstance(k, str)]
-    student_keys = [k for k in keys if k.startswith(PREFIX)]
-    if not student_keys:
+    if not has_part(state_dict, STUDENT):
+        keys = [k for k in state_dict if isinstance(k, str)]
         prefixes = sorted({k.split('.', 1)[0] for k in keys})[:10]
         raise ExportError(f'{src} is not a PointDistiller checkpoint: it has no '
                           f"'{PREFIX}*' weights (top-level prefixes: {prefixes}); a plain "
                           f'detector checkpoint needs no export')
-    out = OrderedDict((k[len(PREFIX):], state_dict[k]) for k in student_keys)
-    # module versions (e.g. spconv 2 weight layout) are keyed by module path: re-key them,
-    # otherwise spconv would permute SECOND's kernels when the student is loaded
-    old_meta = getattr(state_dict, '_metadata', None)
-    if old_meta is not None:
-        new_meta = OrderedDict()
-        for k, v in old_meta.items():
-            if k == 'student':
-                new_meta[''] = v
-            elif k.startswith(PREFIX):
-                new_meta[k[len(PREFIX):]] = v
-        out._metadata = new_meta
+    # module versions (e.g. spconv 2 weight layout) are keyed by module path and re-keyed with
+    # the weights, otherwise spconv would permute SECOND's kernels when the student is loaded
+    out = sub_state_dict(state_dict, STUDENT)
     new_meta_info = {k: meta[k] for k in KEEP_META if k in meta}
     new_meta_info['exported_from'] = osp.basename(src)
     new_meta_info['exporter'] = 'mmdet3d_pointdistiller tools/export_student.py'

@@ -27,6 +27,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from ...compat.checkpoint import UnsafeCheckpointError
+from .state_dict import TEACHER, has_part, sub_state_dict
 
 __all__ = ['load_teacher_config', 'check_same_preprocessing', 'check_teacher_ckpt_path',
            'load_teacher_checkpoint', 'freeze_teacher', 'teacher_takes_metas',
@@ -175,13 +176,11 @@ def load_teacher_checkpoint(teacher: nn.Module, filename: str) -> None:
     metadata = getattr(state_dict, '_metadata', OrderedDict())
     state_dict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
     own = set(teacher.state_dict().keys())
-    if not any(k.startswith('teacher.') for k in own) and any(
-            k.startswith('teacher.') for k in state_dict):
+    if not has_part(own, TEACHER) and has_part(state_dict, TEACHER):
         # a PointDistiller checkpoint: take the teacher it was trained with
-        state_dict = OrderedDict((k[len('teacher.'):], v) for k, v in state_dict.items()
-                                 if k.startswith('teacher.'))
-        metadata = OrderedDict((k[len('teacher.'):], v) for k, v in metadata.items()
-                               if k == 'teacher' or k.startswith('teacher.'))
+        state_dict._metadata = metadata
+        state_dict = sub_state_dict(state_dict, TEACHER)
+        metadata = state_dict._metadata
         print_log(f'PointDistillerDetector: teacher_ckpt {filename} is a PointDistiller '
                   f'checkpoint; loading its teacher.* weights', logger='current')
     state_dict._metadata = metadata  # spconv weight layout versions live here
