@@ -178,3 +178,18 @@ def test_distillation_config_builds(name, teacher_ckpts):
         ratio = NUS_RATIO[student_stem]
         assert abs(student / teacher_params - 1 / ratio) <= 0.1 / ratio, student
     assert adapters < 0.15 * student  # adapters are small next to the student
+
+
+def test_one_config_loader_for_mmdet3d_names_and_files(tmp_path):
+    """utils.load_config: the loader of teacher.cfg_path, the deploy table and the tools."""
+    from mmdet3d_pointdistiller.utils import load_config
+    stock = load_config('mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py')
+    assert stock.model.type == 'VoxelNet'
+    ours = load_config('configs/centerpoint/centerpoint-16x_pillar02_second_secfpn_head-'
+                       'circlenms_8xb4-cyclic-20e_nus-3d.py', root=REPO)
+    assert ours.model.pts_bbox_head.share_conv_channel == 16
+    with pytest.raises(FileNotFoundError,
+                       match=r"teacher.cfg_path='nope.py' is not a file \(.*nope.py\)"):
+        load_config('nope.py', root=tmp_path, key='teacher.cfg_path')
+    with pytest.raises(FileNotFoundError, match=r"teacher.cfg_path='nope.py'"):
+        load_teacher_config(dict(cfg_path='nope.py'))

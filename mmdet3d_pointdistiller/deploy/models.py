@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Dict, Tuple
 
 from mmengine.config import Config
 
+from ..utils.config_files import load_config as load_repo_config
+
 if TYPE_CHECKING:
     import torch
 
@@ -48,10 +50,7 @@ WIDTH_KEYS = (('voxel_encoder', 'feat_channels'), ('middle_encoder', 'in_channel
 
 def load_config(path: str) -> Config:
     """A config file of this repository (relative to its root) or ``mmdet3d::<path>``."""
-    if path.startswith('mmdet3d::'):
-        from mmengine.hub import get_config
-        return get_config(path)
-    return Config.fromfile(str(REPO / path) if not Path(path).is_absolute() else path)
+    return load_repo_config(path, root=REPO)
 
 
 def with_student_widths(grid_cfg: Config, student_cfg: Config) -> Config:

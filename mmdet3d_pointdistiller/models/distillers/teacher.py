@@ -21,12 +21,13 @@ from collections import OrderedDict
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from ...compat.checkpoint import UnsafeCheckpointError
+from ...utils.config_files import load_config
 from .state_dict import TEACHER, has_part, sub_state_dict
 
 __all__ = ['load_teacher_config', 'check_same_preprocessing', 'check_teacher_ckpt_path',
@@ -58,13 +59,7 @@ def load_teacher_config(teacher: Union[dict, ConfigDict]) -> dict:
         raise KeyError(f"teacher=dict(cfg_path=...) takes no other keys, got {sorted(extra)}; "
                        f"put the teacher weights in model.teacher_ckpt")
     cfg_path = teacher['cfg_path']
-    if '::' in cfg_path:
-        from mmengine.hub import get_config
-        cfg = get_config(cfg_path)
-    else:
-        if not osp.isfile(cfg_path):
-            raise FileNotFoundError(f'teacher.cfg_path={cfg_path!r} is not a file')
-        cfg = Config.fromfile(cfg_path)
+    cfg = load_config(cfg_path, key='teacher.cfg_path')
     if 'model' not in cfg:
         raise KeyError(f'teacher.cfg_path={cfg_path!r} has no `model` field')
     return ConfigDict(copy.deepcopy(cfg.model))
