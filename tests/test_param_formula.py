@@ -112,7 +112,7 @@ def test_dense_flops_derived_by_hand_match_the_counter_and_the_paper(which):
     total is the paper's Table 1 value (34.3 / 9.0 / 2.5 GFLOPs) within 2 %."""
     from mmdet3d_pointdistiller.quickstart.complexity import count_flops
     from mmdet3d_pointdistiller.testing import kitti_real_dir
-    from mmdet3d_pointdistiller.vis import load_detector, load_frame
+    from mmdet3d_pointdistiller.apis import load_detector, load_frame
     config = TEACHER if which == 'teacher' else STUDENTS[which]
     _, widths = built_params(config)
     cfg = get_config(config) if config.startswith('mmdet3d::') else str(REPO / config)

@@ -315,7 +315,7 @@ def test_flops_and_params_reproduce_the_paper_for_kitti_pointpillars():
     from mmengine.hub import get_config
     from mmdet3d_pointdistiller.quickstart.complexity import (count_flops, count_params,
                                                               measure_latency)
-    from mmdet3d_pointdistiller.vis import load_detector, load_frame
+    from mmdet3d_pointdistiller.apis import load_detector, load_frame
     torch.manual_seed(0)
     # paper Table 1: teacher 34.3 GFLOPs / 4.8 M, 4x student 9.0 GFLOPs / 1.3 M
     stock = get_config('mmdet3d::pointpillars/pointpillars_hv_secfpn_8xb6-160e_kitti-3d-3class.py')

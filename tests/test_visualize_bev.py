@@ -17,9 +17,9 @@ import torch
 import mmdet3d_pointdistiller  # noqa: F401
 from mmdet3d_pointdistiller.testing import kitti_real_dir
 from mmdet3d_pointdistiller.vis import bev
-from mmdet3d_pointdistiller.vis import (distiller_selection, gt_from_info, load_detector,
-                                        load_frame, plot_training_curves, predict_frame,
-                                        read_scalars, render_bev)
+from mmdet3d_pointdistiller.apis import gt_from_info, load_detector, load_frame, predict_frame
+from mmdet3d_pointdistiller.vis import (distiller_selection, plot_training_curves, read_scalars,
+                                        render_bev)
 
 REPO = Path(__file__).resolve().parents[1]
 KITTI_REAL = kitti_real_dir()

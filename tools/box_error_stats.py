@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     import torch
     torch.set_num_threads(args.threads)
     from mmdet3d_pointdistiller.experiments.box_errors import error_statistics
-    from mmdet3d_pointdistiller.vis import gt_from_info, load_detector, load_frame, predict_frame
+    from mmdet3d_pointdistiller.apis import gt_from_info, load_detector, load_frame, predict_frame
     root = Path(args.data_root)
     info = root / 'kitti_infos_val.pkl'
     if not info.is_file():

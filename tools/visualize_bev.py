@@ -53,8 +53,8 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from mmdet3d_pointdistiller.vis import (distiller_selection, gt_from_info, load_detector,
-                                            load_frame, predict_frame, render_bev)
+    from mmdet3d_pointdistiller.apis import gt_from_info, load_detector, load_frame, predict_frame
+    from mmdet3d_pointdistiller.vis import distiller_selection, render_bev
     torch.set_num_threads(args.threads)
     points_file = Path(args.points)
     if not points_file.is_file():

@@ -352,7 +352,7 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
     from ..quickstart.complexity import count_flops, count_params, measure_latency
     from ..quickstart.evaluation import evaluate_checkpoint, val_batches
     from ..quickstart.metrics import extract_ap40, final_val_metrics, moderate_map
-    from ..vis import load_detector
+    from ..apis.inference import load_detector
     from .zoo import (few_frame_check, learning_curve, precise_bn_checkpoint, prediction_diff,
                       save_fp16_checkpoint, sha256_file)
     m = MODELS[key]

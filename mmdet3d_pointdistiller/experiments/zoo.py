@@ -155,7 +155,7 @@ def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequenc
     and ``max_score_diff`` over the frames with the same box count and labels, ``count_equal``
     (true on every frame) and ``frames_differing`` (frame index, box counts, the lowest score
     there)."""
-    from mmdet3d_pointdistiller.vis import load_detector, load_frame, predict_frame
+    from ..apis.inference import load_detector, load_frame, predict_frame
     preds = []
     for ckpt in (ckpt_a, ckpt_b):
         model, cfg = load_detector(str(repo_root() / config), str(ckpt))

@@ -43,7 +43,7 @@ def evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, s
     from mmdet3d_pointdistiller.quickstart.complexity import (count_flops, count_params,
                                                               measure_latency)
     from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40, final_val_metrics
-    from mmdet3d_pointdistiller.vis import load_detector
+    from ..apis.inference import load_detector
 
     repo = repo_root(repo)
     torch.set_num_threads(threads)
@@ -94,9 +94,8 @@ def pictures(runs: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
 
     import numpy as np
     import torch
-    from mmdet3d_pointdistiller.vis import (distiller_selection, gt_from_info, load_detector,
-                                            load_frame, plot_training_curves, predict_frame,
-                                            render_bev)
+    from ..apis.inference import gt_from_info, load_detector, load_frame, predict_frame
+    from ..vis import distiller_selection, plot_training_curves, render_bev
     repo = repo_root(repo)
     torch.set_num_threads(threads)
     out_dir = work_root / 'bev'

@@ -1,6 +1,6 @@
-"""Pictures: bird's-eye views of detections and distillation selections, training curves."""
-from .bev import (distiller_selection, draw_bev, gt_from_info, load_detector, load_frame,
-                  plot_training_curves, predict_frame, read_scalars, render_bev)
+"""Pictures: bird's-eye views of detections and distillation selections, training curves.
+(Loading a model and a frame for them: :mod:`mmdet3d_pointdistiller.apis.inference`.)"""
+from .bev import distiller_selection, draw_bev, plot_training_curves, read_scalars, render_bev
 
-__all__ = ['distiller_selection', 'draw_bev', 'gt_from_info', 'load_detector', 'load_frame',
-           'plot_training_curves', 'predict_frame', 'read_scalars', 'render_bev']
+__all__ = ['distiller_selection', 'draw_bev', 'plot_training_curves', 'read_scalars',
+           'render_bev']
