@@ -697,3 +697,18 @@ def test_hashes_print_the_resolved_config_sha1_of_each_arm(capsys):
     assert re.fullmatch(r'[0-9a-f]{40}', out[-1].split('`')[-2])
     with pytest.raises(SystemExit, match='config configs/nope.py does not exist'):
         bench.hashes(['x=configs/nope.py'])
+
+
+def test_sim_data_root_is_scoped_to_config_parsing(tmp_path, monkeypatch):
+    """The sim configs read $PD_SIM_KITTI when parsed; in-process code sets it only around
+    the parsing (utils.paths.sim_data_root) and the variable is restored afterwards."""
+    from mmdet3d_pointdistiller.utils.paths import sim_data_root
+    monkeypatch.setenv('PD_SIM_KITTI', '/elsewhere/')
+    with sim_data_root(tmp_path):
+        cfg = Config.fromfile(str(STUDENT))
+    assert cfg.val_evaluator.ann_file == f'{tmp_path}/kitti_infos_val.pkl'
+    assert os.environ['PD_SIM_KITTI'] == '/elsewhere/'
+    monkeypatch.delenv('PD_SIM_KITTI')
+    with sim_data_root(None):
+        assert Config.fromfile(str(STUDENT)).data_root == 'data/sim_kitti/'
+    assert 'PD_SIM_KITTI' not in os.environ

@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from ..utils.paths import checkout_root
+from ..utils.paths import checkout_root, sim_data_root
 
 __all__ = ['MODELS', 'NUM_TRAIN', 'NUM_VAL', 'DATA_SEED', 'train', 'record_path', 'max_iters',
            'shipped_records', 'zoo_table', 'write_readme', 'precise_bn_curve', 'ship', 'run',
@@ -372,26 +371,26 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
     info = save_fp16_checkpoint(precise, dst, meta=dict(config=m['config'], iters=iters,
                                                         precise_bn_batches=pbn['batches']))
     print(f'[zoo] wrote {dst} ({info})', flush=True)
-    os.environ['PD_SIM_KITTI'] = str((REPO / 'data/sim_kitti').resolve()) + '/'
-    metrics = evaluate_checkpoint(m['deploy_config'], str(dst), 'data/sim_kitti',
-                                  str(work_dir / 'test_fp16'), threads)
-    ap = extract_ap40(metrics)
-    ap32 = extract_ap40(final_val_metrics(str(work_dir), step=iters))
-    val_pts = sorted((REPO / 'data/sim_kitti/training/velodyne_reduced').glob('*.bin'))
-    val_ids = [ln.strip() for ln in (REPO / 'data/sim_kitti/ImageSets/val.txt').read_text()
-               .split()][:20]
-    files = [str(REPO / 'data/sim_kitti/training/velodyne_reduced' / f'{i}.bin')
-             for i in val_ids]
-    assert val_pts, 'no reduced point clouds in data/sim_kitti'
-    fp16 = prediction_diff(m['deploy_config'], str(precise), str(dst), files)
-    print(f'[zoo] fp16 vs float32 on {len(files)} val frames: {fp16}', flush=True)
-    torch.set_num_threads(1)
-    model, dcfg = load_detector(str(REPO / m['deploy_config']), str(dst))
-    batches = val_batches(dcfg, 10)
-    flops = count_flops(model, batches)
-    lat = measure_latency(model, batches, warmup=2)
-    few = few_frame_check(m['deploy_config'], str(dst), **FEW_FRAMES, seed=DATA_SEED,
-                          threads=threads)
+    with sim_data_root(REPO / 'data/sim_kitti'):  # the configs parsed below read the data
+        metrics = evaluate_checkpoint(m['deploy_config'], str(dst), 'data/sim_kitti',
+                                      str(work_dir / 'test_fp16'), threads)
+        ap = extract_ap40(metrics)
+        ap32 = extract_ap40(final_val_metrics(str(work_dir), step=iters))
+        val_pts = sorted((REPO / 'data/sim_kitti/training/velodyne_reduced').glob('*.bin'))
+        val_ids = [ln.strip() for ln in (REPO / 'data/sim_kitti/ImageSets/val.txt').read_text()
+                   .split()][:20]
+        files = [str(REPO / 'data/sim_kitti/training/velodyne_reduced' / f'{i}.bin')
+                 for i in val_ids]
+        assert val_pts, 'no reduced point clouds in data/sim_kitti'
+        fp16 = prediction_diff(m['deploy_config'], str(precise), str(dst), files)
+        print(f'[zoo] fp16 vs float32 on {len(files)} val frames: {fp16}', flush=True)
+        torch.set_num_threads(1)
+        model, dcfg = load_detector(str(REPO / m['deploy_config']), str(dst))
+        batches = val_batches(dcfg, 10)
+        flops = count_flops(model, batches)
+        lat = measure_latency(model, batches, warmup=2)
+        few = few_frame_check(m['deploy_config'], str(dst), **FEW_FRAMES, seed=DATA_SEED,
+                              threads=threads)
     print(f'[zoo] few-frame check: {few}', flush=True)
     record = record_path(key)
     rec = dict(

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from mmdet3d_pointdistiller.utils.paths import repo_root
+from mmdet3d_pointdistiller.utils.paths import SIM_ROOT_ENV, repo_root, sim_data_root
 
 from ..quickstart.evaluation import evaluate_checkpoint
 
@@ -191,9 +191,8 @@ def precise_bn_checkpoint(config: str, src: str, dst: str, num_batches: int = 50
     from mmdet3d.registry import MODELS
     from mmdet3d_pointdistiller.engine.hooks import update_bn_stats
     init_default_scope('mmdet3d')
-    if data_root:
-        os.environ['PD_SIM_KITTI'] = str(Path(data_root).resolve()) + '/'
-    cfg = Config.fromfile(str(repo_root() / config))
+    with sim_data_root(data_root or os.environ.get(SIM_ROOT_ENV)):
+        cfg = Config.fromfile(str(repo_root() / config))
     set_random_seed(seed)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, str(src), map_location='cpu', strict=True)

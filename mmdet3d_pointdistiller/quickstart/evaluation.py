@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
-from mmdet3d_pointdistiller.utils.paths import repo_root
+from mmdet3d_pointdistiller.utils.paths import SIM_ROOT_ENV, repo_root, sim_data_root
 
 from .progress import Progress
 from .settings import CONFIGS, DISPLAY, ZOO_RECORD, ZOO_TEACHER, Budget
@@ -37,8 +37,17 @@ def evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, s
     AP values are the KittiMetric validation the training run ended with (its last
     iteration, the final weights). The distilled student is exported with
     ``tools/export_student.py`` (strict-load check into the plain student config), and its
-    params / FLOPs / latency are measured on that exported, plain model.
+    params / FLOPs / latency are measured on that exported, plain model. The configs are
+    parsed with the run's data root (``env['PD_SIM_KITTI']``), restored afterwards.
     """
+    with sim_data_root(env[SIM_ROOT_ENV]):
+        return _evaluate(runs, work_root, b, env, progress, threads, repo)
+
+
+def _evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, str],
+              progress: Progress, threads: int,
+              repo: Optional[Union[str, Path]] = None) -> Dict[str, dict]:
+    """:func:`evaluate` with the data root set."""
     import torch
     from mmdet3d_pointdistiller.quickstart.complexity import (count_flops, count_params,
                                                               measure_latency)
@@ -47,7 +56,6 @@ def evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, s
 
     repo = repo_root(repo)
     torch.set_num_threads(threads)
-    os.environ['PD_SIM_KITTI'] = env['PD_SIM_KITTI']
     kd = runs['pointdistiller']
     exported = kd['work_dir'] / 'student_exported.pth'
     progress.update(0.02, f'exporting the distilled student to {exported}')

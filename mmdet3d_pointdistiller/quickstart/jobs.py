@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmdet3d_pointdistiller.utils.cfg_options import merge_cfg_options
 from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
-from mmdet3d_pointdistiller.utils.paths import repo_root
+from mmdet3d_pointdistiller.utils.paths import SIM_ROOT_ENV, repo_root, sim_data_root
 
 from .progress import Progress, fmt_seconds
 from .settings import budget_cfg_options
@@ -75,15 +75,8 @@ def config_hash(config: str, options: Sequence[str], env: Dict[str, str],
     from mmengine.config import Config
     root = repo_root(repo)
     path = Path(config) if Path(config).is_absolute() else root / config
-    old = os.environ.pop('PD_SIM_KITTI', None)
-    if env.get('PD_SIM_KITTI'):
-        os.environ['PD_SIM_KITTI'] = env['PD_SIM_KITTI']
-    try:
+    with sim_data_root(env.get(SIM_ROOT_ENV) or None):
         cfg = Config.fromfile(str(path))
-    finally:
-        os.environ.pop('PD_SIM_KITTI', None)
-        if old is not None:
-            os.environ['PD_SIM_KITTI'] = old
     merge_cfg_options(cfg, options)
     text = cfg.pretty_text
     if env.get('PD_SIM_KITTI'):
