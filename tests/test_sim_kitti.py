@@ -147,7 +147,7 @@ def test_label_fields_are_valid_and_consistent(frames):
     car_dims = []
     for f in frames:
         for lab in f.labels:
-            assert lab.type in sk.KITTI_CLASSES
+            assert lab.type in sk.KITTI_LABEL_TYPES
             assert 0.0 <= lab.truncated <= 1.0
             assert lab.occluded in (0, 1, 2, 3)
             x1, y1, x2, y2 = lab.bbox

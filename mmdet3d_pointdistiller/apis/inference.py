@@ -22,11 +22,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ['KITTI_CATEGORIES', 'load_detector', 'load_frame', 'gt_from_info', 'predict_frame']
+from ..utils.kitti_classes import INFO_CATEGORIES
 
-#: mmdet3d's KITTI label order (``bbox_label_3d`` of an info file without ``categories``)
-KITTI_CATEGORIES = ('Pedestrian', 'Cyclist', 'Car', 'Van', 'Truck', 'Person_sitting', 'Tram',
-                    'Misc')
+__all__ = ['load_detector', 'load_frame', 'gt_from_info', 'predict_frame']
 
 
 def _teacher_state_file(checkpoint: str) -> str:
@@ -144,7 +142,7 @@ def gt_from_info(info_file: str, sample: Union[str, int, None] = None
     frames = data['data_list']
     cats = data.get('metainfo', {}).get('categories')
     names = ([n for n, _ in sorted(cats.items(), key=lambda kv: kv[1])] if cats
-             else list(KITTI_CATEGORIES))
+             else list(INFO_CATEGORIES))
     if sample is None:
         if len(frames) != 1:
             raise ValueError(f'{info_file} holds {len(frames)} frames; say which one '

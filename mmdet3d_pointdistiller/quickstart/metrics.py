@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence
 
+from mmdet3d_pointdistiller.utils.kitti_classes import REPORT_ORDER
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = ['PREFIX', 'CLASSES', 'DIFFICULTIES', 'metric_key', 'extract_ap40', 'moderate_map',
            'moderate_summary', 'final_val_metrics', 'val_curve', 'format_table']
 
 PREFIX = 'Kitti metric/pred_instances_3d/KITTI/'
-CLASSES = ('Car', 'Pedestrian', 'Cyclist')
+CLASSES = REPORT_ORDER  # per-class columns in the paper's order
 DIFFICULTIES = ('easy', 'moderate', 'hard')
 VIEWS = ('BEV', '3D')
 

@@ -62,7 +62,7 @@ Usage: ``tools/simulate_kitti.py --out data/sim_kitti --num-train N --num-val M 
 This subpackage is deliberately not imported by the package ``__init__``: configs that only train
 on an existing dataset never need it.
 """
-from .calib import (CALIB, CALIB_TEXT, IMAGE_HEIGHT, IMAGE_WIDTH, KITTI_CLASSES, TARGET_CLASSES,
+from .calib import (CALIB, CALIB_TEXT, IMAGE_HEIGHT, IMAGE_WIDTH, KITTI_LABEL_TYPES, TARGET_CLASSES,
                     bbox2d_and_truncation, camera_box_to_lidar, in_image, lidar_box_to_camera,
                     lidar_plane_to_camera, lidar_to_camera_points, points_in_lidar_boxes,
                     project_to_image)
@@ -73,7 +73,7 @@ from .kitti_writer import (format_label_line, iter_label_lines, placeholder_png,
 from .spec import GROUND_ID, KittiLabel, LidarSpec, SceneObject, SimFrame, hdl64e_elevations
 
 __all__ = [
-    'IMAGE_WIDTH', 'IMAGE_HEIGHT', 'KITTI_CLASSES', 'TARGET_CLASSES', 'CALIB_TEXT', 'CALIB',
+    'IMAGE_WIDTH', 'IMAGE_HEIGHT', 'KITTI_LABEL_TYPES', 'TARGET_CLASSES', 'CALIB_TEXT', 'CALIB',
     'GROUND_ID', 'LidarSpec', 'SceneObject', 'KittiLabel', 'SimFrame', 'hdl64e_elevations',
     'simulate_frame', 'write_frame', 'write_image_sets', 'write_testing_split',
     'lidar_plane_to_camera', 'generate_dataset', 'mmdet3d_mim_root', 'lidar_box_to_camera',

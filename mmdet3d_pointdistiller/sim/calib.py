@@ -11,7 +11,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 __all__ = [
-    'IMAGE_WIDTH', 'IMAGE_HEIGHT', 'KITTI_CLASSES', 'TARGET_CLASSES', 'CALIB_TEXT', 'CALIB',
+    'IMAGE_WIDTH', 'IMAGE_HEIGHT', 'KITTI_LABEL_TYPES', 'TARGET_CLASSES', 'CALIB_TEXT', 'CALIB',
     'lidar_to_camera_points', 'lidar_box_to_camera', 'camera_box_to_lidar',
     'points_in_lidar_boxes', 'lidar_plane_to_camera', 'project_to_image', 'in_image',
     'bbox2d_and_truncation',
@@ -19,8 +19,10 @@ __all__ = [
 
 IMAGE_WIDTH = 1242
 IMAGE_HEIGHT = 375
-#: Every class KITTI annotates in 3D (the simulator writes no 'DontCare' regions).
-KITTI_CLASSES = ('Car', 'Van', 'Truck', 'Pedestrian', 'Person_sitting', 'Cyclist', 'Tram', 'Misc')
+#: Every type name KITTI label files use for 3-D objects (the simulator writes no 'DontCare'
+#: regions); the detectors' class lists: utils.kitti_classes.
+KITTI_LABEL_TYPES = ('Car', 'Van', 'Truck', 'Pedestrian', 'Person_sitting', 'Cyclist', 'Tram',
+                     'Misc')
 #: The classes of the 3-class KITTI benchmark.
 TARGET_CLASSES = ('Car', 'Pedestrian', 'Cyclist')
 

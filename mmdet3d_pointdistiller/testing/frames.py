@@ -1,11 +1,12 @@
 """The real KITTI frame 000008 through mmdet3d's own ``KittiDataset`` pipeline, for tests."""
 from typing import Dict, List, Sequence
 
+from ..utils.kitti_classes import THREE_CLASSES
 from .configs import SMALL_CROP
 from .data import need_kitti_frame
 
 #: class order of the shipped KITTI configs
-CLASSES = ['Pedestrian', 'Cyclist', 'Car']
+CLASSES = list(THREE_CLASSES)
 
 __all__ = ['CLASSES', 'frames', 'kitti_frame']
 

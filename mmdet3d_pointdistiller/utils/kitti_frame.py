@@ -10,7 +10,7 @@ from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
-KITTI_CLASSES = ('Pedestrian', 'Cyclist', 'Car')
+from .kitti_classes import THREE_CLASSES
 
 
 def kitti_frame_pipeline(point_cloud_range: Sequence[float], train: bool,
@@ -45,7 +45,7 @@ def kitti_frame_pipeline(point_cloud_range: Sequence[float], train: bool,
 
 def load_kitti_frame(frame_dir: Union[str, Path], point_cloud_range: Sequence[float],
                      train: bool = True, num_points: Optional[int] = None,
-                     ann_file: str = '000008.pkl', classes: Sequence[str] = KITTI_CLASSES,
+                     ann_file: str = '000008.pkl', classes: Sequence[str] = THREE_CLASSES,
                      extra_transforms: Sequence[dict] = (), seed: int = 0) -> Dict:
     """One packed sample (``dict(inputs=..., data_samples=...)``) of a KITTI-format frame.
 
