@@ -21,7 +21,16 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
 
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Box3DMode, CameraInstance3DBoxes, get_box_type
+
+from ..compat import safe_torch_load
+from ..models.distillers.state_dict import TEACHER, sub_state_dict
 from ..utils.kitti_classes import INFO_CATEGORIES
 
 __all__ = ['load_detector', 'load_frame', 'gt_from_info', 'predict_frame']
@@ -33,8 +42,6 @@ def _teacher_state_file(checkpoint: str) -> str:
     Returns:
         str: path of a plain teacher checkpoint (``{'state_dict': ...}``).
     """
-    from ..compat import safe_torch_load
-    from ..models.distillers.state_dict import TEACHER, sub_state_dict
     ckpt = safe_torch_load(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
     teacher = sub_state_dict(state, TEACHER)
@@ -65,12 +72,6 @@ def load_detector(config: Union[str, Any], checkpoint: Optional[str] = None,
     Returns:
         tuple: ``(model, cfg)``; ``model.dataset_meta['classes']`` holds the class names.
     """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    # the package's modules are registered: importing this module ran the package __init__
-    from mmdet3d.registry import MODELS
-
     cfg = Config.fromfile(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -108,8 +109,6 @@ def load_frame(cfg, points_file: str) -> dict:
     Returns:
         dict: a collated batch of one sample (``inputs`` with ``points``, ``data_samples``).
     """
-    from mmengine.dataset import Compose, pseudo_collate
-    from mmdet3d.structures import get_box_type
 
     if not osp.isfile(points_file):
         raise FileNotFoundError(f'points file {points_file} does not exist')
@@ -135,7 +134,6 @@ def gt_from_info(info_file: str, sample: Union[str, int, None] = None
         tuple: (K, 7) float array ``x, y, z, dx, dy, dz, yaw`` (LiDAR frame, mmdet3d
         convention, bottom centre) and the K class names.
     """
-    from mmdet3d.structures import Box3DMode, CameraInstance3DBoxes
 
     with open(info_file, 'rb') as f:
         data = pickle.load(f)

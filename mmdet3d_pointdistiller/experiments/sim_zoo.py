@@ -6,14 +6,30 @@
 """
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+import torch
+from mmengine.config import Config
+
+from ..apis.inference import load_detector
+from ..quickstart.complexity import count_flops, count_params, measure_latency
+from ..quickstart.dataset import ensure_dataset
+from ..quickstart.evaluation import evaluate_checkpoint, val_batches
+from ..quickstart.jobs import subprocess_env
+from ..quickstart.metrics import (CLASSES, DIFFICULTIES, extract_ap40, final_val_metrics,
+                                  moderate_map)
+from ..quickstart.progress import Progress
+from ..quickstart.settings import ZOO_RECORD, Budget
 from ..utils.paths import checkout_root, sim_data_root
+from .zoo import (curve_point, few_frame_check, learning_curve, precise_bn_checkpoint,
+                  prediction_diff, save_fp16_checkpoint, sha256_file)
 
 __all__ = ['MODELS', 'NUM_TRAIN', 'NUM_VAL', 'DATA_SEED', 'train', 'record_path', 'max_iters',
            'shipped_records', 'zoo_table', 'write_readme', 'precise_bn_curve', 'ship', 'run',
@@ -54,7 +70,6 @@ def train(config: str, work_dir: Path, threads: int, max_iters: int, force: bool
         cmd += ['--cfg-options', f'load_from={load_from}']
     if (work_dir / 'last_checkpoint').is_file() and not force:
         cmd.append('--resume')
-    from ..quickstart.jobs import subprocess_env
     env = subprocess_env(REPO / 'data/sim_kitti', threads, REPO)  # numba pinned too
     print('[zoo] ' + ' '.join(cmd), flush=True)
     t0 = time.perf_counter()
@@ -68,7 +83,6 @@ def record_path(key: str) -> Path:
 
 def max_iters(key: str) -> int:
     """``train_cfg.max_iters`` of model ``key``'s training config."""
-    from mmengine.config import Config
     return Config.fromfile(str(REPO / MODELS[key]['config'])).train_cfg.max_iters
 
 
@@ -85,7 +99,6 @@ def iters_before(key: str) -> int:
 
 
 def zoo_table(recs: List[dict]) -> str:
-    from ..quickstart.metrics import CLASSES, DIFFICULTIES
     head = ('| Model | Config | Params (M) | GFLOPs | CPU ms/frame | '
             + ' | '.join(f'{c[:3]} {d[0].upper()}' for c in CLASSES for d in DIFFICULTIES)
             + ' | mAP 3D (mod.) | mAP BEV (mod.) | Checkpoint | sha256 |')
@@ -177,7 +190,6 @@ def fp16_text(rec: dict) -> str:
 
 def write_readme() -> None:
     """``configs/sim/README.md`` from every shipped record (:func:`shipped_records`)."""
-    from ..quickstart.settings import ZOO_RECORD
     shipped = shipped_records()
     recs = [r for _, r in shipped]
     # the teacher the sim distillation configs and tools use (its record is ZOO_RECORD)
@@ -321,8 +333,6 @@ def precise_bn_curve(config: str, work_dir: Path, threads: int) -> list:
     """KittiMetric of every ``iter_*.pth`` of the run after precise BN (the running averages
     of a fast-moving schedule are stale, see PreciseBNHook); cached in
     ``<work_dir>/learning_curve_precise_bn.json``."""
-    from .zoo import curve_point, precise_bn_checkpoint
-    from ..quickstart.evaluation import evaluate_checkpoint
     cache_file = work_dir / 'learning_curve_precise_bn.json'
     cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     ckpts = sorted(work_dir.glob('iter_*.pth'), key=lambda p: int(p.stem.split('_')[1])
@@ -345,15 +355,7 @@ def precise_bn_curve(config: str, work_dir: Path, threads: int) -> list:
 
 
 def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: str) -> dict:
-    import torch
-    from mmengine.config import Config
 
-    from ..quickstart.complexity import count_flops, count_params, measure_latency
-    from ..quickstart.evaluation import evaluate_checkpoint, val_batches
-    from ..quickstart.metrics import extract_ap40, final_val_metrics, moderate_map
-    from ..apis.inference import load_detector
-    from .zoo import (few_frame_check, learning_curve, precise_bn_checkpoint, prediction_diff,
-                      save_fp16_checkpoint, sha256_file)
     m = MODELS[key]
     t0 = time.perf_counter()
     cfg = Config.fromfile(str(REPO / m['config']))
@@ -416,9 +418,6 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
 def run(args) -> int:
     """``tools/train_sim_zoo.py``'s work for its parsed arguments (``model``, ``work_dir``,
     ``threads``, ``force``, ``ship_only``, ``readme_only``, ``curve_only``, ``train_wall_s``)."""
-    from ..quickstart.dataset import ensure_dataset
-    from ..quickstart.progress import Progress
-    from ..quickstart.settings import Budget
     m = MODELS[args.model]
     work = Path(args.work_dir or f'work_dirs/sim_zoo/{args.model}').resolve()
     if args.readme_only:
@@ -463,8 +462,6 @@ def run(args) -> int:
 def logged_wall_time(work_dir: Path) -> float:
     """Seconds between the first and the last line of the run's mmengine log files
     (``<work_dir>/<timestamp>/<timestamp>.log``, lines start ``YYYY/MM/DD HH:MM:SS``)."""
-    import datetime
-    import re
     stamp = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})')
     stamps = []
     for log in sorted(work_dir.glob('*/*.log')):
