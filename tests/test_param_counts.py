@@ -35,6 +35,30 @@ LEAVES = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py')
 
 # config -> (parameter count, sha1 of the sorted state_dict keys)
 PINNED: Dict[str, Tuple[int, str]] = {
+    'centerpoint/centerpoint-16x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py':
+        (383702, 'db3f592df353e7de570abb20b74b190f7d45b029'),
+    'centerpoint/centerpoint-4x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py':
+        (1508710, 'db3f592df353e7de570abb20b74b190f7d45b029'),
+    'pointdistiller/pointdistiller_centerpoint-16x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py':  # noqa: E501
+        (6369180, '837fa3f065b27d1692d5a448485e92657c635ffd'),
+    'pointdistiller/pointdistiller_centerpoint-4x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py':  # noqa: E501
+        (7497836, '837fa3f065b27d1692d5a448485e92657c635ffd'),
+    'sim/centerhead-kd_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (6075762, '508d23134fc5d3798fd611c89240a476e4cc93e8'),
+    'sim/centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (362385, 'da337d51abef375c797539259ebd00cc96877551'),
+    'sim/centerpoint-4x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (1435393, 'da337d51abef375c797539259ebd00cc96877551'),
+    'sim/centerpoint_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5713377, 'da337d51abef375c797539259ebd00cc96877551'),
+    'sim/pointdistiller-bev_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
+        (6088754, '13d672d0b5d94810c972f7da5cfae1949ae85479'),
+    'sim/pointdistiller-centerhead-kd_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
+        (6078386, 'ccdb4ec33d2092d1ea1e00d1806ecc4bdc678484'),
+    'sim/pointdistiller_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (6078386, 'ccdb4ec33d2092d1ea1e00d1806ecc4bdc678484'),
+    'sim/pointdistiller_centerpoint-4x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (7155042, 'ccdb4ec33d2092d1ea1e00d1806ecc4bdc678484'),
     'kd_methods/attention-nonlocal_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
         (6570544, 'd27f31cd7128667edbeca8ce93cda860f93d04aa'),
     'kd_methods/attention-transfer_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
@@ -109,7 +133,7 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (5144912, '442c29f836df4607f9eccea5556012964c905fdb'),
     'sim/kd_methods/se-ssd_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5143568, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
-    'sim/kd_methods/similarity-preserving_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+    'sim/kd_methods/similarity-preserving_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (5143568, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
     'sim/kd_methods/attention-nonlocal_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (6570544, 'd27f31cd7128667edbeca8ce93cda860f93d04aa'),
@@ -127,7 +151,7 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (6055440, '442c29f836df4607f9eccea5556012964c905fdb'),
     'sim/kd_methods/se-ssd_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (6052240, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
-    'sim/kd_methods/similarity-preserving_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+    'sim/kd_methods/similarity-preserving_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (6052240, '7b82e24d92a9bd7af63c2108b0adb0a57ce4c8bc'),
     'sim/pointdistiller-bev-edge_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5246736, '1a9e9011267ae6fb044dc038ab098690e41c1b91'),
@@ -139,11 +163,11 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-normalised_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5146160, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
-    'sim/pointdistiller-bev-normalised-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+    'sim/pointdistiller-bev-normalised-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (5156464, '1a9e9011267ae6fb044dc038ab098690e41c1b91'),
-    'sim/pointdistiller-normalised-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+    'sim/pointdistiller-normalised-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (5146160, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
-    'sim/pointdistiller-frozen-tadapter-w10_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+    'sim/pointdistiller-frozen-tadapter-w10_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
     'sim/pointdistiller-frozen-tadapter_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
