@@ -2,7 +2,8 @@
 --gpus 2`` and ``torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch``.
 
 mmdet3d's unchanged ``tools/train.py`` trains the PointDistiller sim config (4x student, a
-random teacher) on a 4-frame simulated KITTI set written to a temporary folder, with 2 gloo
+random teacher) on the 4 training frames of the session's simulated KITTI set
+(``sim_kitti_small``, tests/conftest.py), with 2 gloo
 processes, through mmengine's ``init_dist`` and ``wrap_model`` (made to work without CUDA by
 ``mmdet3d_pointdistiller.compat.dist_cpu``; no model wrapping by hand). The first distributed
 run is started by ``mim train`` (``torch.distributed.launch``), the resumed one by torchrun.
@@ -79,20 +80,10 @@ log_processor = dict(window_size=1)  # log each iteration's own losses, not a ru
 
 
 @pytest.fixture(scope='module')
-def prepared(tmp_path_factory) -> Dict[str, Path]:
-    """A 4 + 1 frame simulated KITTI set converted by mmdet3d, the config, a teacher."""
+def prepared(tmp_path_factory, sim_kitti_small) -> Dict[str, Path]:
+    """The session's converted simulated KITTI set (4 train frames), the config, a teacher."""
     root = tmp_path_factory.mktemp('dist_launch')
-    data = root / 'sim'
-    sk.generate_dataset(data, 4, 1, seed=2, progress=False)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [sk.mmdet3d_mim_root()] + ([os.environ['PYTHONPATH']] if os.environ.get(
-            'PYTHONPATH') else [])))
-    mim = Path(sys.executable).with_name('mim')
-    proc = subprocess.run(
-        [str(mim), 'run', 'mmdet3d', 'create_data', 'kitti', '--root-path', str(data),
-         '--out-dir', str(data), '--extra-tag', 'kitti'],
-        env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = sim_kitti_small
     cfg_path = root / 'kd_dist.py'
     cfg_path.write_text(CONFIG)
     teacher = root / 'teacher.pth'
