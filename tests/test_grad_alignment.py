@@ -1,4 +1,5 @@
-"""The KD-vs-detection gradient probe (utils/grad_alignment.py, tools/probe_kd_gradients.py)."""
+"""The KD-vs-detection gradient probe (experiments/grad_alignment.py,
+tools/probe_kd_gradients.py)."""
 import copy
 import math
 import re
@@ -15,9 +16,9 @@ from torch import nn
 import mmdet3d_pointdistiller  # noqa: F401  registers modules
 from mmdet3d_pointdistiller.testing import (build_model, frames, kitti_real_dir,
                                             small_distiller_cfg)
-from mmdet3d_pointdistiller.utils.grad_alignment import (gradient_alignment,
-                                                         kd_and_detection_losses, run_probe,
-                                                         summarise)
+from mmdet3d_pointdistiller.experiments.grad_alignment import (gradient_alignment,
+                                                               kd_and_detection_losses,
+                                                               run_probe, summarise)
 
 TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'probe_kd_gradients.py'
 init_default_scope('mmdet3d')

@@ -6,7 +6,7 @@ freshly initialised student; ``STATE=CKPT``: a plain student checkpoint, e.g. th
 student-only run; ``STATE@METHOD=CKPT``: for METHOD only, e.g. the end of its own
 distillation run, adapters included), the first ``--batches`` training batches give the
 cosine between the detection and the KD gradients on the student parameters that the KD loss
-reaches, and their norm ratio (``mmdet3d_pointdistiller/utils/grad_alignment.py``). Prints and
+reaches, and their norm ratio (``mmdet3d_pointdistiller/experiments/grad_alignment.py``). Prints and
 writes a markdown table with the mean over batches and a Student-t 95 % interval, and the
 per-batch values as JSON.
 
@@ -57,7 +57,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit('--batches must be at least 1')
     import torch
     torch.set_num_threads(args.threads)
-    from mmdet3d_pointdistiller.utils.grad_alignment import render_probe, run_probe
+    from mmdet3d_pointdistiller.experiments.grad_alignment import render_probe, run_probe
     command = 'python tools/probe_kd_gradients.py ' + shlex.join(
         sys.argv[1:] if argv is None else list(argv))
     try:

@@ -15,10 +15,19 @@ Adapters (``distill_losses.*``) are excluded: only the KD loss reaches them.
 from __future__ import annotations
 
 import math
+import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, set_random_seed
+from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+from ..models.distillers.state_dict import STUDENT, has_part
+from ..utils.paired_stats import mean_ci
 
 __all__ = ['kd_and_detection_losses', 'gradient_alignment', 'probe_kd_gradients', 'summarise',
            'render_probe', 'run_probe']
@@ -108,10 +117,6 @@ def probe_kd_gradients(cfg, batches: int = 8, student_ckpt: Optional[str] = None
     Returns:
         ``{'per_batch': [{group: {...}}, ...], 'groups': [...]}``.
     """
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, set_random_seed
-
-    from mmdet3d.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     set_random_seed(seed)
     model = MODELS.build(cfg.model)
@@ -120,10 +125,9 @@ def probe_kd_gradients(cfg, batches: int = 8, student_ckpt: Optional[str] = None
         raise ValueError(f'model.type={cfg.model.get("type")!r}: the probe needs a '
                          'PointDistillerDetector config')
     if student_ckpt:
-        from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
         state = _load_checkpoint(student_ckpt, map_location='cpu')  # read once
         state = state.get('state_dict', state)
-        distiller_ckpt = any(k.startswith('student.') for k in state)
+        distiller_ckpt = has_part(state, STUDENT)
         load_state_dict(model if distiller_ckpt else model.student, state, strict=True,
                         logger='silent')
     model.train()
@@ -152,7 +156,6 @@ def probe_kd_gradients(cfg, batches: int = 8, student_ckpt: Optional[str] = None
 # ----------------------------------------------------------------------------- the probe record
 def summarise(values: Sequence[float]) -> dict:
     """Mean over batches with a Student-t 95 % interval (nan interval for one value)."""
-    from .paired_stats import mean_ci
     stats = mean_ci([v for v in values if math.isfinite(v)])
     return {k: stats[k] for k in ('mean', 'ci95', 'n')}
 
@@ -192,9 +195,6 @@ def run_probe(methods: Dict[str, str], states: Dict[str, str], batches: int, see
     Raises:
         ValueError: a ``STATE@METHOD`` naming a method not in ``methods``.
     """
-    import time
-
-    from mmengine.config import Config
     t0 = time.perf_counter()
     results = []
     unknown = sorted({s.split('@', 1)[1] for s in states if '@' in s} - set(methods))
