@@ -1,11 +1,10 @@
 """The model-zoo metafiles (`configs/**/metafile.yml`, `model-index.yml`) against the repository.
 
-Pure file checks (no model builds, no package import): every leaf config of a folder has exactly
+Pure file checks (no model builds): every leaf config of a folder has exactly
 one entry, paths exist, the sim teacher's numbers, weights and sha256 equal its committed record,
-and every paper-reported number equals ``mmdet3d_pointdistiller/paper_results.py``.
+and every paper-reported number equals ``mmdet3d_pointdistiller.paper_results``.
 """
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
-PAPER_RESULTS = REPO / 'mmdet3d_pointdistiller' / 'paper_results.py'
 # the sim model zoo's records (tools/train_sim_zoo.py): {config: record path}, one per stage
 SIM_RECORDS = {json.loads(p.read_text())['config']: p.relative_to(REPO).as_posix()
                for p in sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))}
@@ -49,13 +47,8 @@ def _all_models():
 
 
 def _paper_tables():
-    if PAPER_RESULTS.exists():  # load the data module alone: no torch / mmdet3d import
-        spec = importlib.util.spec_from_file_location('_paper_results', PAPER_RESULTS)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    else:  # moved inside the package: follow the package's public name
-        from mmdet3d_pointdistiller import paper_results as mod
-    return mod.TABLES
+    from mmdet3d_pointdistiller.paper_results import TABLES
+    return TABLES
 
 
 def test_folders_are_the_known_ones():
