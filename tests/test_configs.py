@@ -23,8 +23,10 @@ KD = [c for c in ALL if c.startswith('pointdistiller/')]
 BASELINES = [c for c in ALL
              if c.split('/')[0] in ('pointpillars', 'second', 'point_rcnn', 'centerpoint')]
 STUDENT_BASES = [c for c in ALL if c.startswith('_base_/students/')]
-# tap + loss only (shared by the KITTI and the sim PointPillars bases), no teacher
-TAP_BASES = ['_base_/distill/pointdistiller_pointpillars_tap.py']
+# tap + loss only (shared by the KITTI and the sim PointPillars bases; the CenterPoint
+# head-distillation tap shared by the nuScenes and sim CenterPoint bases), no teacher
+TAP_BASES = ['_base_/distill/pointdistiller_pointpillars_tap.py',
+             '_base_/distill/centerhead_kd.py']
 DISTILL_BASES = [c for c in ALL if c.startswith('_base_/distill/') and c not in TAP_BASES]
 SIM_KD = [c for c in ALL if c.startswith('sim/') and 'pointdistiller' in c]
 QUICKSTART = [c for c in ALL if c.startswith('quickstart/')]

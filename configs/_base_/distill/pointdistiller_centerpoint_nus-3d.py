@@ -2,7 +2,8 @@
 # students (4x, 16x); defines no `model`, so it composes with a student base. The tap and loss
 # are the KITTI PointPillars ones (the same pillar encoder: points per pillar as the score, the
 # adapter design of that base). Why: configs/pointdistiller/README.md, "CenterPoint".
-_base_ = ['./pointdistiller_pointpillars_tap.py']
+# centerhead_kd.py: the head-distillation tap and loss (pd_head_tap, pd_head_loss)
+_base_ = ['./pointdistiller_pointpillars_tap.py', './centerhead_kd.py']
 custom_imports = dict(imports=['mmdet3d_pointdistiller'], allow_failed_imports=False)
 # default_scope = 'mmdet3d' comes with the student base (from the stock mmdet3d config)
 
@@ -26,16 +27,3 @@ pd_distiller = dict(
 # pd_loss: the KITTI PointPillars loss unchanged (N = 1000 pillars per sample, K = 128); the
 # released code has no CenterPoint or nuScenes pillar-encoder setting to take them from.
 pd_tap = dict(name='pfn', module='pts_voxel_encoder', output=None)
-
-# Head distillation (CenterHeadDistillLoss): teacher heatmaps as soft targets, its box maps
-# imitated at its heatmap peaks; weights those of CenterPoint's own losses (focal 1, L1 0.25).
-pd_head_tap = dict(name='centerhead', module='pts_bbox_head', output=None)
-pd_head_loss = dict(
-    type='CenterHeadDistillLoss',
-    feature_layout='head',
-    heatmap_loss='focal',
-    heatmap_weight=1.0,
-    reg_weight=0.25,
-    peak_thr=0.1,
-    peak_kernel=3,
-    loss_weight=1.0)

@@ -4,7 +4,8 @@
 # of mmdet3d's `CenterPoint` (`pts_` modules), the sim CenterPoint teacher, and the head
 # distillation loss. Listed after a sim CenterPoint student config. Why:
 # configs/pointdistiller/README.md, "CenterPoint".
-_base_ = ['./pointdistiller_pointpillars_sim-kitti-3d-3class.py']
+# centerhead_kd.py: the head-distillation tap and loss (pd_head_tap, pd_head_loss)
+_base_ = ['./pointdistiller_pointpillars_sim-kitti-3d-3class.py', './centerhead_kd.py']
 
 # No sim CenterPoint teacher is shipped yet: train one with
 #   mim train mmdet3d configs/sim/centerpoint_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py
@@ -20,19 +21,3 @@ pd_tap = dict(name='pfn', module='pts_voxel_encoder', output=None)
 # BEV variants (`pd_bev_loss`)
 pd_bev_taps = [dict(name='backbone_0', module='pts_backbone', output=0),
                dict(name='backbone_1', module='pts_backbone', output=1)]
-
-# Head distillation (mmdet3d_pointdistiller/models/losses/centerhead_distill_loss.py): the
-# teacher's heatmaps as soft targets (quality-focal form) and its box maps imitated at its
-# heatmap peaks (CenterPoint's decoding rule: local 3 x 3 maxima above its score threshold 0.1).
-# Weights: the heatmap term at CenterPoint's own focal-loss weight (1), the box term at its L1
-# weight (0.25).
-pd_head_tap = dict(name='centerhead', module='pts_bbox_head', output=None)
-pd_head_loss = dict(
-    type='CenterHeadDistillLoss',
-    feature_layout='head',
-    heatmap_loss='focal',
-    heatmap_weight=1.0,
-    reg_weight=0.25,
-    peak_thr=0.1,
-    peak_kernel=3,
-    loss_weight=1.0)
