@@ -106,10 +106,7 @@ def save_random_detector(model_cfg, path, seed: int = 0, background_logit: float
     Returns:
         The saved state dict.
     """
-    import copy as _copy
-
     import torch
-    from mmdet3d.registry import MODELS
     from mmengine.registry import init_default_scope
 
     from mmdet3d_pointdistiller.utils import save_random_teacher
@@ -124,15 +121,8 @@ def save_random_detector(model_cfg, path, seed: int = 0, background_logit: float
     state['bbox_head.conv_cls.weight'] = torch.randn(
         weight.shape, generator=gen) * cls_gain / float(weight.shape[1]) ** 0.5
     state['bbox_head.conv_cls.bias'] = torch.zeros_like(state['bbox_head.conv_cls.bias'])
-    model = MODELS.build(_copy.deepcopy(model_cfg))
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    ny, nx = model_cfg['middle_encoder']['output_shape']
-    empty = torch.zeros(1, model_cfg['middle_encoder']['in_channels'], ny, nx)
-    with torch.no_grad():
-        feats = model.backbone(empty)
-        feats = model.neck(feats) if model.with_neck else feats
-        empty_logits = torch.stack([c.amax(dim=(0, 2, 3)) for c in model.bbox_head(feats)[0]])
+    cls_scores = _head_on_empty_canvas(model_cfg, state)[0]
+    empty_logits = torch.stack([c.amax(dim=(0, 2, 3)) for c in cls_scores])
     state['bbox_head.conv_cls.bias'] = background_logit - empty_logits.amax(dim=0)
     torch.save({'state_dict': state, 'meta': {}}, str(path))
     return state
@@ -142,10 +132,7 @@ def _calibrate_heatmaps(model_cfg, state, gen, background_logit: float, cls_gain
     """:func:`save_random_detector` for a ``CenterHead``: each task's last heatmap conv is
     redrawn (std ``cls_gain / sqrt(C_in)``) and its bias set so that an all-zero canvas scores
     at most ``background_logit`` in every class channel."""
-    import copy as _copy
-
     import torch
-    from mmdet3d.registry import MODELS
     keys = sorted(k for k in state if '.heatmap.' in k and k.endswith('.weight')
                   and state[k].dim() == 4 and state[k].shape[0] < state[k].shape[1])
     for key in keys:  # the final conv of every task: fewer outputs (classes) than inputs
@@ -153,15 +140,28 @@ def _calibrate_heatmaps(model_cfg, state, gen, background_logit: float, cls_gain
         state[key] = torch.randn(w.shape, generator=gen) * cls_gain / float(
             w.shape[1] * w.shape[2] * w.shape[3]) ** 0.5
         state[key[:-len('weight')] + 'bias'] = torch.zeros(w.shape[0])
-    model = MODELS.build(_copy.deepcopy(model_cfg))
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    ny, nx = model_cfg['pts_middle_encoder']['output_shape']
-    empty = torch.zeros(1, model_cfg['pts_middle_encoder']['in_channels'], ny, nx)
-    with torch.no_grad():
-        feats = model.pts_neck(model.pts_backbone(empty))
-        per_task = model.pts_bbox_head(feats)
+    per_task = _head_on_empty_canvas(model_cfg, state, prefix='pts_')
     for t, levels in enumerate(per_task):
         bias = f'pts_bbox_head.task_heads.{t}.heatmap.1.bias'
         state[bias] = background_logit - levels[0]['heatmap'].amax(dim=(0, 2, 3))
     return state
+
+
+def _head_on_empty_canvas(model_cfg, state, prefix: str = ''):
+    """The raw head output of ``model_cfg`` with weights ``state`` on an all-zero BEV canvas
+    (``prefix='pts_'`` for multi-modality detectors such as CenterPoint)."""
+    import copy as _copy
+
+    import torch
+    from mmdet3d.registry import MODELS
+    model = MODELS.build(_copy.deepcopy(model_cfg))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    middle = model_cfg[prefix + 'middle_encoder']
+    ny, nx = middle['output_shape']
+    empty = torch.zeros(1, middle['in_channels'], ny, nx)
+    neck = getattr(model, prefix + 'neck', None)
+    with torch.no_grad():
+        feats = getattr(model, prefix + 'backbone')(empty)
+        feats = neck(feats) if neck is not None else feats
+        return getattr(model, prefix + 'bbox_head')(feats)
