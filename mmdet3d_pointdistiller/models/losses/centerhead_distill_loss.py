@@ -214,12 +214,11 @@ class CenterHeadDistillLoss(BaseModule):
         p_t = t_logit.sigmoid().clamp(_EPS, 1 - _EPS)
         peaks = teacher_peaks(p_t, self.peak_thr, self.peak_kernel)
         n_peaks = max(int(peaks.sum()), 1)
+        p_s = s_logit.sigmoid().clamp(_EPS, 1 - _EPS)
         if self.heatmap_loss == 'focal':
-            p_s = s_logit.sigmoid().clamp(_EPS, 1 - _EPS)
             bce = F.binary_cross_entropy(p_s, p_t, reduction='none')
             hm = ((p_t - p_s).abs().pow(self.focal_beta) * bce).sum()
         else:
-            p_s = s_logit.sigmoid().clamp(_EPS, 1 - _EPS)
             hm = (p_s - p_t).pow(2).sum()
         loss = self.heatmap_weight * hm / n_peaks
         if self.reg_weight == 0 or not heads:
