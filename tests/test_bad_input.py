@@ -21,6 +21,7 @@ from mmengine.registry import init_default_scope
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.compat import UnsafeCheckpointError
+from mmdet3d_pointdistiller.models.losses import recording_selections
 from mmdet3d_pointdistiller.testing import PicklePayload as _Payload
 from mmdet3d_pointdistiller.testing import (build_model, frames, kitti_real_dir,
                                             small_distiller_cfg)
@@ -192,7 +193,8 @@ def test_empty_point_cloud_is_dropped_with_a_warning(small, warnings_log, positi
     item = small['item']
     alone = _losses(model, [item])
     batch = [item, make_empty(item)] if position == 'last' else [make_empty(item), item]
-    losses = _losses(model, batch)
+    with recording_selections(model.distill_losses) as records:
+        losses = _losses(model, batch)
     # exactly the batch without the empty sample (mmdet3d alone fails on an empty last sample)
     assert losses == alone
     assert losses['loss_pd_pfn'] > 0
@@ -201,8 +203,8 @@ def test_empty_point_cloud_is_dropped_with_a_warning(small, warnings_log, positi
     expected = ('dropped from this training batch, without voxels (no point inside the '
                 f'voxelization range): sample {empty_index} (sample_idx={idx}, lidar_path=')
     assert any(expected in w and '000008.bin' in w for w in warnings_log), warnings_log
-    sel = model.distill_losses['pfn'].last_selection
-    assert len(sel) == 1 and sel[0]['index'].numel() == 200
+    sel = records['pfn'][-1]
+    assert len(records['pfn']) == 1 and len(sel) == 1 and sel[0]['index'].numel() == 200
 
 
 def test_batch_of_empty_point_clouds_names_the_samples(small):
@@ -228,10 +230,11 @@ def test_fewer_voxels_than_queries_and_neighbours(small):
     coors = data['inputs']['voxels']['coors']
     m_b = torch.bincount(coors[:, 0].long()).tolist()
     assert m_b[0] < 128 < 1000 < m_b[1]
-    losses = model.loss(data['inputs'], data['data_samples'])
+    with recording_selections(model.distill_losses) as records:
+        losses = model.loss(data['inputs'], data['data_samples'])
     kd = losses['loss_pd_pfn']
     assert math.isfinite(kd.item()) and kd.item() > 0
-    sel = model.distill_losses['pfn'].last_selection
+    sel = records['pfn'][-1]
     assert [s['index'].numel() for s in sel] == [m_b[0], 1000]  # N_b = min(N, M_b)
     assert set(sel[0]['index'].tolist()) == set(torch.nonzero(coors[:, 0] == 0)[:, 0].tolist())
     assert sel[0]['weight'].sum().item() == pytest.approx(m_b[0], rel=1e-5)

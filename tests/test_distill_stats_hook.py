@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from mmengine.logging import MessageHub
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules
-from mmdet3d_pointdistiller.engine.hooks import DistillStatsHook, bn_stats, effective_queries
+from mmdet3d_pointdistiller.engine.hooks import DistillStatsHook, bn_stats
 from mmdet3d_pointdistiller.engine.hooks import distill_stats_hook as hook_module
-from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
+from mmdet3d_pointdistiller.models.losses import PointDistillerLoss, effective_queries
 
 pytestmark = pytest.mark.usefixtures('single_thread')  # tests/conftest.py
 
@@ -64,7 +64,8 @@ def test_fused_and_autograd_paths_measure_the_same(projection):
         module.measure_outputs = True
         module(*batch)
     assert fused.last_output_stats.keys() == {'out_var_t', 'out_active_t', 'out_var_s',
-                                              'out_active_s', 'out_dims_t', 'out_dims_s'}
+                                              'out_active_s', 'out_dims_t', 'out_dims_s',
+                                              'neff'}
     for key, value in fused.last_output_stats.items():
         assert value == pytest.approx(plain.last_output_stats[key], rel=1e-5), key
     if projection == 'edge':  # standardised target, no activation: all outputs live
@@ -87,6 +88,32 @@ def test_bn_stats_and_effective_queries():
            dict(weight=torch.zeros(0))]
     assert effective_queries(sel) == pytest.approx(2.5)
     assert effective_queries([]) is None
+
+
+def test_selection_is_recorded_on_request_and_neff_measured_from_it():
+    """A forward keeps no selection; inside ``recording_selection`` every forward appends
+    one; a measured forward's ``neff`` is that selection's effective query count."""
+    loss = make_loss(temperature=0.5)
+    batch = voxel_batch()
+    loss(*batch)
+    assert loss._selection_records is None and loss.last_output_stats == {}
+    loss.measure_outputs = True
+    with loss.recording_selection() as records:
+        loss(*batch)
+        with loss.recording_selection() as inner:  # nested: the inner block gets its own
+            loss(*batch)
+        loss(*batch)
+    assert len(records) == 2 and len(inner) == 1 and loss._selection_records is None
+    teacher, _, batch_idx, num_points = batch
+    for b, sel in enumerate(records[0]):  # top-6 by point count, N_b softmax(count / tau)
+        top = num_points[batch_idx == b].topk(6)
+        assert sel['index'].tolist() == (top.indices + 20 * b).tolist()
+        torch.testing.assert_close(sel['weight'], 6 * torch.softmax(top.values / 0.5, 0))
+    w = [6 * torch.softmax(num_points[batch_idx == b].topk(6).values.double() / 0.5, 0)
+         for b in range(2)]
+    expected = sum(float(x.sum() ** 2 / (x * x).sum()) for x in w) / 2
+    assert loss.last_output_stats['neff'] == pytest.approx(expected, rel=1e-6)
+    assert effective_queries(records[1]) == pytest.approx(expected, rel=1e-6)
 
 
 class _Runner(SimpleNamespace):

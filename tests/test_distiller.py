@@ -24,7 +24,7 @@ import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.distillers import (PointDistillerDetector,
                                                       load_teacher_config)
-from mmdet3d_pointdistiller.models.losses import PointDistillerLoss
+from mmdet3d_pointdistiller.models.losses import PointDistillerLoss, recording_selections
 from mmdet3d_pointdistiller.testing import (NUS_KD, PP_CROP, PP_KD, RCNN_KD, SECOND_CROP,
                                             SECOND_KD, kd_config, kitti_frame)
 from mmdet3d_pointdistiller.utils import save_random_teacher
@@ -141,7 +141,8 @@ def test_gradients_reach_student_and_both_adapters_never_the_teacher(pp):
     model = build(pp['cfg'].model)
     model.train()
     inputs, samples = preprocess(model, batch(pp['item']))
-    losses = model.loss(inputs, samples)
+    with recording_selections(model.distill_losses) as records:
+        losses = model.loss(inputs, samples)
     # KD alone: reaches the tapped student module and both adapters, nothing behind the tap
     losses['loss_pd_pfn'].backward(retain_graph=True)
     pfn_grad = model.student.voxel_encoder.pfn_layers[0].linear.weight.grad
@@ -156,8 +157,8 @@ def test_gradients_reach_student_and_both_adapters_never_the_teacher(pp):
     total.backward()
     assert all(p.grad is not None for p in model.student.parameters())
     assert all(p.grad is None for p in model.teacher.parameters())
-    assert len(model.distill_losses.pfn.last_selection) == 2
-    for sel in model.distill_losses.pfn.last_selection:
+    assert len(records['pfn']) == 1 and len(records['pfn'][0]) == 2
+    for sel in records['pfn'][0]:
         assert sel['index'].shape == (1000, ) and sel['weight'].shape == (1000, )
         assert sel['weight'].sum().item() == pytest.approx(1000, rel=1e-4)
 
@@ -432,14 +433,15 @@ def test_second_real_frame_distill_step_and_predict(tmp_path):
     model.train()
     optim = build_optim_wrapper(model, dict(type='OptimWrapper',
                                             optimizer=dict(type='AdamW', lr=1e-3)))
-    log = model.train_step(pseudo_collate([item]), optim)
+    with recording_selections(model.distill_losses) as records:
+        log = model.train_step(pseudo_collate([item]), optim)
     assert {'loss_cls', 'loss_bbox', 'loss_dir', 'loss_pd_backbone_0',
             'loss_pd_backbone_1'} <= set(log)
     assert float(log['loss_pd_backbone_0']) > 0 and float(log['loss_pd_backbone_1']) > 0
     assert calls == []  # the teacher stopped after its backbone
     assert_same_state(teacher_before, model.teacher)
     for name in ('backbone_0', 'backbone_1'):
-        sel = model.distill_losses[name].last_selection
+        sel = records[name][-1]
         assert len(sel) == 1 and sel[0]['index'].shape == (256, )
     # the step trained the student's sparse encoder (spconv backward on CPU)
     assert not torch.equal(sparse_before, model.student.middle_encoder.conv_input[0].weight)
@@ -480,10 +482,11 @@ def test_mvx_teacher_receives_input_metas(tmp_path):
         labels_3d=torch.tensor([0]))
     model.train()
     inputs, samples = preprocess(model, dict(inputs=dict(points=[pts]), data_samples=[sample]))
-    losses = model.loss(inputs, samples)
+    with recording_selections(model.distill_losses) as records:
+        losses = model.loss(inputs, samples)
     assert losses['loss_pd_fpn_0'].item() > 0
     assert {'loss_cls', 'loss_bbox', 'loss_dir'} <= set(losses)
-    assert model.distill_losses['fpn_0'].last_selection[0]['index'].shape == (256, )
+    assert records['fpn_0'][-1][0]['index'].shape == (256, )
 
 
 def test_pointrcnn_real_frame_distill_step_and_predict(tmp_path):
@@ -498,11 +501,12 @@ def test_pointrcnn_real_frame_distill_step_and_predict(tmp_path):
     model.train()
     optim = build_optim_wrapper(model, dict(type='OptimWrapper',
                                             optimizer=dict(type='AdamW', lr=1e-3)))
-    log = model.train_step(pseudo_collate([item]), optim)
+    with recording_selections(model.distill_losses) as records:
+        log = model.train_step(pseudo_collate([item]), optim)
     assert {'rpn_bbox_loss', 'rpn_semantic_loss', 'loss_cls', 'loss_pd_fp'} <= set(log)
     assert float(log['loss_pd_fp']) > 0
     assert_same_state(teacher_before, model.teacher)
-    sel = model.distill_losses['fp'].last_selection
+    sel = records['fp'][-1]
     assert len(sel) == 1 and sel[0]['index'].shape == (6000, )
     assert int(sel[0]['index'].max()) < 16384
     model.eval()

@@ -74,9 +74,15 @@ def map_inputs(layout, batch=2, seed=0, dtype=torch.float64):
 
 def assert_matches_dense(module, teacher, student, batch_idx=None, num_points=None, atol=1e-10,
                          reference=dense_reference_from_module):
-    """Loss, gradients, selection and BN running stats of module == dense reference."""
+    """Loss, gradients, selection and BN running stats of module == dense reference.
+
+    Returns ``(loss, ref, selection)``: the module's loss, the reference and the module's
+    recorded per-sample selection."""
     ref, ref_t, ref_s = reference(module, teacher, student, batch_idx, num_points)
-    loss = module(teacher, student, batch_idx, num_points)
+    with module.recording_selection() as records:
+        loss = module(teacher, student, batch_idx, num_points)
+    assert len(records) == 1
+    selection = records[0]
     assert loss.dim() == 0
     torch.testing.assert_close(loss, ref.loss, atol=atol, rtol=1e-9)
     params = [student] + list(module.parameters())
@@ -85,8 +91,8 @@ def assert_matches_dense(module, teacher, student, batch_idx=None, num_points=No
     names = ['student_feat'] + [n for n, _ in module.named_parameters()]
     for name, g, rg in zip(names, grads, ref_grads):
         torch.testing.assert_close(g, rg, atol=atol, rtol=1e-8, msg=f'gradient of {name}')
-    assert len(module.last_selection) == len(ref.selection)
-    for sel, ref_sel in zip(module.last_selection, ref.selection):
+    assert len(selection) == len(ref.selection)
+    for sel, ref_sel in zip(selection, ref.selection):
         assert torch.equal(sel['index'], ref_sel['index'])
         torch.testing.assert_close(sel['weight'], ref_sel['weight'], atol=1e-10, rtol=1e-9)
         assert not sel['weight'].requires_grad
@@ -97,7 +103,7 @@ def assert_matches_dense(module, teacher, student, batch_idx=None, num_points=No
             torch.testing.assert_close(adapter.norm.running_var, dense.running_var,
                                        atol=1e-12, rtol=1e-10)
             assert int(adapter.norm.num_batches_tracked) == int(dense.num_batches_tracked)
-    return loss, ref
+    return loss, ref, selection
 
 
 CASES = [
@@ -123,10 +129,10 @@ def test_matches_dense_reference(case, reweight, local, pool, chunk, train, fuse
     module.fused = fused
     if case['feature_layout'] == 'voxel':
         teacher, student, batch_idx, num_points = voxel_inputs()
-        loss, _ = assert_matches_dense(module, teacher, student, batch_idx, num_points)
+        loss, _, _ = assert_matches_dense(module, teacher, student, batch_idx, num_points)
     else:
         teacher, student = map_inputs(case['feature_layout'])
-        loss, _ = assert_matches_dense(module, teacher, student)
+        loss, _, _ = assert_matches_dense(module, teacher, student)
     assert loss.item() > 0
 
 
@@ -207,12 +213,13 @@ def test_hand_computed_loss():
     mse = torch.tensor([(1 + 4) / 2, (25 + 16) / 2], dtype=torch.float64)
     weight = 2 * torch.softmax(torch.tensor([5., 2.], dtype=torch.float64) / 2.0, dim=0)
     expected = 2.0 * (weight * mse).sum() / 2
-    loss = module(teacher, student, batch_idx, num_points)
+    with module.recording_selection() as records:
+        loss = module(teacher, student, batch_idx, num_points)
     ref, _, _ = dense_reference_from_module(module, teacher, student, batch_idx, num_points)
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(ref.loss, expected)
-    assert module.last_selection[0]['index'].tolist() == [0, 1]
-    torch.testing.assert_close(module.last_selection[0]['weight'], weight)
+    assert records[0][0]['index'].tolist() == [0, 1]
+    torch.testing.assert_close(records[0][0]['weight'], weight)
 
 
 @pytest.mark.parametrize('local,pool,fused', [(True, 'none', True), (True, 'max', True),
@@ -225,13 +232,13 @@ def test_clamping_and_empty_sample(local, pool, fused, train):
     module.train(train)
     module.fused = fused
     teacher, student, batch_idx, num_points = voxel_inputs(sizes=(30, 0, 4, 8, 2))
-    loss, ref = assert_matches_dense(module, teacher, student, batch_idx, num_points)
-    n_b = [sel['index'].numel() for sel in module.last_selection]
+    loss, ref, selection = assert_matches_dense(module, teacher, student, batch_idx, num_points)
+    n_b = [sel['index'].numel() for sel in selection]
     assert n_b == [10, 0, 4, 8, 2]
     if local:
         assert [None if k is None else tuple(k.shape) for k in ref.knn] == \
             [(10, 6), None, (4, 4), (8, 6), (2, 2)]
-    for b, (sel, n) in enumerate(zip(module.last_selection, n_b)):
+    for b, (sel, n) in enumerate(zip(selection, n_b)):
         assert torch.isclose(sel['weight'].sum(), torch.tensor(float(n), dtype=torch.float64))
         assert torch.all(batch_idx[sel['index']] == b)
 
@@ -241,15 +248,16 @@ def test_bev_fewer_cells_than_queries_and_neighbors():
                          num_neighbors=40)
     teacher = torch.randn(2, C_T, 3, 4, dtype=torch.float64)
     student = torch.randn(2, C_S, 3, 4, dtype=torch.float64, requires_grad=True)
-    assert_matches_dense(module, teacher, student)
-    assert [s['index'].numel() for s in module.last_selection] == [12, 12]
+    _, _, selection = assert_matches_dense(module, teacher, student)
+    assert [s['index'].numel() for s in selection] == [12, 12]
 
 
 def test_weights_sum_and_selection_per_sample():
     module = make_module(num_queries=8, temperature=0.5)
     teacher, student, batch_idx, num_points = voxel_inputs(sizes=(20, 12, 9))
-    module(teacher, student, batch_idx, num_points)
-    for b, sel in enumerate(module.last_selection):
+    with module.recording_selection() as records:
+        module(teacher, student, batch_idx, num_points)
+    for b, sel in enumerate(records[0]):
         idx = sel['index']
         assert idx.numel() == 8
         assert torch.all(batch_idx[idx] == b)
@@ -265,8 +273,9 @@ def test_weights_sum_and_selection_per_sample():
 def test_uniform_weights_without_reweight():
     module = make_module(reweight=False, feature_layout='point', score='teacher_max')
     teacher, student = map_inputs('point')
-    module(teacher, student)
-    for sel in module.last_selection:
+    with module.recording_selection() as records:
+        module(teacher, student)
+    for sel in records[0]:
         assert torch.equal(sel['weight'], torch.ones(10, dtype=torch.float64))
 
 
@@ -317,13 +326,14 @@ def test_all_empty_batch_returns_connected_zero(layout):
         teacher = torch.zeros(2, C_T, 0, 4, dtype=torch.float64)
         student = torch.zeros(2, C_S, 0, 4, dtype=torch.float64, requires_grad=True)
         args = ()
-    loss = module(teacher, student, *args)
+    with module.recording_selection() as records:
+        loss = module(teacher, student, *args)
     assert loss.item() == 0 and loss.requires_grad
     loss.backward()
     assert student.grad is not None and student.grad.shape == student.shape
     for param in module.parameters():
         assert param.grad is not None and torch.all(param.grad == 0)
-    assert all(s['index'].numel() == 0 for s in module.last_selection)
+    assert len(records) == 1 and all(s['index'].numel() == 0 for s in records[0])
 
 
 def test_single_edge_in_training_is_zero_but_eval_works():
@@ -531,15 +541,15 @@ def test_batch_sampling_matches_dense_batchwide_reference(case, reweight, local,
     module.fused = fused
     if case['feature_layout'] == 'voxel':
         teacher, student, batch_idx, num_points = voxel_inputs()
-        loss, ref = assert_matches_dense(module, teacher, student, batch_idx, num_points,
-                                         reference=dense_batchwide_reference)
+        loss, _, selection = assert_matches_dense(module, teacher, student, batch_idx,
+                                                  num_points, reference=dense_batchwide_reference)
     else:
         teacher, student = map_inputs(case['feature_layout'], batch=3)
-        loss, ref = assert_matches_dense(module, teacher, student,
-                                         reference=dense_batchwide_reference)
+        loss, _, selection = assert_matches_dense(module, teacher, student,
+                                                  reference=dense_batchwide_reference)
     assert loss.item() > 0
     # N per batch: 10 queries in all, not 10 per sample
-    assert sum(sel['index'].numel() for sel in module.last_selection) == 10
+    assert sum(sel['index'].numel() for sel in selection) == 10
 
 
 def test_batch_sampling_is_the_released_pointpillars_loss():
@@ -590,7 +600,8 @@ def test_batch_sampling_neighbours_cross_scenes():
             dense_reference_from_module
         ref, _, _ = dense(module, teacher, student, batch_idx, num_points)
         assert ref.knn[0][0].tolist() == expected
-        module(teacher, student, batch_idx, num_points)
+        with module.recording_selection() as records:
+            module(teacher, student, batch_idx, num_points)
         # the top-count pillar of the batch (row 0, sample 0) is the only 'batch' query
-        counts = [sel['index'].numel() for sel in module.last_selection]
+        counts = [sel['index'].numel() for sel in records[0]]
         assert counts == ([1, 0] if sampling == 'batch' else [1, 1])

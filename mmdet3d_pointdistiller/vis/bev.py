@@ -8,9 +8,10 @@ One picture shows, seen from above with the sensor at the bottom (forward = up, 
 * the predicted boxes above ``score_thr`` with class and score, a line to the box front;
 * for a :class:`~mmdet3d_pointdistiller.models.PointDistillerDetector` with ``distill=True``:
   the N pillars the distiller selected on this frame, coloured by their weight
-  ``w = N * softmax(score / tau)`` (the paper's Fig. 6). They are read from the loss
-  module's ``last_selection`` after running the distiller's own ``loss()`` on the frame (in
-  ``eval()`` mode, without gradients), so selection and weights are exactly those of training.
+  ``w = N * softmax(score / tau)`` (the paper's Fig. 6). They are recorded
+  (``PointDistillerLoss.recording_selection``) while the distiller's own ``loss()`` runs on the
+  frame (in ``eval()`` mode, without gradients), so selection and weights are exactly those of
+  training.
 
 Used by ``tools/visualize_bev.py`` (any config + checkpoint + ``.bin``) and
 ``tools/quickstart.py``.
@@ -24,6 +25,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from mmdet3d_pointdistiller.models.losses.selection import recording_selections
 # one reader of mmengine's scalars.json, shared with the KittiMetric readers (re-exported)
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
@@ -39,8 +41,8 @@ def distiller_selection(model, data: dict, gt_boxes: Optional[np.ndarray] = None
 
     Runs the distiller's ``loss()`` once in ``eval()`` mode without gradients (the student's
     detection loss needs ground truth: ``gt_boxes`` / ``gt_labels``, or none, which means an
-    empty scene for the head; selection and weights do not depend on it) and reads
-    ``last_selection`` of every ``PointDistillerLoss``.
+    empty scene for the head; selection and weights do not depend on it) and records the
+    selection of every ``PointDistillerLoss`` (``recording_selection``).
 
     Args:
         model: a ``PointDistillerDetector`` with ``distill=True`` in ``eval()`` mode.
@@ -68,14 +70,13 @@ def distiller_selection(model, data: dict, gt_boxes: Optional[np.ndarray] = None
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), recording_selections(model.distill_losses) as records:
             model.loss(inputs, samples)
     finally:
         model.train(was_training)
     out = {}
     for tap in model.taps:
-        loss_module = model.distill_losses[tap.name]
-        sel = getattr(loss_module, 'last_selection', None)
+        sel = records[tap.name][-1] if records.get(tap.name) else None
         if not sel:
             continue
         entry = dict(layout=tap.layout, index=sel[0]['index'].cpu(),

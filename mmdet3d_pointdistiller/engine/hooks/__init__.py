@@ -1,5 +1,5 @@
-from .distill_stats_hook import DistillStatsHook, bn_stats, effective_queries
+from .distill_stats_hook import DistillStatsHook, bn_stats
 from .precise_bn_hook import PreciseBNHook, update_bn_stats
 
-__all__ = ['DistillStatsHook', 'bn_stats', 'effective_queries', 'PreciseBNHook',
+__all__ = ['DistillStatsHook', 'bn_stats', 'PreciseBNHook',
            'update_bn_stats']

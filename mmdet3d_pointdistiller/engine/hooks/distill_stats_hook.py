@@ -21,7 +21,7 @@ iterations (and the first) it logs per tap ``<tap>`` into the training log and
   (``kd_detection_ratio``: the same for the detection loss);
 * ``kd_<tap>_neff``: the effective number of weighted queries per sample,
   ``(sum_i w_i)^2 / sum_i w_i^2`` (N_b for uniform weights, 1 when one query has all the
-  weight).
+  weight), measured by the loss itself (``measure_outputs``).
 
 It warns once per tap, naming the tap and its config key ``model.distill_cfg[i].loss``, when
 the KD loss has fallen below ``collapse_ratio`` (1 %) of its early mean while the detection
@@ -43,7 +43,7 @@ from mmengine.model import is_model_wrapper
 
 from mmdet3d.registry import HOOKS
 
-__all__ = ['DistillStatsHook', 'bn_stats', 'effective_queries']
+__all__ = ['DistillStatsHook', 'bn_stats']
 
 KD_PREFIX = 'loss_pd_'
 
@@ -63,19 +63,6 @@ def bn_stats(loss_module) -> Dict[str, float]:
         out[f'gamma_{side}'] = float(gamma.abs().mean())
         out[f'bg_{side}'] = float((beta / gamma.abs().clamp_min(1e-12)).mean())
     return out
-
-
-def effective_queries(selection) -> Optional[float]:
-    """Mean over samples of ``(sum w)^2 / sum w^2`` of a loss module's ``last_selection``
-    (a list of dicts with a ``weight`` (N_b,) tensor); None if no sample has a query."""
-    values = []
-    for sel in selection or []:
-        w = sel.get('weight') if isinstance(sel, dict) else None
-        if w is None or w.numel() == 0:
-            continue
-        w = w.detach().double()
-        values.append(float(w.sum() ** 2 / (w * w).sum().clamp_min(1e-300)))
-    return sum(values) / len(values) if values else None
 
 
 def _scalar(value) -> float:
@@ -200,9 +187,6 @@ class DistillStatsHook(Hook):
                 continue
             stats.update(getattr(module, 'last_output_stats', None) or {})
             stats.update(bn_stats(module))
-            neff = effective_queries(getattr(module, 'last_selection', None))
-            if neff is not None:
-                stats['neff'] = neff
             for side in ('t', 's'):
                 active = stats.get(f'out_active_{side}')
                 if active is not None and active < self.min_active:

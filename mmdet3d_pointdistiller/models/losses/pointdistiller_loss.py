@@ -6,7 +6,8 @@ Compact 3D Detection* (Zhang et al., CVPR 2023) as one registry module. See
 code.
 """
 import math
-from typing import Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,7 @@ from .edge_adapters import (TEACHER_PROJECTIONS, OutputStats, adapter_norm_act,
 from .feature_layout import FEATURE_LAYOUTS, FeatureLayoutLoss
 from .fused_edge_loss import fused_edge_graph_mse
 from .graph_ops import chunked_feature_knn, gather_edge_projection
+from .selection import Selection, effective_queries, selection_per_sample
 
 SCORES = ('num_points', 'teacher_max')
 POOLS = ('none', 'max')
@@ -61,7 +63,7 @@ class PointDistillerLoss(FeatureLayoutLoss):
     sample in steps 2-5: the ``N`` queries are the top-``N`` elements of the batch (``N`` per
     batch, not per sample), their kNN candidates are the elements of every scene of the batch
     (neighbours can come from another scene), and the softmax of step 5 runs over those ``N``
-    queries. :attr:`last_selection` still has one entry per sample (the queries that fell in
+    queries. A recorded selection still has one entry per sample (the queries that fell in
     it, in descending score order).
 
     Memory bound (mathematically identical to the dense formulation):
@@ -159,12 +161,10 @@ class PointDistillerLoss(FeatureLayoutLoss):
         student_adapter (ConvModule): gamma_S, weight (C', 2 C_S, 1, 1) (or C_S).
         measure_outputs (bool): when True (``DistillStatsHook`` sets it on its logging
             iterations) a forward measures the adapter outputs into ``last_output_stats``
-            (:class:`~.edge_adapters.OutputStats`: ``out_var_t/s``, ``out_active_t/s``).
-        last_selection (list[dict]): after each forward, one dict per sample with
-            ``index`` (N_b,) long and ``weight`` (N_b,), both detached. ``index`` is the
-            row of ``teacher_feat`` (voxel layout), the flat ``h * W + w`` cell (bev) or the
-            point index (point). For the voxel layout the list has ``max(batch_idx) + 1``
-            entries (empty samples give empty tensors).
+            (:class:`~.edge_adapters.OutputStats`: ``out_var_t/s``, ``out_active_t/s``,
+            ``out_dims_t/s``) and the effective number of weighted queries per sample
+            (``neff``, :func:`~.selection.effective_queries`).
+        The queries and weights of a forward are not kept: see :meth:`recording_selection`.
     """
 
     def __init__(self,
@@ -229,7 +229,7 @@ class PointDistillerLoss(FeatureLayoutLoss):
                     f'None, got {norm_cfg!r} -> {type(norm).__name__}')
         self.teacher_adapter_trainable = teacher_adapter_trainable
         self.fused = True
-        self.last_selection: List[Dict[str, Tensor]] = []
+        self._selection_records: Optional[List[Selection]] = None
         self.measure_outputs = False
         self.last_output_stats: Dict[str, float] = {}
 
@@ -241,6 +241,29 @@ class PointDistillerLoss(FeatureLayoutLoss):
             with torch.no_grad():
                 self.teacher_adapter.conv.weight.copy_(
                     edge_identity_weight(self.teacher_channels, self.local))
+
+    @contextmanager
+    def recording_selection(self) -> Iterator[List[Selection]]:
+        """Yield a list that receives the :data:`~.selection.Selection` of every forward in
+        the block (``records[-1][b]['index']`` / ``['weight']``: sample ``b``, (N_b,))."""
+        outer, self._selection_records = self._selection_records, []
+        try:
+            yield self._selection_records
+        finally:
+            self._selection_records = outer
+
+    def _report_selection(self, sel_list: List[Tensor], weights: List[Tensor],
+                          sample_counts: List[int], orig_index: Tensor) -> None:
+        """Build the per-sample selection only if it is recorded or measured (``neff``)."""
+        if self._selection_records is None and not self.measure_outputs:
+            return
+        selection = selection_per_sample(sel_list, weights, sample_counts, orig_index,
+                                         batch_wide=self.sampling == 'batch')
+        if self._selection_records is not None:
+            self._selection_records.append(selection)
+        neff = effective_queries(selection) if self.measure_outputs else None
+        if neff is not None:
+            self.last_output_stats['neff'] = neff
 
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, teacher_feat: Tensor, student_feat: Tensor,
@@ -274,7 +297,7 @@ class PointDistillerLoss(FeatureLayoutLoss):
         Returns:
             tuple: ``teacher`` (sum M_b, C_T) detached, ``student`` (sum M_b, C_S), ``score``
             (sum M_b,) detached, ``counts`` list of M_b, ``orig_index`` (sum M_b,) long index
-            reported in :attr:`last_selection`.
+            reported in a recorded selection.
         """
         teacher_feat = teacher_feat.detach()
         if self.feature_layout == 'voxel':
@@ -436,8 +459,9 @@ class PointDistillerLoss(FeatureLayoutLoss):
         total_edges = sum(n * k for n, k in zip(num_sel, num_nbr))
         has_bn = self.teacher_adapter.with_norm or self.student_adapter.with_norm
         if total_sel == 0 or (self.training and has_bn and total_edges < 2):
-            self.last_selection = self._selection_per_sample(
-                sel_list, [teacher.new_zeros(n) for n in num_sel], sample_counts, orig_index)
+            self.last_output_stats = {}
+            self._report_selection(sel_list, [teacher.new_zeros(n) for n in num_sel],
+                                   sample_counts, orig_index)
             return self.zero_loss(student_feat, dtype=dtype)
 
         sel_all = torch.cat(sel_list)  # (sum N_b,)
@@ -469,27 +493,7 @@ class PointDistillerLoss(FeatureLayoutLoss):
         loss = (weight * per_query).sum() / total_sel * self.loss_weight
 
         weights_iter = iter(weight.split(sel_counts))
-        self.last_selection = self._selection_per_sample(
+        self._report_selection(
             sel_list, [next(weights_iter) if n > 0 else weight.new_zeros(0) for n in num_sel],
             sample_counts, orig_index)
         return loss
-
-    def _selection_per_sample(self, sel_list: List[Tensor], weights: List[Tensor],
-                              sample_counts: List[int], orig_index: Tensor
-                              ) -> List[Dict[str, Tensor]]:
-        """:attr:`last_selection` entries, one per sample.
-
-        Args:
-            sel_list (list[Tensor]): per group, (N_g,) long flat rows of the queries.
-            weights (list[Tensor]): per group, (N_g,) their weights.
-            sample_counts (list[int]): M_b of every sample (flat rows are grouped by sample).
-            orig_index (Tensor): (sum M_b,) index reported for every flat row.
-        """
-        if self.sampling == 'sample':
-            return [dict(index=orig_index[sel], weight=w) for sel, w in zip(sel_list, weights)]
-        sel, weight = sel_list[0], weights[0]
-        sample_of = torch.repeat_interleave(
-            torch.arange(len(sample_counts), device=sel.device),
-            torch.tensor(sample_counts, device=sel.device, dtype=torch.long))[sel]
-        return [dict(index=orig_index[sel[sample_of == b]], weight=weight[sample_of == b])
-                for b in range(len(sample_counts))]
