@@ -34,6 +34,8 @@ import os
 import sys
 from typing import Callable, Dict, List, Tuple
 
+from mmengine.logging import MMLogger, print_log
+
 from .checkpoint import (UnsafeCheckpointError, register_safe_checkpoint_loader,
                          safe_torch_load)
 from .dist_cpu import register_dist_cpu
@@ -97,7 +99,6 @@ def _log(message: str) -> None:
     """To the current MMLogger if one exists (a runner's log file), else to stderr (at
     ``custom_imports`` time no runner logger exists yet); never to stdout, which tools such
     as ``tools/reproduce_table.py`` use for their output."""
-    from mmengine.logging import MMLogger, print_log
     if MMLogger._instance_dict:
         print_log(message, logger='current')
     else:

@@ -29,6 +29,7 @@ Versions
 """
 from __future__ import annotations
 
+import _codecs
 import collections
 import os.path as osp
 import pickle
@@ -36,6 +37,13 @@ from typing import Any, Callable, List, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+try:  # numpy >= 2 moved the private module to numpy._core
+    from numpy._core import multiarray  # type: ignore
+except ImportError:  # numpy 1.x
+    from numpy.core import multiarray  # type: ignore
 
 __all__ = [
     'UnsafeCheckpointError', 'checkpoint_safe_globals', 'safe_torch_load',
@@ -58,7 +66,6 @@ def needs_safe_loader() -> bool:
 
 
 def _history_buffer_cls():
-    from mmengine.logging.history_buffer import HistoryBuffer
     return HistoryBuffer
 
 
@@ -80,13 +87,9 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
 def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """numpy objects a message hub / meta dict pickles, under both numpy 1 and 2 names."""
     out: List[Union[Callable, Tuple[Callable, str]]] = [np.ndarray, np.dtype]
-    try:  # numpy >= 2 moved the private module to numpy._core
-        from numpy._core import multiarray as ma  # type: ignore
-    except ImportError:  # numpy 1.x
-        from numpy.core import multiarray as ma  # type: ignore
     for mod in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        out.append((ma._reconstruct, f'{mod}._reconstruct'))
-        out.append((ma.scalar, f'{mod}.scalar'))
+        out.append((multiarray._reconstruct, f'{mod}._reconstruct'))
+        out.append((multiarray.scalar, f'{mod}.scalar'))
     # dtype classes (numpy >= 1.25 pickles e.g. numpy.dtypes.Float64DType)
     dtypes_mod = getattr(np, 'dtypes', None)
     if dtypes_mod is not None:
@@ -99,7 +102,6 @@ def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
 
 def checkpoint_safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """The complete allow-list for mmengine 0.10.7 checkpoints."""
-    import _codecs
     hb = _history_buffer_cls()
     return _numpy_globals() + [
         hb,
@@ -150,6 +152,5 @@ def register_safe_checkpoint_loader() -> bool:
     """
     if not needs_safe_loader():
         return False
-    from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_safe_local, force=True)
     return True

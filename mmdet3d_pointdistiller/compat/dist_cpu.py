@@ -36,7 +36,11 @@ import functools
 import os
 from typing import Any, Callable, Dict, Optional
 
+import mmengine.dist.utils as dist_utils
 import torch
+import torch.distributed as torch_dist
+from mmengine.logging import print_log
+from mmengine.model.wrappers import MMDistributedDataParallel
 
 __all__ = ['dist_cpu_needed', 'register_dist_cpu', 'unregister_dist_cpu']
 
@@ -53,7 +57,6 @@ def _log_once(key: str, msg: str) -> None:
     if key in _logged:
         return
     _logged.add(key)
-    from mmengine.logging import print_log
     print_log(f'compat.dist_cpu: {msg}', logger='current')
 
 
@@ -66,7 +69,6 @@ def _make_init_dist_pytorch(original: Callable[..., None]) -> Callable[..., None
         :mod:`mmdet3d_pointdistiller.compat.dist_cpu`)."""
         if torch.cuda.is_available() or init_backend != 'torch':
             return original(backend, init_backend=init_backend, **kwargs)
-        import torch.distributed as torch_dist
         chosen = 'gloo' if backend == 'nccl' else backend
         _log_once('init', 'no CUDA: mmengine.dist.utils._init_dist_pytorch rebound (no '
                   f'torch.cuda.set_device; backend {backend!r} -> {chosen!r}), rank '
@@ -112,8 +114,6 @@ def register_dist_cpu() -> bool:
     if not dist_cpu_needed():
         unregister_dist_cpu()
         return False
-    import mmengine.dist.utils as dist_utils
-    from mmengine.model.wrappers import MMDistributedDataParallel
     if not getattr(dist_utils._init_dist_pytorch, '_pd_dist_cpu', False):
         _originals['init'] = dist_utils._init_dist_pytorch
         dist_utils._init_dist_pytorch = _make_init_dist_pytorch(dist_utils._init_dist_pytorch)
@@ -127,8 +127,6 @@ def unregister_dist_cpu() -> bool:
     """Put mmengine's originals back; returns whether anything was restored."""
     if not _originals:
         return False
-    import mmengine.dist.utils as dist_utils
-    from mmengine.model.wrappers import MMDistributedDataParallel
     if 'init' in _originals:
         dist_utils._init_dist_pytorch = _originals.pop('init')
     if 'ddp' in _originals:

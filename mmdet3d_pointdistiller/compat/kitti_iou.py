@@ -33,11 +33,14 @@ Versions
 """
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 
 import numpy as np
 import torch
+from mmcv.ops import box_iou_rotated
+from numba import config as numba_config
 
 __all__ = ['rotate_iou_cpu_eval', 'kitti_cpu_iou_needed', 'register_kitti_cpu_iou']
 
@@ -61,7 +64,6 @@ def rotate_iou_cpu_eval(boxes: np.ndarray,
     Returns:
         np.ndarray: (N, K) overlaps in ``boxes.dtype``.
     """
-    from mmcv.ops import box_iou_rotated
     n, k = boxes.shape[0], query_boxes.shape[0]
     if n == 0 or k == 0:
         return np.zeros((n, k), dtype=boxes.dtype)
@@ -89,7 +91,6 @@ def kitti_cpu_iou_needed() -> bool:
     """Whether mmdet3d's numba.cuda IoU kernel cannot give correct results here."""
     if not torch.cuda.is_available():
         return True
-    from numba import config as numba_config
     return bool(getattr(numba_config, 'ENABLE_CUDASIM', 0))
 
 
@@ -108,7 +109,6 @@ def register_kitti_cpu_iou() -> bool:
             'the numba.cuda original cannot be imported without a CUDA driver.')
         sys.modules[_EVAL_MODULE] = module
     elif module is None:
-        import importlib
         module = importlib.import_module(_EVAL_MODULE)
     setattr(module, _EVAL_ATTR, rotate_iou_cpu_eval)
     return True
@@ -116,8 +116,8 @@ def register_kitti_cpu_iou() -> bool:
 
 def _original_importable() -> bool:
     """Whether numba can compile mmdet3d's CUDA kernels (real driver or simulator)."""
-    from numba import config as numba_config
     if getattr(numba_config, 'ENABLE_CUDASIM', 0):
         return True
+    # lazy: numba.cuda is loaded only where this shim is needed (not with CUDA, PD_COMPAT=0)
     from numba import cuda
     return bool(cuda.is_available())

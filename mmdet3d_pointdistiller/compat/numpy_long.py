@@ -40,6 +40,7 @@ def register_dbsampler_numpy_long() -> bool:
     """Give ``mmdet3d.datasets.transforms.dbsampler`` a numpy with ``long``; True if active."""
     if 'long' in vars(np):  # (hasattr would trip numpy 1.26's FutureWarning)
         return False
+    # lazy: importing mmdet3d.datasets registers its modules; done only when this shim activates
     from mmdet3d.datasets.transforms import dbsampler
     if 'long' not in dbsampler.DataBaseSampler.sample_all.__code__.co_names:
         return False
