@@ -15,6 +15,7 @@ from typing import List
 
 import numpy as np
 import torch
+from mmcv.ops import box_iou_rotated
 from torch import Tensor
 
 __all__ = ['nms_rotated_cpu']
@@ -58,7 +59,6 @@ def nms_rotated_cpu(dets: Tensor, scores: Tensor, iou_threshold: float) -> Tenso
     Returns:
         Tensor: (K, ) int64 indices of the kept boxes, highest score first.
     """
-    from mmcv.ops import box_iou_rotated
     order = scores.sort(0, descending=True)[1]  # the kernel's own ordering call
     boxes = dets.detach()[order].contiguous()
     b64 = boxes.double().numpy()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from mmengine.config import Config
+from mmengine.hub import get_config
 
 __all__ = ['load_config']
 
@@ -30,7 +31,6 @@ def load_config(name: Union[str, Path], root: Optional[Union[str, Path]] = None,
     """
     name = str(name)
     if '::' in name:
-        from mmengine.hub import get_config
         return get_config(name)
     path = Path(name)
     if not path.is_absolute() and root is not None:

@@ -19,7 +19,12 @@ from collections import defaultdict
 from typing import Callable, Dict, List, Optional
 
 import torch
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, set_random_seed
 from torch import nn
+
+from mmdet3d.registry import MODELS
 
 __all__ = ['profile_training_iterations', 'format_profile']
 
@@ -80,14 +85,8 @@ def profile_training_iterations(cfg, iters: int = 10, warmup: int = 2,
         dict: ``phases`` {name: median seconds per iteration}, ``transforms`` {name: median
         seconds per batch}, ``total_s`` (median wall seconds per iteration), ``iters``.
     """
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
-
-    from mmdet3d.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     if cfg.get('randomness'):
-        from mmengine.runner import set_random_seed
         set_random_seed(**cfg.randomness)
     model = MODELS.build(cfg.model)
     model.init_weights()

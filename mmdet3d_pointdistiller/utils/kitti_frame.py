@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
+from mmengine.registry import init_default_scope
+
+from mmdet3d.registry import DATASETS
 
 from .kitti_classes import THREE_CLASSES
 
@@ -59,8 +62,6 @@ def load_kitti_frame(frame_dir: Union[str, Path], point_cloud_range: Sequence[fl
     Raises:
         FileNotFoundError: naming the missing file.
     """
-    from mmdet3d.registry import DATASETS
-    from mmengine.registry import init_default_scope
     frame_dir = Path(frame_dir)
     if not (frame_dir / ann_file).is_file():
         raise FileNotFoundError(f'KITTI info file {frame_dir / ann_file} not found')

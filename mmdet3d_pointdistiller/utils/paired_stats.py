@@ -17,15 +17,16 @@ import math
 import statistics
 from typing import Dict, List, Optional, Sequence
 
+from scipy.stats import t as student_t
+
 __all__ = ['paired_gain', 'mean_ci', 'gap_closed', 't_quantile']
 
 
 def t_quantile(p: float, dof: int) -> float:
     """Quantile ``p`` of Student's t with ``dof`` degrees of freedom (scipy)."""
-    from scipy.stats import t
     if dof < 1:
         raise ValueError(f'need at least 1 degree of freedom, got {dof}')
-    return float(t.ppf(p, dof))
+    return float(student_t.ppf(p, dof))
 
 
 def paired_gain(student: Sequence[float], distilled: Sequence[float],

@@ -6,6 +6,8 @@ from typing import Dict, Union
 
 import torch
 
+from mmdet3d.registry import MODELS
+
 
 def save_random_teacher(teacher_cfg: Dict, path: Union[str, Path], wrap: bool = True,
                         seed: int = 0) -> Dict[str, torch.Tensor]:
@@ -23,7 +25,6 @@ def save_random_teacher(teacher_cfg: Dict, path: Union[str, Path], wrap: bool = 
     Returns:
         The saved state dict.
     """
-    from mmdet3d.registry import MODELS
     torch.manual_seed(seed)
     teacher = MODELS.build(copy.deepcopy(teacher_cfg))
     teacher.init_weights()
