@@ -15,7 +15,12 @@ import os.path as osp
 from typing import Any, Dict, Optional
 
 import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
+from mmdet3d.registry import MODELS
+
+from ...compat import safe_torch_load
 from .state_dict import STUDENT, has_part, sub_state_dict
 
 __all__ = ['ExportError', 'load_checkpoint_file', 'export_student_state', 'verify_strict',
@@ -37,7 +42,6 @@ def load_checkpoint_file(path: str) -> Any:
     if not osp.isfile(path):
         raise ExportError(f'input checkpoint {path} does not exist')
     # weights-only load with the mmengine allow-list (compat shim of this package)
-    from mmdet3d_pointdistiller.compat import safe_torch_load
     return safe_torch_load(path, map_location='cpu')
 
 
@@ -74,10 +78,6 @@ def export_student_state(ckpt: Any, src: str = '<checkpoint>') -> Dict[str, Any]
 
 def verify_strict(exported: Dict[str, Any], config: str) -> None:
     """Load the exported weights into ``config``'s model with ``strict=True``."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmdet3d.registry import MODELS
-
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))
     if cfg.model.get('type') == 'PointDistillerDetector':

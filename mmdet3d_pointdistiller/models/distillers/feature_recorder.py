@@ -34,6 +34,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 from torch import Tensor, nn
 
+from mmdet.models.necks import FPN
+from mmdet3d.models.backbones import SECOND
+from mmdet3d.models.necks import PointNetFPNeck, SECONDFPN
+from mmdet3d.models.voxel_encoders import PillarFeatureNet
+
 OutputSelector = Optional[Union[int, str]]
 _UNSET = object()
 
@@ -128,11 +133,6 @@ def infer_out_channels(module: nn.Module, selector: OutputSelector) -> Optional[
     mmdet's ``FPN`` and ``PointNetFPNeck``'s ``fp_features``); for any other module the
     distiller checks the width on the first forward instead.
     """
-    from mmdet.models.necks import FPN
-    from mmdet3d.models.backbones import SECOND
-    from mmdet3d.models.necks import PointNetFPNeck, SECONDFPN
-    from mmdet3d.models.voxel_encoders import PillarFeatureNet
-
     if isinstance(module, PillarFeatureNet) and selector is None:
         last = module.pfn_layers[-1]
         return int(last.units) if getattr(last, 'last_vfe', False) else None
