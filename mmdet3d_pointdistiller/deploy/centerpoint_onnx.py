@@ -21,6 +21,8 @@ from typing import Dict, List, Sequence, Tuple
 from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
+from mmdet3d.registry import MODELS
+
 __all__ = ['centerpoint_problems', 'CenterPointOnnxNet', 'task_heads', 'output_names',
            'parse_output_names', 'split_outputs', 'build_head']
 
@@ -84,7 +86,6 @@ def split_outputs(outs: Sequence[Tensor], heads: TaskHeads) -> Tuple[List[Dict[s
 
 def build_head(model_cfg: ConfigDict) -> nn.Module:
     """The ``CenterHead`` of ``model_cfg`` (weights unused: decoding only) in eval mode."""
-    from mmdet3d.registry import MODELS
     head_cfg = copy.deepcopy(model_cfg.pts_bbox_head)
     train_cfg, test_cfg = model_cfg.get('train_cfg') or {}, model_cfg.get('test_cfg') or {}
     head_cfg.update(train_cfg=train_cfg.get('pts'), test_cfg=test_cfg.get('pts'))

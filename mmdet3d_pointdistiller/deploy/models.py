@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Tuple
+from typing import Dict, Tuple
 
+import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
+from mmdet3d.registry import MODELS
+
+from ..utils import save_random_teacher
 from ..utils.config_files import load_config as load_repo_config
-
-if TYPE_CHECKING:
-    import torch
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS: Dict[str, str] = {
@@ -106,10 +108,6 @@ def save_random_detector(model_cfg, path, seed: int = 0, background_logit: float
     Returns:
         The saved state dict.
     """
-    import torch
-    from mmengine.registry import init_default_scope
-
-    from mmdet3d_pointdistiller.utils import save_random_teacher
     init_default_scope('mmdet3d')  # stock mmdet3d configs carry no default_scope
     state = save_random_teacher(model_cfg, path, wrap=False, seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -132,7 +130,6 @@ def _calibrate_heatmaps(model_cfg, state, gen, background_logit: float, cls_gain
     """:func:`save_random_detector` for a ``CenterHead``: each task's last heatmap conv is
     redrawn (std ``cls_gain / sqrt(C_in)``) and its bias set so that an all-zero canvas scores
     at most ``background_logit`` in every class channel."""
-    import torch
     keys = sorted(k for k in state if '.heatmap.' in k and k.endswith('.weight')
                   and state[k].dim() == 4 and state[k].shape[0] < state[k].shape[1])
     for key in keys:  # the final conv of every task: fewer outputs (classes) than inputs
@@ -150,11 +147,7 @@ def _calibrate_heatmaps(model_cfg, state, gen, background_logit: float, cls_gain
 def _head_on_empty_canvas(model_cfg, state, prefix: str = ''):
     """The raw head output of ``model_cfg`` with weights ``state`` on an all-zero BEV canvas
     (``prefix='pts_'`` for multi-modality detectors such as CenterPoint)."""
-    import copy as _copy
-
-    import torch
-    from mmdet3d.registry import MODELS
-    model = MODELS.build(_copy.deepcopy(model_cfg))
+    model = MODELS.build(copy.deepcopy(model_cfg))
     model.load_state_dict(state, strict=True)
     model.eval()
     middle = model_cfg[prefix + 'middle_encoder']

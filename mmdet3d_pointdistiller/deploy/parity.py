@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence
 
+import shapely
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 __all__ = ['iou_3d_float64', 'compare_predictions', 'max_abs_diff']
@@ -31,7 +33,6 @@ def iou_3d_float64(boxes1: Any, boxes2: Any) -> Tensor:
     Returns:
         (n, m) float64 IoU.
     """
-    import shapely
     box_type = type(boxes1)
     b1, b2 = boxes1, boxes2
     bottom = [0, 3, 7, 4]  # x0y0, x0y1, x1y1, x1y0 at z0: a simple ring
@@ -62,7 +63,6 @@ def compare_predictions(ref: Any, test: Any, iou_thr: float = 0.99,
         ``max_score_diff``, ``max_box_diff`` (largest absolute difference of the 7 box
         parameters over matched pairs) and ``boxes_equal``.
     """
-    from scipy.optimize import linear_sum_assignment
     n_ref, n_test = len(ref.scores_3d), len(test.scores_3d)
     out = dict(count_ref=n_ref, count_test=n_test, min_iou=1.0, max_score_diff=0.0,
                max_box_diff=0.0, boxes_equal=n_ref == n_test)

@@ -41,8 +41,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 from torch import Tensor, nn
 
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Box3DMode, LiDARInstance3DBoxes
+
+from ..models.distillers.state_dict import STUDENT, has_part, sub_state_dict
 from .centerpoint_onnx import (CenterPointOnnxNet, centerpoint_problems, parse_output_names,
                                split_outputs, task_heads)
 from .centerpoint_onnx import build_head as build_center_head
@@ -164,12 +170,6 @@ def build_detector(cfg: Union[Config, ConfigDict, dict],
         KeyError: when the checkpoint's keys do not fit the model (missing and unexpected
             keys listed).
     """
-    from mmdet3d.registry import MODELS
-    from mmengine.registry import init_default_scope
-    from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
-
-    from ..models.distillers.state_dict import STUDENT, has_part, sub_state_dict
-
     model_cfg = check_exportable(cfg)
     init_default_scope('mmdet3d')
     model = MODELS.build(model_cfg)
@@ -248,7 +248,6 @@ class _Voxeliser:
     """mmdet3d's own hard voxelisation of one point cloud (eval mode: test ``max_voxels``)."""
 
     def __init__(self, model_cfg: ConfigDict) -> None:
-        from mmdet3d.registry import MODELS
         self.preprocessor = MODELS.build(copy.deepcopy(model_cfg.data_preprocessor)).eval()
 
     def __call__(self, points: Tensor) -> Dict[str, Tensor]:
@@ -259,7 +258,6 @@ class _Voxeliser:
 
 
 def _input_metas() -> List[dict]:
-    from mmdet3d.structures import Box3DMode, LiDARInstance3DBoxes
     return [dict(box_type_3d=LiDARInstance3DBoxes, box_mode_3d=Box3DMode.LIDAR)]
 
 
@@ -286,7 +284,7 @@ def export_onnx(detector: nn.Module, model_cfg: ConfigDict, out_path: Union[str,
     Returns:
         ``out_path``, checked with ``onnx.checker``.
     """
-    import onnx
+    import onnx  # lazy: optional dependency (onnx, the deploy extra)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     net = make_net(detector)
@@ -318,7 +316,7 @@ def export_onnx(detector: nn.Module, model_cfg: ConfigDict, out_path: Union[str,
 
 def read_model_cfg(onnx_path: Union[str, Path]) -> ConfigDict:
     """The model config stored by :func:`export_onnx` in the file's metadata."""
-    import onnx
+    import onnx  # lazy: optional dependency (onnx, the deploy extra)
     model = onnx.load(str(onnx_path), load_external_data=False)
     meta = {p.key: p.value for p in model.metadata_props}
     if META_CFG not in meta:
@@ -333,8 +331,6 @@ class _Runner(abc.ABC):
 
     def __init__(self, model_cfg: ConfigDict, num_levels: int,
                  head: Optional[nn.Module] = None) -> None:
-        from mmdet3d.registry import MODELS
-        from mmengine.registry import init_default_scope
         init_default_scope('mmdet3d')
         self.model_cfg = model_cfg
         self.num_levels = num_levels
@@ -417,7 +413,7 @@ class OnnxPointPillars(_Runner):
                  providers: Sequence[Union[str, Tuple[str, Dict[str, Any]]]] = (
                      'CPUExecutionProvider',), threads: int = 0,
                  model_cfg: Optional[ConfigDict] = None) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: optional dependency (onnxruntime, the deploy extra)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
