@@ -21,13 +21,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from mmdet3d.structures import LiDARInstance3DBoxes
+
 __all__ = ['match_boxes', 'error_statistics']
 
 IOU_BINS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
 
 
 def _iou(a: np.ndarray, b: np.ndarray, bev: bool) -> np.ndarray:
-    from mmdet3d.structures import LiDARInstance3DBoxes
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), dtype=np.float64)
     ba = LiDARInstance3DBoxes(torch.as_tensor(a, dtype=torch.float32))

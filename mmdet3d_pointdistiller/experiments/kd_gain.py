@@ -30,7 +30,13 @@ import statistics
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
+
+from mmdet3d_pointdistiller.quickstart.metrics import (CLASSES, extract_ap40, final_val_metrics,
+                                                       moderate_summary, val_curve)
 from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
+from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics',
            'plot_kd_curves', 'plot_paired_gains', 'plot_learning_curves', 'write_report',
@@ -43,8 +49,6 @@ METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mea
 def run_result(work_dir: str, iters: int, curve: bool = False) -> dict:
     """The final-validation numbers of one finished training run; with ``curve`` also its
     learning curve (every validation, :func:`~.metrics.val_curve`) under ``curve``."""
-    from mmdet3d_pointdistiller.quickstart.metrics import (extract_ap40, final_val_metrics,
-                                                           moderate_summary, val_curve)
     ap = extract_ap40(final_val_metrics(work_dir, step=iters))
     out = dict(moderate_summary(ap), ap=ap)
     if curve:
@@ -56,7 +60,6 @@ def kd_diagnostics(work_dir: str, ckpt: Optional[str] = None, tail: int = 10) ->
     """KD loss at the first and last log lines, the final detection loss, and the logged
     adapter statistics / effective number of weighted queries (``DistillStatsHook``) at the
     end (mean of the last ``tail`` log records). None for runs without ``loss_pd_*``."""
-    from mmdet3d_pointdistiller.utils.scalars import read_scalars
     train = [r for r in read_scalars(work_dir) if 'iter' in r and 'loss' in r]
     kd = [r for r in train if any(k.startswith('loss_pd_') or k.startswith('loss_kd')
                                   for k in r)]
@@ -87,7 +90,6 @@ def _class_gains(ref: Dict[str, dict], runs: Dict[str, dict],
                  seeds: Sequence[int]) -> Optional[dict]:
     """``{view: {class: paired_gain}}`` of the moderate AP40 of each class, 3D and BEV; None
     if a run has no per-class table (``ap``)."""
-    from mmdet3d_pointdistiller.quickstart.metrics import CLASSES
     if not all('ap' in r[str(s)] for r in (ref, runs) for s in seeds):
         return None
     return {view: {c: paired_gain([ref[str(s)]['ap'][view][c]['moderate'] for s in seeds],
@@ -330,7 +332,6 @@ def _measured_diagnostics_table(diags: List[tuple]) -> List[str]:
 def _class_table(e: dict) -> List[str]:
     """Markdown lines: per class and view, the student's mean and seed sd, and every arm's
     paired gain [95 % CI] (which class carries the 3-class mAP's gains and its noise)."""
-    from mmdet3d_pointdistiller.quickstart.metrics import CLASSES
     ref = e['runs'].get('student', {})
     arms = [(m, a) for m, a in e['arms'].items() if a.get('paired_gain_class')]
     if len(ref) < 2 or not arms or not all('ap' in r for r in ref.values()):
@@ -391,9 +392,7 @@ def _plot_per_run(rec: dict, path: str, series: Callable[[dict], Optional[tuple]
               if any(series(r) for runs in e['runs'].values() for r in runs.values())]
     if not panels:
         return None
-    import matplotlib
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, (ratio, e) in zip(axes[0], panels):
         for k, (method, runs) in enumerate(e['runs'].items()):
@@ -443,9 +442,7 @@ def plot_paired_gains(rec: dict, path: str) -> Optional[str]:
     """One panel per ratio, one row per method: its per-seed paired 3D gains over the
     student-only run (dots) and their mean with the Student-t 95 % CI (bar); a line at 0.
     Returns the path, or None when no ratio has a paired seed yet."""
-    import matplotlib
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     panels = [(ratio, [(m, a['paired_gain']) for m, a in e.get('arms', {}).items()
                        if a['paired_gain']['n'] > 0])
               for ratio, e in rec['ratios'].items()]

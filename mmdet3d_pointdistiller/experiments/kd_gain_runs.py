@@ -10,13 +10,23 @@ gives the method, the outputs and the commands).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from argparse import Namespace
 from pathlib import Path
 from typing import Dict, List
 
-from ..quickstart.settings import ZOO_RECORD
+from mmengine.config import Config
+
+from ..quickstart.dataset import ensure_dataset
+from ..quickstart.jobs import TrainJob, config_hash, subprocess_env
+from ..quickstart.progress import Progress, fmt_seconds
+from ..quickstart.settings import ZOO_RECORD, Budget
+from ..quickstart.summary import machine_description
 from ..utils.paths import checkout_root
+from .kd_gain import (METRIC, compare_records, format_interval, kd_diagnostics, run_result,
+                      summarise_ratio, write_report)
+from .protocol import confirmatory_status, flat_runs, protocol_info
 
 __all__ = ['DEFAULT_METHODS', 'NUM_TRAIN', 'NUM_VAL', 'TITLE', 'ZOO_RECORD', 'parse_methods',
            'needs_teacher', 'load_teacher', 'run_pool', 'render', 'compare', 'hashes',
@@ -62,7 +72,6 @@ def parse_methods(items: List[str], need_student: bool = True) -> Dict[str, str]
 
 def needs_teacher(config: str) -> bool:
     """Whether ``config``'s model is a distiller that loads a teacher checkpoint."""
-    from mmengine.config import Config
     model = Config.fromfile(str(REPO / config)).model
     return model.get('type') == 'PointDistillerDetector' and model.get('distill', True)
 
@@ -87,7 +96,6 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
     takes the next job as soon as a run ends (a student-only run ends before its distilled
     twin), and ``on_done(job)`` runs after each one (the record is rewritten there).
     ``entry['wall_time_s']`` accumulates the wall time during which runs were training."""
-    import threading
     queue, running, done = list(jobs), [], 0
     lock = threading.Lock()
     last = [0.0]
@@ -124,7 +132,6 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
 def render(record: str) -> int:
     """Recompute every ratio's statistics from the record's per-run values and rewrite its
     ``.md`` and ``.png`` (no training; the record's runs and commands are kept)."""
-    from .kd_gain import summarise_ratio, write_report
     path = Path(record)
     if not path.is_file():
         raise SystemExit(f'--render: {record} not found')
@@ -141,7 +148,6 @@ def render(record: str) -> int:
 def compare(paths: List[str], ratio: str, method: str) -> int:
     """Print the paired difference B - A of ``method``'s runs in two records ``paths``
     (e.g. one KD config with two teachers)."""
-    from .kd_gain import compare_records, format_interval
     recs = []
     for path in paths:
         if not Path(path).is_file():
@@ -166,7 +172,6 @@ def compare(paths: List[str], ratio: str, method: str) -> int:
 def hashes(argv: List[str]) -> int:
     """``--hashes name=config ...``: print the SHA-1 of each fully resolved config (no
     ``--cfg-options``; data root and repository as placeholders), for a protocol's arm table."""
-    from ..quickstart.jobs import config_hash, subprocess_env
     methods = parse_methods(argv, need_student=False)
     env = subprocess_env(REPO / 'data/sim_kitti', 1)
     print('| arm | config | resolved-config SHA-1 |\n|---|---|---|')
@@ -193,13 +198,6 @@ def check_schedule(seeds: List[int], jobs: int, threads: int, iters: int, evals:
 def run(args: Namespace, command: str) -> int:
     """Train (or reuse) every run of ``args`` (``tools/benchmark_kd_gain.py``'s options) and
     rewrite the record after each; ``command`` is stored in it."""
-    from ..quickstart.dataset import ensure_dataset
-    from ..quickstart.jobs import TrainJob, subprocess_env
-    from ..quickstart.progress import Progress, fmt_seconds
-    from ..quickstart.settings import Budget
-    from ..quickstart.summary import machine_description
-    from .kd_gain import METRIC, kd_diagnostics, run_result, summarise_ratio, write_report
-    from .protocol import confirmatory_status, flat_runs, protocol_info
     if args.methods:
         methods = parse_methods(args.methods)
     elif args.ratio in DEFAULT_METHODS:

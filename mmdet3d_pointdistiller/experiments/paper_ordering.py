@@ -21,8 +21,11 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence
 
+from scipy.stats import kendalltau
+
 from mmdet3d_pointdistiller.paper_results import paper_table
 from mmdet3d_pointdistiller.experiments.kd_gain import format_interval
+from mmdet3d_pointdistiller.utils.paired_stats import mean_ci
 
 __all__ = ['PAPER_METHODS', 'paper_gains', 'ordering_rows', 'kendall_tau', 'family_wise',
            'ordering_markdown']
@@ -95,7 +98,6 @@ def ordering_rows(record: dict, ratio: str) -> List[dict]:
 def kendall_tau(rows: Sequence[dict]) -> Optional[dict]:
     """Kendall's tau-b (scipy) between paper and measured 3D gains over the rows with a paired
     seed: ``{tau, p, m}`` (m methods), or None for fewer than 3 such rows."""
-    from scipy.stats import kendalltau
     both = [(r['paper_gain_3d'], r['gain_3d']) for r in rows if r['n'] > 0]
     if len(both) < 3:
         return None
@@ -125,7 +127,6 @@ def family_wise(rows: Sequence[dict], alpha: float = 0.05) -> Optional[dict]:
     least ``1 - alpha``. Returns ``{m, level, expected_false, intervals: {key: mean_ci}}``
     (``expected_false = alpha * m``: the 95 % intervals expected to exclude 0 by chance if
     no method had an effect), or None for fewer than 2 such rows."""
-    from mmdet3d_pointdistiller.utils.paired_stats import mean_ci
     tested = [r for r in rows if r['n'] >= 2]
     if len(tested) < 2:
         return None

@@ -19,9 +19,22 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint, set_random_seed
+from scipy.optimize import linear_sum_assignment
 
+from mmdet3d.registry import MODELS
+
+from mmdet3d_pointdistiller.compat import safe_torch_load
+from mmdet3d_pointdistiller.engine.hooks import update_bn_stats
+from mmdet3d_pointdistiller.quickstart.metrics import (CLASSES, DIFFICULTIES, PREFIX,
+                                                       extract_ap40, moderate_map)
+from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset, mmdet3d_mim_root
 from mmdet3d_pointdistiller.utils.paths import SIM_ROOT_ENV, repo_root, sim_data_root
+from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
+from ..apis.inference import load_detector, load_frame, predict_frame
 from ..quickstart.evaluation import evaluate_checkpoint
 
 __all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve',
@@ -45,7 +58,6 @@ def save_fp16_checkpoint(src: os.PathLike, dst: os.PathLike, meta: Optional[dict
     Returns:
         dict: ``tensors``, ``fp16_tensors``, ``bytes``.
     """
-    from mmdet3d_pointdistiller.compat import safe_torch_load
     state = safe_torch_load(str(src), map_location='cpu')
     state = state.get('state_dict', state)
     out, n16 = {}, 0
@@ -68,7 +80,6 @@ def curve_point(metrics: Dict[str, float], step: Optional[int]) -> dict:
     ``{'strict' | 'loose': {view: {class: {difficulty: AP40}}}}`` (strict = official IoU
     0.7 / 0.5 / 0.5 for Car / Pedestrian / Cyclist, loose = 0.5 / 0.25 / 0.25), plus the
     moderate 3D / BEV mAP of the strict thresholds."""
-    from mmdet3d_pointdistiller.quickstart.metrics import CLASSES, DIFFICULTIES, PREFIX
     ap = {th: {view: {c: {d: float(metrics[f'{PREFIX}{c}_{view}_AP40_{d}_{th}'])
                           for d in DIFFICULTIES} for c in CLASSES}
                for view in ('BEV', '3D')} for th in ('strict', 'loose')}
@@ -79,8 +90,6 @@ def curve_point(metrics: Dict[str, float], step: Optional[int]) -> dict:
 
 def learning_curve(work_dir: str) -> List[dict]:
     """Every KittiMetric validation a training run logged (:func:`curve_point` entries)."""
-    from mmdet3d_pointdistiller.quickstart.metrics import PREFIX
-    from mmdet3d_pointdistiller.utils.scalars import read_scalars
     return [curve_point(rec, rec.get('step')) for rec in read_scalars(work_dir)
             if any(k.startswith(PREFIX) for k in rec)]
 
@@ -89,7 +98,6 @@ def make_val_subset(out: str, val_start: int, num_val: int, seed: int = 0) -> No
     """A dataset whose val split is frames ``val_start..val_start+num_val-1`` of the
     simulator (seed ``seed``), converted by mmdet3d's ``create_data kitti`` (2 train frames,
     which the converter needs)."""
-    from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset, mmdet3d_mim_root
     generate_dataset(out, 2, num_val, seed=seed, spec=LidarSpec(), progress=False,
                      val_start=val_start)
     env = dict(os.environ)
@@ -107,7 +115,6 @@ def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
                     seed: int = 0, threads: int = 1, tmp: Optional[str] = None) -> dict:
     """KittiMetric moderate mAP of ``checkpoint`` on ``num_val`` val frames starting at
     ``val_start``, re-created by the simulator: ``{map_3d, map_bev, car_3d_moderate}``."""
-    from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40, moderate_map
     own = tmp is None
     tmp = tmp or tempfile.mkdtemp(prefix='pd_zoo_check_')
     try:
@@ -135,7 +142,6 @@ def match_predictions(a: dict, b: dict) -> Optional[np.ndarray]:
     Args:
         a, b: ``predict_frame`` outputs: ``boxes`` (N, 7) with the centre first, ``labels`` (N,).
     """
-    from scipy.optimize import linear_sum_assignment
     la, lb = np.asarray(a['labels']), np.asarray(b['labels'])
     if len(la) != len(lb) or (np.sort(la) != np.sort(lb)).any():
         return None
@@ -155,7 +161,6 @@ def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequenc
     and ``max_score_diff`` over the frames with the same box count and labels, ``count_equal``
     (true on every frame) and ``frames_differing`` (frame index, box counts, the lowest score
     there)."""
-    from ..apis.inference import load_detector, load_frame, predict_frame
     preds = []
     for ckpt in (ckpt_a, ckpt_b):
         model, cfg = load_detector(str(repo_root() / config), str(ckpt))
@@ -184,12 +189,6 @@ def precise_bn_checkpoint(config: str, src: str, dst: str, num_batches: int = 50
     Returns:
         dict: ``batches`` used and the largest relative change of a running variance.
     """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint, set_random_seed
-
-    from mmdet3d.registry import MODELS
-    from mmdet3d_pointdistiller.engine.hooks import update_bn_stats
     init_default_scope('mmdet3d')
     with sim_data_root(data_root or os.environ.get(SIM_ROOT_ENV)):
         cfg = Config.fromfile(str(repo_root() / config))
