@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Tuple
 
+from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset, mmdet3d_mim_root
 from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
 
 from .jobs import mim_executable
@@ -49,7 +50,6 @@ def ensure_dataset(root: Path, b: Budget, seed: int, force: bool, progress: Prog
         raise SystemExit(f'{root} exists but is not a quickstart dataset of this budget ({why}); '
                          f'pass --force-data to overwrite it or --data-root to use another '
                          f'folder')
-    from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset
     if root.exists() and stamp is not None:
         shutil.rmtree(root)  # a quickstart dataset of another size: rebuild from scratch
     progress.update(0.0, f'simulating {b.num_train} + {b.num_val} frames into {root}')
@@ -57,7 +57,6 @@ def ensure_dataset(root: Path, b: Budget, seed: int, force: bool, progress: Prog
                              workers=workers, progress=False)
     progress.update(0.3, f"simulated {stats['frames']} frames in {stats['seconds']:.0f} s; "
                          f'running mmdet3d\'s converter (create_data kitti --with-plane)')
-    from mmdet3d_pointdistiller.sim import mmdet3d_mim_root
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [mmdet3d_mim_root()] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))

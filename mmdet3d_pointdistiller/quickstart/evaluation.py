@@ -4,15 +4,29 @@ teacher as a run (``shipped_teacher``). Configs and shipped files are read relat
 repository root ``repo`` (see :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`)."""
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
+import numpy as np
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+from mmdet3d.registry import DATASETS
+
+from mmdet3d_pointdistiller.quickstart.complexity import (count_flops, count_params,
+                                                          measure_latency)
+from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40, final_val_metrics
 from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
 from mmdet3d_pointdistiller.utils.paths import SIM_ROOT_ENV, repo_root, sim_data_root
 
+from ..apis.inference import gt_from_info, load_detector, load_frame, predict_frame
+from ..vis import distiller_selection, plot_training_curves, render_bev
 from .progress import Progress
 from .settings import CONFIGS, DISPLAY, ZOO_RECORD, ZOO_TEACHER, Budget
 
@@ -21,9 +35,6 @@ __all__ = ['evaluate', 'evaluate_checkpoint', 'pictures', 'shipped_teacher', 'va
 
 def val_batches(cfg, num: int) -> List[dict]:
     """The first ``num`` validation frames of ``cfg`` as one-frame batches."""
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmdet3d.registry import DATASETS
     init_default_scope('mmdet3d')
     ds = DATASETS.build(cfg.val_dataloader.dataset)
     return [pseudo_collate([ds[i]]) for i in range(min(num, len(ds)))]
@@ -48,12 +59,6 @@ def _evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, 
               progress: Progress, threads: int,
               repo: Optional[Union[str, Path]] = None) -> Dict[str, dict]:
     """:func:`evaluate` with the data root set."""
-    import torch
-    from mmdet3d_pointdistiller.quickstart.complexity import (count_flops, count_params,
-                                                              measure_latency)
-    from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40, final_val_metrics
-    from ..apis.inference import load_detector
-
     repo = repo_root(repo)
     torch.set_num_threads(threads)
     kd = runs['pointdistiller']
@@ -98,12 +103,6 @@ def pictures(runs: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
              progress: Progress, threads: int, score_thr: float = 0.3,
              repo: Optional[Union[str, Path]] = None) -> Dict[str, List[str]]:
     """BEV PNGs per model on the first ``vis_frames`` val frames, and the training curves."""
-    import pickle
-
-    import numpy as np
-    import torch
-    from ..apis.inference import gt_from_info, load_detector, load_frame, predict_frame
-    from ..vis import distiller_selection, plot_training_curves, render_bev
     repo = repo_root(repo)
     torch.set_num_threads(threads)
     out_dir = work_root / 'bev'
@@ -178,7 +177,6 @@ def shipped_teacher(root: Path, b: Budget, data_seed: int, work_root: Path, thre
                sha256=zoo['sha256'])
     if cached is not None and cached.get('key') == key and not force:
         return dict(out, ap=cached['ap'], note=f'AP measured earlier ({cache})')
-    from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40
     ap = extract_ap40(evaluate_checkpoint(CONFIGS['teacher'], str(ckpt), str(root),
                                           str(work_root / 'teacher_test'), threads, repo=repo))
     write_json(cache, dict(key=key, ap=ap))
@@ -192,7 +190,6 @@ def evaluate_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: 
     ``Runner.test``, the path of ``mim test``), in a subprocess with ``threads`` torch
     threads; a relative ``config`` is read from the repository root ``repo`` (see
     :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`). Returns the metric dict."""
-    import json
     repo = repo_root(repo)
     script = (
         'import json, sys, torch\n'

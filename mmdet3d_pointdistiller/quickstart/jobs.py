@@ -3,15 +3,19 @@ resolved-config hash that decides reuse, one job (reused, resumed or new) and a 
 together with combined progress."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
+
+from mmengine.config import Config
 
 from mmdet3d_pointdistiller.utils.cfg_options import merge_cfg_options
 from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
@@ -70,9 +74,6 @@ def config_hash(config: str, options: Sequence[str], env: Dict[str, str],
     placeholders before hashing, so the same run hashes alike in another checkout (recorded
     benchmark runs are matched by it). ``repo``: the repository root (see
     :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`) relative configs are read from."""
-    import hashlib
-
-    from mmengine.config import Config
     root = repo_root(repo)
     path = Path(config) if Path(config).is_absolute() else root / config
     with sim_data_root(env.get(SIM_ROOT_ENV) or None):
@@ -156,7 +157,6 @@ class TrainJob:
 
     def start(self, on_event: Callable[['TrainJob'], None]) -> None:
         """Start the subprocess; a reader thread parses its log and calls ``on_event``."""
-        import threading
         if self.mode == 'new' and self.work_dir.exists():
             shutil.rmtree(self.work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -225,7 +225,6 @@ class TrainJob:
 
 def run_train_jobs(jobs: Sequence[TrainJob], progress: Progress, parallel: bool) -> None:
     """Run the jobs that are not reused (all at once if ``parallel``) with combined progress."""
-    import threading
     todo = [j for j in jobs if j.ran]
     if not todo:
         progress.finish(skipped=True, note=', '.join(str(j.ckpt) for j in jobs))

@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 from typing import Dict, Optional, Union
 
+from mmdet3d_pointdistiller.quickstart.metrics import format_table, moderate_map
+from mmdet3d_pointdistiller.utils import cpu_model_name
 from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
@@ -29,7 +31,6 @@ def write_summary(work_root: Path, results: Dict[str, dict], info: dict,
     Returns:
         str: the markdown text.
     """
-    from mmdet3d_pointdistiller.quickstart.metrics import format_table, moderate_map
     rows = [results[n] for n in ('teacher', 'student', 'pointdistiller')]
     gain = {v: moderate_map(results['pointdistiller']['ap'], v)
             - moderate_map(results['student']['ap'], v) for v in ('BEV', '3D')}
@@ -102,7 +103,6 @@ def benchmark_comparison(gain_3d: float, info: dict,
 
 def machine_description() -> str:
     """CPU cores, CPU model and operating system, in words."""
-    from mmdet3d_pointdistiller.utils import cpu_model_name
     return (f'{os.cpu_count()} CPU cores ({cpu_model_name()}), '
             f'{platform.system()} {platform.release()}')
 

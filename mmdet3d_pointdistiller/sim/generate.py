@@ -1,12 +1,15 @@
 """The dataset driver: simulate frames in parallel and write a complete KITTI-format dataset."""
 from __future__ import annotations
 
+import importlib.util
+import multiprocessing as mp
 import os
 import time
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import numpy as np
+from tqdm import tqdm
 
 from .frame import simulate_frame
 from .kitti_writer import write_frame, write_image_sets, write_testing_split
@@ -18,7 +21,6 @@ __all__ = ['generate_dataset', 'mmdet3d_mim_root']
 def mmdet3d_mim_root() -> str:
     """The ``.mim`` folder of the installed mmdet3d; put it on ``PYTHONPATH`` so that
     ``mim run mmdet3d create_data`` can import its ``tools.dataset_converters`` package."""
-    import importlib.util
     spec = importlib.util.find_spec('mmdet3d')
     if spec is None or spec.origin is None:
         raise ImportError('mmdet3d is not installed')
@@ -68,10 +70,8 @@ def generate_dataset(out: os.PathLike, num_train: int, num_val: int, seed: int =
     results = []
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=len(jobs), unit='frame', desc='simulate KITTI')
     if workers > 1:
-        import multiprocessing as mp
         with mp.get_context('fork').Pool(workers) as pool:
             for r in pool.imap(_simulate_and_write, jobs, chunksize=4):
                 results.append(r)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from pathlib import Path
 from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np
+from PIL import Image
 
 from .calib import CALIB_TEXT, IMAGE_HEIGHT, IMAGE_WIDTH, lidar_plane_to_camera
 from .spec import KittiLabel, SimFrame
@@ -35,7 +37,6 @@ def placeholder_png(width: int = IMAGE_WIDTH, height: int = IMAGE_HEIGHT) -> byt
     """Bytes of a black RGB PNG of the KITTI image size (the converter reads its shape)."""
     key = (width, height)
     if key not in _PNG_CACHE:
-        from PIL import Image
         buf = io.BytesIO()
         Image.new('RGB', (width, height)).save(buf, format='PNG', optimize=True)
         _PNG_CACHE[key] = buf.getvalue()
@@ -80,7 +81,6 @@ def write_testing_split(root: os.PathLike, ids: Sequence[int]) -> None:
     mmdet3d 1.4's converter needs a non-empty test split: ``update_kitti_infos`` raises
     ``UnboundLocalError: ignore_class_name`` on an empty ``ImageSets/test.txt``.
     """
-    import shutil
     root = Path(root)
     for sub, ext in (('velodyne', 'bin'), ('calib', 'txt'), ('image_2', 'png')):
         (root / 'testing' / sub).mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,10 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from mmengine.config import Config, ConfigDict
 
+from mmdet3d.registry import MODELS
+
+from ..models.distillers import load_teacher_config
+from ..utils import save_random_teacher
 from ..utils.paths import checkout_root
 
 #: the source checkout the package sits in (the helpers read its ``configs/``)
@@ -94,7 +98,6 @@ def kd_config(path: Union[str, Path], crop: Optional[Sequence[float]] = None,
     Returns:
         Config: the whole config; ``model.teacher`` is a model dict, not a file name.
     """
-    from mmdet3d_pointdistiller.models.distillers import load_teacher_config
     cfg = Config.fromfile(str(path))
     teacher = load_teacher_config(cfg.model.teacher)
     if crop is not None:
@@ -113,7 +116,6 @@ def small_distiller_cfg(tmp_dir: Path) -> Config:
     Returns:
         Config: only ``model``.
     """
-    from mmdet3d_pointdistiller.utils import save_random_teacher
     cfg = kd_config(PP_KD, SMALL_CROP)
     ckpt = tmp_dir / 'teacher.pth'
     save_random_teacher(cfg.model.teacher, ckpt)
@@ -124,7 +126,6 @@ def small_distiller_cfg(tmp_dir: Path) -> Config:
 
 def build_model(model_cfg: ConfigDict, seed: int = 0) -> torch.nn.Module:
     """Build ``model_cfg`` with torch seed ``seed``, run ``init_weights`` and set train mode."""
-    from mmdet3d.registry import MODELS
     torch.manual_seed(seed)
     model = MODELS.build(copy.deepcopy(model_cfg))
     model.init_weights()

@@ -57,6 +57,6 @@ def need_kitti_frame() -> Path:
     kitti_real = kitti_real_dir()
     if not (kitti_real / f'{KITTI_FRAME}.bin').is_file() or \
             not (kitti_real / f'{KITTI_FRAME}.pkl').is_file():
-        import pytest
+        import pytest  # lazy: optional dependency (pytest, the tests extra; bench imports testing)
         pytest.fail(f'real KITTI frame not found under {kitti_real}')
     return kitti_real

@@ -1,6 +1,7 @@
 """The real KITTI frame 000008 through mmdet3d's own ``KittiDataset`` pipeline, for tests."""
 from typing import Dict, List, Sequence
 
+from ..utils import load_kitti_frame
 from ..utils.kitti_classes import THREE_CLASSES
 from .configs import SMALL_CROP
 from .data import need_kitti_frame
@@ -23,7 +24,6 @@ def kitti_frame(crop: Sequence[float], extra_transforms: Sequence[dict] = ()) ->
     Returns:
         dict: ``inputs`` and ``data_samples`` of one sample, with at least one box.
     """
-    from mmdet3d_pointdistiller.utils import load_kitti_frame
     kitti_real = need_kitti_frame()
     item = load_kitti_frame(kitti_real, crop, train=True, classes=CLASSES,
                             extra_transforms=extra_transforms)

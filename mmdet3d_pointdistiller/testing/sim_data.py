@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..sim import generate_dataset, mmdet3d_mim_root
+
 __all__ = ['convert_sim_kitti']
 
 
@@ -23,7 +25,6 @@ def convert_sim_kitti(root: Path, num_train: int, num_val: int, seed: int,
         RuntimeError: the converter failed (its output tail in the message), or ``mim`` is
             not installed next to the running Python.
     """
-    from ..sim import generate_dataset, mmdet3d_mim_root
     generate_dataset(root, num_train, num_val, seed=seed, progress=False)
     mim = Path(sys.executable).with_name('mim')
     if not mim.exists():
