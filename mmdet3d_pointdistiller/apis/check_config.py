@@ -27,6 +27,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mmdet3d.registry import MODELS
+from mmdet3d_pointdistiller.models.distillers import load_teacher_config
 from mmdet3d_pointdistiller.utils import (load_kitti_frame, merge_cfg_options,
                                           save_random_teacher)
 
@@ -66,7 +67,6 @@ def check_distill_config(config: Union[str, Path], frame_dir: Union[str, Path],
         ValueError: the model is not a distiller with ``distill=True``, or a loss term is not
             finite, or a KD term is not positive, naming it.
     """
-    from mmdet3d_pointdistiller.models.distillers import load_teacher_config
     cfg = Config.fromfile(str(config))
     merge_cfg_options(cfg, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet3d'))

@@ -22,8 +22,15 @@ import copy
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Polygon, Rectangle
+from mmengine.structures import InstanceData
+
+from mmdet3d.structures import LiDARInstance3DBoxes
 
 from mmdet3d_pointdistiller.models.losses.selection import recording_selections
 # one reader of mmengine's scalars.json, shared with the KittiMetric readers (re-exported)
@@ -53,9 +60,6 @@ def distiller_selection(model, data: dict, gt_boxes: Optional[np.ndarray] = None
         dict: per tap name: ``layout`` (str), ``index`` (N,) long, ``weight`` (N,) float and,
         for the voxel layout, ``xy`` (N, 2) pillar centres in metres and ``voxel_size``.
     """
-    from mmengine.structures import InstanceData
-    from mmdet3d.structures import LiDARInstance3DBoxes
-
     if not getattr(model, 'distill', False) or not hasattr(model, 'distill_losses'):
         raise TypeError('distiller_selection needs a PointDistillerDetector with distill=True')
     batch = model.data_preprocessor(copy.deepcopy(data), False)
@@ -96,7 +100,6 @@ def distiller_selection(model, data: dict, gt_boxes: Optional[np.ndarray] = None
 # ----------------------------------------------------------------------------- drawing
 def bev_box_corners(boxes: np.ndarray) -> np.ndarray:
     """(K, 7) LiDAR boxes -> (K, 4, 2) BEV corner polygons (mmdet3d's own box geometry)."""
-    from mmdet3d.structures import LiDARInstance3DBoxes
     if len(boxes) == 0:
         return np.zeros((0, 4, 2), dtype=np.float32)
     corners = LiDARInstance3DBoxes(torch.as_tensor(np.asarray(boxes), dtype=torch.float32)).corners
@@ -127,7 +130,6 @@ def draw_bev(ax, points: np.ndarray, *, gt_boxes: Optional[np.ndarray] = None,
     Returns:
         the colour-bar mappable of the selection, or None.
     """
-    from matplotlib.patches import Polygon, Rectangle
     pts = np.asarray(points)
     if point_cloud_range is not None:
         x0, y0, _, x1, y1, _ = point_cloud_range
@@ -182,10 +184,7 @@ def draw_bev(ax, points: np.ndarray, *, gt_boxes: Optional[np.ndarray] = None,
 
 def render_bev(out_png: str, points: np.ndarray, *, title: str = '', **kwargs) -> str:
     """Draw :func:`draw_bev` into a new figure with a legend and save it as ``out_png``."""
-    import matplotlib
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(7, 7), dpi=150)
     mappable = draw_bev(ax, points, title=title, **kwargs)
@@ -223,9 +222,7 @@ def plot_training_curves(runs: Dict[str, str], out_png: str,
         out_png: output file.
         metric: validation key plotted in the third panel.
     """
-    import matplotlib
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=130)
     for name, work_dir in runs.items():
