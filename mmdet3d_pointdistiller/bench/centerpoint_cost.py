@@ -30,7 +30,16 @@ from typing import Dict, List, Sequence
 
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
 
+from mmdet3d.registry import MODELS
+
+from ..models.distillers import load_teacher_config
+from ..quickstart.complexity import count_flops, count_params
+from ..utils import save_random_teacher
+from ..utils.kitti_frame import load_kitti_frame
 from ..utils.paths import checkout_root
 
 __all__ = ['CASES', 'measure', 'render', 'run']
@@ -60,9 +69,6 @@ REFERENCE = 'PointPillars 16x student'
 def _build(config: str, tmp: Path):
     """(model in train mode, detector whose size is reported, point-cloud range, the
     config's ``AddZeroVelocity`` transform if its training pipeline has one)."""
-    from mmdet3d.registry import MODELS
-    from ..models.distillers import load_teacher_config
-    from ..utils import save_random_teacher
     cfg = Config.fromfile(str(REPO / config))
     model_cfg = copy.deepcopy(cfg.model)
     if model_cfg.type == 'PointDistillerDetector':
@@ -81,11 +87,6 @@ def _build(config: str, tmp: Path):
 def measure(kitti_dir: Path, iters: int = 5, rounds: int = 3, warmup: int = 2,
             cases: Sequence = CASES, log=print) -> Dict:
     """Measure every case; returns the record (see the module docstring)."""
-    from mmengine.dataset import pseudo_collate
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from ..quickstart.complexity import count_flops, count_params
-    from ..utils.kitti_frame import load_kitti_frame
     init_default_scope('mmdet3d')
     built, rows = {}, []
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,8 +11,21 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Callable, Dict
 
+import mmcv
+import mmengine
+import numpy as np
 import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.hub import get_config
+from mmengine.registry import init_default_scope
 
+import mmdet3d
+from mmdet3d.registry import MODELS
+
+from ..ops import (ball_query_cpu, furthest_point_sample_cpu, gather_points_cpu,
+                   grouping_operation_cpu, points_in_boxes_all_cpu, roipoint_pool3d_cpu,
+                   three_interpolate_cpu, three_nn_cpu)
+from ..utils import cpu_model_name, load_kitti_frame
 from ..utils.paths import checkout_root
 
 __all__ = ['CONFIGS', 'DEFAULT_FRAME', 'bench_detector', 'bench_point_ops', 'write_report', 'run']
@@ -39,11 +52,6 @@ def _median_time(fn: Callable[[], None], repeats: int) -> Dict[str, float]:
 
 def bench_detector(name: str, frame_dir: Path, batch: int, repeats: int) -> Dict[str, Dict]:
     """Train-step and predict times of one stock detector on the real frame."""
-    from mmengine.dataset import pseudo_collate
-    from mmengine.hub import get_config
-    from mmengine.registry import init_default_scope
-    from mmdet3d.registry import MODELS
-    from ..utils import load_kitti_frame
     init_default_scope('mmdet3d')
     torch.manual_seed(0)
     cfg = get_config(CONFIGS[name])
@@ -77,10 +85,6 @@ def bench_detector(name: str, frame_dir: Path, batch: int, repeats: int) -> Dict
 
 def bench_point_ops(frame_dir: Path, repeats: int) -> Dict[str, Dict]:
     """The CPU point ops at PointRCNN's sizes, on the real frame's points."""
-    import numpy as np
-    from ..ops import (ball_query_cpu, furthest_point_sample_cpu, gather_points_cpu,
-                       grouping_operation_cpu, points_in_boxes_all_cpu, roipoint_pool3d_cpu,
-                       three_interpolate_cpu, three_nn_cpu)
     pts = np.fromfile(frame_dir / '000008.bin', dtype=np.float32).reshape(-1, 4)[:, :3]
     pts = pts[(pts[:, 0] > 0) & (pts[:, 0] < 70.4) & (np.abs(pts[:, 1]) < 40)]
     rng = np.random.default_rng(0)
@@ -116,9 +120,6 @@ def bench_point_ops(frame_dir: Path, repeats: int) -> Dict[str, Dict]:
 
 
 def _versions() -> Dict[str, str]:
-    import mmcv
-    import mmdet3d
-    import mmengine
     return dict(python=platform.python_version(), torch=torch.__version__,
                 mmengine=mmengine.__version__, mmcv=mmcv.__version__,
                 mmdet3d=mmdet3d.__version__)
@@ -153,7 +154,6 @@ def run(args: Namespace, command: str) -> Dict:
         sys.exit('this benchmark measures the CPU path; run it on a machine without CUDA '
                  '(or with CUDA_VISIBLE_DEVICES="")')
     torch.set_num_threads(args.threads)
-    from ..utils import cpu_model_name
     result = dict(
         command=command,
         machine=dict(cpu=cpu_model_name(), cores=os.cpu_count(), threads=args.threads,

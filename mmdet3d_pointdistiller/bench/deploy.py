@@ -155,7 +155,7 @@ def run(args: Namespace, command: str) -> Dict[str, Any]:
     """Benchmark ``args.models``; writes ``deploy.json`` and ``deploy.md`` to ``args.out_dir``
     and returns the record."""
     torch.set_num_threads(1)
-    import onnxruntime
+    import onnxruntime  # lazy: optional dependency (onnxruntime, the deploy extra)
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
     log = lambda msg: print(msg, flush=True)  # noqa: E731

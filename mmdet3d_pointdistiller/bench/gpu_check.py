@@ -14,6 +14,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, List
 
+import torch
+from mmengine.config import Config
+
+from ..deploy.models import load_config
+from ..utils import save_random_teacher
 from ..utils.paths import checkout_root
 
 REPO = checkout_root()
@@ -40,7 +45,6 @@ def _fail(report: str, step: str, msg: str) -> None:
 
 
 def header(report: str) -> None:
-    import torch  # (importing this subpackage imported the package: modules registered)
     props = torch.cuda.get_device_properties(0)
     lines = ['# GPU check', '',
              'Written by `bash tools/gpu_check.sh` (stops at the first wrong result; a '
@@ -137,16 +141,12 @@ default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval={int(iters)}, save_last=True))
 log_processor = dict(window_size=1)
 """)
-    from mmengine.config import Config
 
-    from ..deploy.models import load_config
-    from ..utils import save_random_teacher
     cfg = Config.fromfile(out)
     save_random_teacher(load_config(cfg.model.teacher.cfg_path).model, teacher)
 
 
 def check_amp(report: str, work: str, iters: str, seconds: str) -> None:
-    import torch
     step = f'{iters} iterations of sim distillation, fp16 AmpOptimWrapper'
     work_dir = Path(work)
     scalars = sorted(work_dir.glob('*/vis_data/scalars.json'))

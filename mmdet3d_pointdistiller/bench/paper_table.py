@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..experiments.paper_ordering import ordering_markdown
 from ..paper_results import CLASSES, COLUMNS, TASKS, paper_table
 
 __all__ = ['ResultError', 'RunMetrics', 'read_records', 'parse_metrics', 'collect_records',
@@ -300,7 +301,6 @@ def parse_runs(items: Sequence[str]) -> Dict[str, Path]:
 def print_ordering(record_path: str, ratio: str, out: Optional[str] = None) -> int:
     """``--record`` mode: print a KD-gain record's gains beside the paper's ordering (and
     write ``<out>.md``); returns the exit status (2 naming the record on a bad file or ratio)."""
-    from ..experiments.paper_ordering import ordering_markdown
     path = Path(record_path)
     try:
         record = json.loads(path.read_text())

@@ -19,6 +19,9 @@ per pillar uniform in 1..32): the cost depends on the sizes, not on the values.
 import copy
 from typing import Any, Dict, List
 
+import torch
+from mmengine.config import Config
+
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
 KD_CONFIGS = {
@@ -47,7 +50,6 @@ __all__ = ['FULL', 'IMPLS', 'KD_CASES', 'KD_CONFIGS', 'QUICK', 'SPARSE_ENCODER_S
 def load_config(name: str):
     """The shipped distillation config of ``name`` (a key of :data:`KD_CONFIGS`), read from
     :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`."""
-    from mmengine.config import Config
     path = repo_root() / KD_CONFIGS[name]
     if not path.is_file():
         raise FileNotFoundError(f'distillation config of {name!r} not found: {path}')
@@ -186,7 +188,6 @@ def make_tap_inputs(inputs: Dict, loss_cfg: Dict, seed: int, device: str) -> Dic
         ``student_feat`` (same with C_S, ``requires_grad``), and for the voxel layout
         ``batch_idx`` (M,) sorted by sample and ``num_points`` (M,) in 1..32.
     """
-    import torch
     gen = torch.Generator().manual_seed(seed)
     c_t, c_s = loss_cfg['teacher_channels'], loss_cfg['student_channels']
     batch, layout = inputs['batch'], inputs['layout']

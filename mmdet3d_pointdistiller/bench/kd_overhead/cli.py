@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from mmdet3d_pointdistiller.utils.paths import repo_root
+
 from .cases import KD_CASES
 from .report import format_tables, render_markdown, write_markdown
 from .run import run_benchmark
@@ -94,7 +96,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         print(text if out_dir is None else f'wrote {out_dir / MD_NAME}')
         return json.loads(Path(args.render).read_text())
     if args.out_dir is None:
-        from mmdet3d_pointdistiller.utils.paths import repo_root
         out_dir = repo_root() / 'benchmarks'
     else:
         out_dir = Path(args.out_dir)

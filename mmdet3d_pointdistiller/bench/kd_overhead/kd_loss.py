@@ -16,6 +16,13 @@ import statistics
 import time
 from typing import Any, Callable, Dict, List, Sequence
 
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from mmdet3d.registry import MODELS
+
+from mmdet3d_pointdistiller.testing.dense_reference import dense_reference_from_module
+
 from .cases import IMPLS, make_tap_inputs
 from .memory import PeakMemory, Runner
 
@@ -40,9 +47,6 @@ def kd_worker(payload: Dict) -> Dict[str, Dict]:
         (medians; ``gpu_time_s`` / ``gpu_forward_s`` on CUDA), ``times_s``, and with
         ``memory=True`` ``peak_mb`` and ``memory_method``.
     """
-    import torch
-    from mmdet3d.registry import MODELS
-    from mmdet3d_pointdistiller.testing.dense_reference import dense_reference_from_module
     torch.set_num_threads(payload['threads'])
     device, impls = payload['device'], list(payload['impls'])
     unknown = [i for i in impls if i not in IMPLS]
@@ -145,7 +149,6 @@ def _prime(impl: str, payload: Dict) -> None:
 
 def _profile(run_once: Callable[[], Dict], cuda: bool, top: int = 12) -> List[Dict]:
     """Top operators (self time) of one forward + backward under ``torch.profiler``."""
-    from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities, record_shapes=True) as prof:
         run_once()

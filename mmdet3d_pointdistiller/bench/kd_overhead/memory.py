@@ -10,8 +10,11 @@ fallback is ``ru_maxrss`` minus the baseline RSS (reported as ``memory_method``)
 ``torch.cuda.max_memory_allocated`` minus the memory allocated before the first run.
 """
 import multiprocessing
+import resource
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Dict, Optional, Sequence
+
+import torch
 
 # imported once by the forkserver (every KD-loss worker is forked from it); MODELS.build
 # imports mmdet3d.models (the registry's location) on first use.
@@ -49,7 +52,6 @@ class PeakMemory:
 
     def start(self) -> None:
         """Arm the counter: reset the peak and record the memory in use now."""
-        import torch
         if self.device.startswith('cuda'):
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -62,20 +64,17 @@ class PeakMemory:
             self.base = _rss_kb('VmRSS') * 1024
             self.method = 'linux_vmhwm_reset'
         except OSError:
-            import resource
             self.base = _rss_kb('VmRSS') * 1024
             self.method = 'ru_maxrss_minus_rss'
             self._maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def stop(self) -> float:
         """Peak extra memory in MiB since :meth:`start`."""
-        import torch
         if self.method == 'cuda_max_memory_allocated':
             torch.cuda.synchronize()
             return (torch.cuda.max_memory_allocated() - self.base) / 2**20
         if self.method == 'linux_vmhwm_reset':
             return max(_rss_kb('VmHWM') * 1024 - self.base, 0) / 2**20
-        import resource
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return max(peak - self.base, 0) / 2**20
 

@@ -6,6 +6,14 @@ import platform
 import time
 from typing import Any, Callable, Dict
 
+import mmcv
+import mmengine
+import torch
+
+import mmdet3d
+
+from mmdet3d_pointdistiller.utils import cpu_model_name
+
 from . import kd_loss
 from .cases import KD_CASES, QUICK, kd_case_settings, sweep_settings
 from .kd_loss import bench_kd_case, bench_sweep
@@ -18,11 +26,6 @@ __all__ = ['machine_info', 'run_benchmark']
 
 def machine_info(threads: int, device: str) -> Dict[str, Any]:
     """CPU, core count, load average, library versions (and the GPU on CUDA)."""
-    import mmcv
-    import mmdet3d
-    import mmengine
-    import torch
-    from mmdet3d_pointdistiller.utils import cpu_model_name
     info = dict(cpu=cpu_model_name(), cpu_cores=os.cpu_count(), torch_threads=threads,
                 load_avg_at_start=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
                 python=platform.python_version(), platform=platform.platform(),
@@ -43,7 +46,6 @@ def run_benchmark(args: argparse.Namespace, command: str,
         command: the command line recorded in the result.
         log: progress lines go here.
     """
-    import torch
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise RuntimeError(f'--device {args.device}: CUDA is not available on this machine')
     result: Dict[str, Any] = dict(

@@ -17,8 +17,17 @@ import time
 from pathlib import Path
 from typing import Dict, Sequence, Union
 
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+from mmdet3d.registry import MODELS
+
+from mmdet3d_pointdistiller.models.distillers import load_teacher_config
 from mmdet3d_pointdistiller.testing.configs import crop_voxelnet
 from mmdet3d_pointdistiller.testing.data import DATA_ENV
+from mmdet3d_pointdistiller.utils import load_kitti_frame, save_random_teacher
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
 from .cases import KD_CONFIGS, load_config, plain
@@ -48,7 +57,6 @@ def _need_kitti(kitti_dir: Path) -> Path:
 def _kitti_item(kitti_dir: Path, point_cloud_range: Sequence[float]) -> Dict:
     """The real frame through mmdet3d's KittiDataset (deterministic pipeline: no
     GT-sampling, which needs a dbinfos file, and no random augmentation)."""
-    from mmdet3d_pointdistiller.utils import load_kitti_frame
     return load_kitti_frame(_need_kitti(kitti_dir), point_cloud_range, train=True)
 
 
@@ -66,7 +74,6 @@ def train_step_worker(payload: Dict) -> Dict:
         breakdown ``teacher_forward_s`` / ``kd_loss_fwd_bwd_s``, pillar counts, the last logs
         and the settings.
     """
-    import torch
     threads = torch.get_num_threads()
     torch.set_num_threads(payload['threads'])
     try:
@@ -76,13 +83,6 @@ def train_step_worker(payload: Dict) -> Dict:
 
 
 def _train_step(payload: Dict) -> Dict:
-    import torch
-    from mmengine.dataset import pseudo_collate
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmdet3d.registry import MODELS
-    from mmdet3d_pointdistiller.models.distillers import load_teacher_config
-    from mmdet3d_pointdistiller.utils import save_random_teacher
     init_default_scope('mmdet3d')
     kitti_dir: Union[str, Path, None] = payload.get('kitti_dir')
     kitti_dir = Path(kitti_dir) if kitti_dir is not None else default_kitti_dir()
