@@ -16,6 +16,9 @@ from pathlib import Path
 
 import torch
 
+import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
+from mmdet3d_pointdistiller.bench.centerpoint_cost import run
+
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -28,8 +31,6 @@ def main(argv=None) -> None:
                         help='folder of the real KITTI frame 000008 (.bin + mmdet3d info)')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
-    from mmdet3d_pointdistiller.bench.centerpoint_cost import run
     command = 'python tools/benchmark_centerpoint_cost.py ' + ' '.join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     for path in run(args.out, args.kitti_dir, args.iters, args.rounds, command.strip()):

@@ -34,12 +34,15 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
+from mmdet3d_pointdistiller.bench.deploy import run
+from mmdet3d_pointdistiller.deploy.models import MODEL_NAMES
+
 REPO = Path(__file__).resolve().parents[1]
 KITTI_REAL = REPO / 'tests' / 'data' / 'kitti_real'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmdet3d_pointdistiller.deploy.models import MODEL_NAMES
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--sim-root', default=str(REPO / 'data/sim_kitti_deploy'),
                    help='simulated KITTI-format dataset (its ImageSets/val.txt frames)')
@@ -58,8 +61,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
-    from mmdet3d_pointdistiller.bench.deploy import run
     command = 'python ' + ' '.join(shlex.quote(a) for a in [
         'tools/benchmark_deploy.py', *(argv if argv is not None else sys.argv[1:])])
     run(args, command)

@@ -16,9 +16,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from mmdet3d_pointdistiller.apis import (gt_from_info, load_detector, load_frame,  # noqa: E402
+                                         predict_frame)
+from mmdet3d_pointdistiller.experiments.box_errors import error_statistics  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,10 +36,7 @@ def main(argv=None) -> int:
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', default=None, help='write the statistics as JSON')
     args = p.parse_args(argv)
-    import torch
     torch.set_num_threads(args.threads)
-    from mmdet3d_pointdistiller.experiments.box_errors import error_statistics
-    from mmdet3d_pointdistiller.apis import gt_from_info, load_detector, load_frame, predict_frame
     root = Path(args.data_root)
     info = root / 'kitti_infos_val.pkl'
     if not info.is_file():

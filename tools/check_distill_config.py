@@ -15,6 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mmdet3d_pointdistiller.apis import check_distill_config, format_report  # noqa: E402
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -29,7 +31,6 @@ def main(argv=None) -> int:
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='overrides, as mim train --cfg-options')
     args = p.parse_args(argv)
-    from mmdet3d_pointdistiller.apis import check_distill_config, format_report
     if not Path(args.config).is_file():
         raise SystemExit(f'config {args.config} not found')
     try:

@@ -38,6 +38,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+import mmdet3d_pointdistiller  # noqa: F401,E402  registers modules, activates shims
+from mmdet3d_pointdistiller.deploy import (OnnxPointPillars, TorchPointPillars,  # noqa: E402
+                                           UnsupportedModelError, build_detector,
+                                           check_exportable, compare_predictions,
+                                           export_onnx, max_abs_diff)
+from mmdet3d_pointdistiller.deploy.models import load_config  # noqa: E402
+
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -62,12 +69,6 @@ def load_points(path: str, num_features: int = 4) -> torch.Tensor:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
-    from mmdet3d_pointdistiller.deploy import (OnnxPointPillars, TorchPointPillars,
-                                               UnsupportedModelError, build_detector,
-                                               check_exportable, compare_predictions,
-                                               export_onnx, max_abs_diff)
-    from mmdet3d_pointdistiller.deploy.models import load_config
     cfg = load_config(args.config)
     try:
         model_cfg = check_exportable(cfg)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mmdet3d_pointdistiller.apis import measure_adapter_outputs  # noqa: E402
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -28,7 +30,6 @@ def main(argv=None) -> int:
             raise SystemExit(f'{path} not found')
     if args.batches < 1:
         raise SystemExit('--batches must be >= 1')
-    from mmdet3d_pointdistiller.apis import measure_adapter_outputs
     res = measure_adapter_outputs(args.config, args.checkpoint, args.batches, args.frame_dir,
                                   args.cfg_options)
     print(f'{args.checkpoint} ({args.batches} training batches):')

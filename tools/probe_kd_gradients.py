@@ -25,6 +25,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import torch
+
+from mmdet3d_pointdistiller.experiments.grad_alignment import render_probe, run_probe
+
 
 def _pairs(items: Sequence[str], flag: str, bare_ok: Sequence[str] = ()) -> Dict[str, str]:
     out: Dict[str, str] = {}
@@ -55,9 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     states = _pairs(args.states, '--states', bare_ok=('init', ))
     if args.batches < 1:
         raise SystemExit('--batches must be at least 1')
-    import torch
     torch.set_num_threads(args.threads)
-    from mmdet3d_pointdistiller.experiments.grad_alignment import render_probe, run_probe
     command = 'python tools/probe_kd_gradients.py ' + shlex.join(
         sys.argv[1:] if argv is None else list(argv))
     try:

@@ -13,8 +13,15 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+from mmengine.config import Config, DictAction
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import mmdet3d_pointdistiller  # noqa: F401,E402  registers modules
+from mmdet3d_pointdistiller.utils.iteration_profile import (  # noqa: E402
+    format_profile, profile_training_iterations)
 
 
 def main(argv=None) -> int:
@@ -25,14 +32,9 @@ def main(argv=None) -> int:
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--title', default=None)
     p.add_argument('--out', default=None, help='append the table to this markdown file')
-    from mmengine.config import Config, DictAction
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     args = p.parse_args(argv)
-    import torch
     torch.set_num_threads(args.threads)
-    import mmdet3d_pointdistiller  # noqa: F401  registers modules
-    from mmdet3d_pointdistiller.utils.iteration_profile import (format_profile,
-                                                                profile_training_iterations)
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     prof = profile_training_iterations(cfg, iters=args.iters, warmup=args.warmup)

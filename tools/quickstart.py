@@ -32,9 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mmdet3d_pointdistiller.quickstart.pipeline import run_quickstart  # noqa: E402
+from mmdet3d_pointdistiller.quickstart.settings import BUDGETS  # noqa: E402
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mmdet3d_pointdistiller.quickstart.settings import BUDGETS
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--budget', default='full', choices=sorted(BUDGETS),
@@ -67,7 +69,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmdet3d_pointdistiller.quickstart.pipeline import run_quickstart
     argv_list = sys.argv[1:] if argv is None else list(argv)
     run_quickstart(budget=args.budget, work_dir=args.work_dir, data_root=args.data_root,
                    seed=args.seed, data_seed=args.data_seed, threads=args.threads,

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset, mmdet3d_mim_root
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -41,7 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run_create_data(root: str) -> None:
     """Run mmdet3d's stock KITTI converter via ``mim`` with its ``tools`` package importable."""
-    from mmdet3d_pointdistiller.sim import mmdet3d_mim_root
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [mmdet3d_mim_root()] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
@@ -61,7 +62,6 @@ def main(argv=None) -> int:
                          'on empty splits)')
     if args.workers < 1:
         raise SystemExit('--workers must be >= 1')
-    from mmdet3d_pointdistiller.sim import LidarSpec, generate_dataset
     spec = LidarSpec(az_step_deg=args.az_step)
     stats = generate_dataset(args.out, args.num_train, args.num_val, seed=args.seed, spec=spec,
                              workers=args.workers, progress=not args.no_progress)

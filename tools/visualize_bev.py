@@ -23,14 +23,22 @@ A PointDistiller checkpoint carries its teacher, so ``model.teacher_ckpt`` need 
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+from mmengine.config import DictAction
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mmdet3d_pointdistiller.apis import (gt_from_info, load_detector, load_frame,  # noqa: E402
+                                         predict_frame)
+from mmdet3d_pointdistiller.vis import distiller_selection, render_bev  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mmengine.config import DictAction
     p = argparse.ArgumentParser(description='BEV picture of a detector on one point cloud')
     p.add_argument('config')
     p.add_argument('checkpoint')
@@ -48,13 +56,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import pickle
-
-    import numpy as np
-    import torch
-
-    from mmdet3d_pointdistiller.apis import gt_from_info, load_detector, load_frame, predict_frame
-    from mmdet3d_pointdistiller.vis import distiller_selection, render_bev
     torch.set_num_threads(args.threads)
     points_file = Path(args.points)
     if not points_file.is_file():
