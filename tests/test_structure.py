@@ -5,11 +5,17 @@
 * nothing under ``tests/`` imports another test file (shared helpers live in
   ``mmdet3d_pointdistiller.testing``);
 * every ``tools/*.py`` is a thin command line (at most ``MAX_TOOL_LINES`` lines), and no test
-  loads a file by path.
+  loads a file by path;
+* imports are at module top: an import inside a function (package modules and tools) carries a
+  ``# lazy: <reason>`` comment on its line or on the line directly above, naming why it cannot
+  be at the top (an optional dependency, an import cycle, a measured import cost, an import
+  that must come after some other step).
 """
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
@@ -19,6 +25,8 @@ TESTS = REPO / 'tests'
 MAX_LINES = 500
 # a tool's length, docstring with its commands included (issue 23: about 100 lines)
 MAX_TOOL_LINES = 125
+# the comment that gives a function-level import its reason
+LAZY = '# lazy:'
 # Allowed to be longer, with the reason (none at present).
 LONG_OK: Dict[str, str] = {}
 
@@ -62,6 +70,36 @@ def imported(path: Path) -> Set[str]:
             out.update(f'{prefix}.{a.name}' for a in node.names)
     return {m for m in out if m == 'mmdet3d_pointdistiller'
             or m.startswith('mmdet3d_pointdistiller.')}
+
+
+def lazy_imports_without_reason(source: str, name: str) -> List[str]:
+    """``name:line`` of every import statement inside a function body of ``source`` that has no
+    ``# lazy: <reason>`` comment on its own line(s) or on the line directly above."""
+    lines = source.splitlines()
+    comments: Dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string
+
+    def has_reason(text: str) -> bool:
+        return text.startswith(LAZY) and bool(text[len(LAZY):].strip())
+
+    out: List[str] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)) and in_function:
+                own = any(has_reason(comments.get(n, ''))
+                          for n in range(child.lineno, child.end_lineno + 1))
+                above = (child.lineno > 1 and lines[child.lineno - 2].lstrip().startswith('#')
+                         and has_reason(comments.get(child.lineno - 1, '')))
+                if not (own or above):
+                    out.append(f'{name}:{child.lineno}')
+            visit(child, in_function or isinstance(
+                child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(ast.parse(source, name), False)
+    return out
 
 
 def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
@@ -128,6 +166,18 @@ def test_no_subpackage_imports_the_package_root():
     assert not offenders, offenders
 
 
+def test_function_level_imports_state_why_they_are_lazy():
+    """Imports belong at module top (issue 23): one inside a function of the package or of a
+    tool must say why on its line or the line above (``# lazy: optional dependency (onnx)``)."""
+    offenders = []
+    for path in modules() + sorted((REPO / 'tools').glob('*.py')):
+        offenders += lazy_imports_without_reason(path.read_text(),
+                                                 path.relative_to(REPO).as_posix())
+    assert not offenders, ('imports inside functions without a "# lazy: <reason>" comment on '
+                           'their line or the line above (move them to the module top, or '
+                           'state the reason):\n  ' + '\n  '.join(offenders))
+
+
 def test_tests_do_not_import_each_other():
     names = {p.stem for p in TESTS.glob('*.py')}
     offenders = {}
@@ -182,3 +232,23 @@ def test_walker_sees_real_edges():
     assert find_cycle({'a': {'b'}, 'b': set()}) is None
     assert node_of('mmdet3d_pointdistiller.models.losses.graph_ops') == 'models'
     assert module_name(PKG / 'models' / '__init__.py') == 'mmdet3d_pointdistiller.models'
+    lazy = '''\
+import os
+def f():
+    import json
+    import onnx  # lazy: optional dependency (onnx)
+    # lazy: optional dependency (onnxruntime)
+    import onnxruntime
+    x = "# lazy: in a string"; import pickle
+    # lazy:
+    import shutil
+    class C:
+        from typing import List
+    g = lambda: None
+class D:
+    import re
+'''
+    # json: no comment; pickle: a string is no comment; shutil: no reason; List: a class in a
+    # function is still in the function (re, in a class at module level, is not)
+    assert lazy_imports_without_reason(lazy, 'm.py') == [
+        'm.py:3', 'm.py:7', 'm.py:9', 'm.py:11']
