@@ -4,9 +4,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+
+from mmdet3d_pointdistiller.bench.gpu_check import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / 'tools' / 'gpu_check.sh'
@@ -52,12 +55,20 @@ def test_report_checker_rejects_unexpected_skips(tmp_path):
     assert 'skipped (allowed)' in text and '**FAILED: CUDA tests**' in text
 
 
-def _checker(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / 'tools/gpu_check.py'), *args],
-                          capture_output=True, text=True, timeout=120)
+def _checker(capsys, *args: str) -> SimpleNamespace:
+    """One ``tools/gpu_check.py`` subcommand, run in-process: the tool only looks the
+    subcommand up in ``bench.gpu_check.COMMANDS`` (its command-line wiring is tested once, by
+    subprocess, in test_report_checker_rejects_unexpected_skips)."""
+    capsys.readouterr()
+    code = 0
+    try:
+        COMMANDS[args[0].replace('-', '_')](*args[1:])
+    except SystemExit as exc:  # a failed check exits 1, as the tool does
+        code = exc.code
+    return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
 
 
-def test_amp_checker_needs_finite_losses_and_a_scaler_state(tmp_path):
+def test_amp_checker_needs_finite_losses_and_a_scaler_state(tmp_path, capsys):
     import json
     work = tmp_path / 'amp'
     (work / '20260101_000000' / 'vis_data').mkdir(parents=True)
@@ -67,21 +78,21 @@ def test_amp_checker_needs_finite_losses_and_a_scaler_state(tmp_path):
     ckpt = dict(optimizer=dict(state={}, loss_scaler=dict(scale=32768.0, _growth_tracker=5)))
     torch.save(ckpt, work / 'iter_20.pth')
     report = tmp_path / 'r.md'
-    proc = _checker('check-amp', str(report), str(work), '20', '7')
+    proc = _checker(capsys, 'check-amp', str(report), str(work), '20', '7')
     assert proc.returncode == 0, proc.stderr
     assert 'loss_scale 32768.0' in report.read_text()
     records[1]['loss'] = float('nan')
     scalars.write_text('\n'.join(json.dumps(r) for r in records))
-    proc = _checker('check-amp', str(report), str(work), '20', '7')
+    proc = _checker(capsys, 'check-amp', str(report), str(work), '20', '7')
     assert proc.returncode == 1 and 'non-finite losses at iterations [20]' in proc.stderr
     records[1]['loss'] = 0.5
     scalars.write_text('\n'.join(json.dumps(r) for r in records))
     torch.save(dict(optimizer=dict(state={})), work / 'iter_20.pth')  # no AMP scaler
-    proc = _checker('check-amp', str(report), str(work), '20', '7')
+    proc = _checker(capsys, 'check-amp', str(report), str(work), '20', '7')
     assert proc.returncode == 1 and 'loss scaler state None' in proc.stderr
 
 
-def test_kd_checker_needs_equal_dense_and_ours_losses(tmp_path):
+def test_kd_checker_needs_equal_dense_and_ours_losses(tmp_path, capsys):
     import json
 
     def case(loss_ours):
@@ -93,10 +104,10 @@ def test_kd_checker_needs_equal_dense_and_ours_losses(tmp_path):
     path.write_text(json.dumps(dict(pointpillars_4x=case(1.00001),
                                     pointpillars_4x_single_graph=case(1.0))))
     report = tmp_path / 'r.md'
-    assert _checker('check-kd', str(report), str(path), '5').returncode == 0
+    assert _checker(capsys, 'check-kd', str(report), str(path), '5').returncode == 0
     assert '| pointpillars_4x | 10.0 | 4.0 | 2.50 | 100 | 20 | 5.0 | 1.0e-05 |' in \
         report.read_text()
     path.write_text(json.dumps(dict(pointpillars_4x=case(1.01),
                                     pointpillars_4x_single_graph=case(1.0))))
-    proc = _checker('check-kd', str(report), str(path), '5')
+    proc = _checker(capsys, 'check-kd', str(report), str(path), '5')
     assert proc.returncode == 1 and 'pointpillars_4x: dense loss 1.0 vs ours 1.01' in proc.stderr

@@ -147,24 +147,27 @@ def test_cli_writes_markdown_and_csv(tmp_path):
     assert all(r['measured'] == '' for r in rows if r['key'] == 'teacher')
 
 
-def test_cli_errors_name_the_problem(tmp_path):
-    def run(*args):
-        return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True,
-                              text=True, timeout=120)
-
-    proc = run('--table', '5', '--runs', f'ld_only={FIXTURES / "student"}')
+def test_cli_errors_name_the_problem(tmp_path, tool):
+    """Exit status 2 and the message on the command line (one subprocess); the other errors
+    through ``load_runs``, which the tool calls."""
+    proc = subprocess.run([sys.executable, str(TOOL), '--table', '5', '--runs',
+                           f'ld_only={FIXTURES / "student"}'],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "['ld_only'] are not rows of Table 5" in proc.stderr and "'ld-only'" in proc.stderr
     empty = tmp_path / 'empty_work_dir'
     (empty / '20260101_000000' / 'vis_data').mkdir(parents=True)
     (empty / '20260101_000000' / 'vis_data' / 'scalars.json').write_text(
         json.dumps({'loss': 1.0, 'step': 1}) + '\n')
-    proc = run('--table', '5', '--runs', f'ld-only={empty}')
-    assert proc.returncode == 2 and 'no KittiMetric AP40 record found' in proc.stderr
-    proc = run('--table', '5', '--runs', f'ld-only={tmp_path / "missing"}')
-    assert proc.returncode == 2 and 'missing does not exist' in proc.stderr
-    proc = run('--table', '2', '--list-rows')
-    assert proc.returncode == 0 and 'point-rcnn-16x_pointdistiller' in proc.stdout
+    with pytest.raises(tool.ResultError, match='no KittiMetric AP40 record found'):
+        tool.load_runs(5, [f'ld-only={empty}'])
+    with pytest.raises(tool.ResultError, match='missing does not exist'):
+        tool.load_runs(5, [f'ld-only={tmp_path / "missing"}'])
+    with pytest.raises(tool.ResultError, match=r"--runs names 'ld-only' twice"):
+        tool.load_runs(5, [f'ld-only={empty}', f'ld-only={empty}'])
+    listing = tool.row_listing(2).splitlines()
+    assert len(listing) == len(paper_table(2)['rows'])
+    assert any(line.startswith('point-rcnn-16x_pointdistiller') for line in listing)
 
 
 def test_records_of_an_indented_object_of_json_lines_and_a_broken_line(tool, tmp_path):

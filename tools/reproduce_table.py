@@ -42,10 +42,10 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from mmdet3d_pointdistiller.bench.paper_table import (ResultError, build_rows, load_run,
-                                                      parse_runs, print_ordering, to_csv,
+from mmdet3d_pointdistiller.bench.paper_table import (ResultError, build_rows, load_runs,
+                                                      print_ordering, row_listing, to_csv,
                                                       to_markdown)
-from mmdet3d_pointdistiller.paper_results import TABLES, paper_table
+from mmdet3d_pointdistiller.paper_results import TABLES
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -70,19 +70,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error('give exactly one of --table or --record')
     if args.record:
         return print_ordering(args.record, args.ratio, args.out)
-    spec = paper_table(args.table)
     if args.list_rows:
-        for row in spec['rows']:
-            print(f'{row["key"]:32s} {row["label"]}  [{row["config"]}]')
+        print(row_listing(args.table))
         return 0
     try:
-        paths = parse_runs(args.runs)
-        keys = [r['key'] for r in spec['rows']]
-        unknown = sorted(set(paths) - set(keys))
-        if unknown:
-            raise ResultError(f'--runs keys {unknown} are not rows of Table {args.table}; '
-                              f'valid keys: {keys}')
-        runs = {k: load_run(p, args.select, args.metric_prefix) for k, p in paths.items()}
+        runs = load_runs(args.table, args.runs, args.select, args.metric_prefix)
     except ResultError as exc:
         print(f'reproduce_table: error: {exc}', file=sys.stderr)
         return 2

@@ -26,8 +26,8 @@ from ..experiments.paper_ordering import ordering_markdown
 from ..paper_results import CLASSES, COLUMNS, TASKS, paper_table
 
 __all__ = ['ResultError', 'RunMetrics', 'read_records', 'parse_metrics', 'collect_records',
-           'load_run', 'build_rows', 'to_markdown', 'to_csv', 'parse_runs', 'print_ordering',
-           'METRIC_RE']
+           'load_run', 'load_runs', 'row_listing', 'build_rows', 'to_markdown', 'to_csv',
+           'parse_runs', 'print_ordering', 'METRIC_RE']
 
 METRIC_RE = re.compile(r'^(?:(?P<prefix>.*)/)?KITTI/(?P<cls>Car|Pedestrian|Cyclist)_'
                        r'(?P<task>BEV|3D)_AP40_(?P<diff>easy|moderate|hard)_strict$')
@@ -296,6 +296,29 @@ def parse_runs(items: Sequence[str]) -> Dict[str, Path]:
             raise ResultError(f'--runs names {key!r} twice')
         runs[key] = Path(path)
     return runs
+
+
+def load_runs(table: int, items: Sequence[str], select: str = 'last',
+              metric_prefix: Optional[str] = None) -> Dict[str, RunMetrics]:
+    """``--runs KEY=PATH`` items -> ``{row key: RunMetrics}`` for the paper's Table ``table``.
+
+    Raises:
+        ResultError: a malformed item, a key that is not a row of the table (the valid keys are
+            listed), or a path without a KittiMetric record.
+    """
+    paths = parse_runs(items)
+    keys = [r['key'] for r in paper_table(table)['rows']]
+    unknown = sorted(set(paths) - set(keys))
+    if unknown:
+        raise ResultError(f'--runs keys {unknown} are not rows of Table {table}; '
+                          f'valid keys: {keys}')
+    return {k: load_run(p, select, metric_prefix) for k, p in paths.items()}
+
+
+def row_listing(table: int) -> str:
+    """``--list-rows``: one line per row of Table ``table``: key, label, config."""
+    return '\n'.join(f'{row["key"]:32s} {row["label"]}  [{row["config"]}]'
+                     for row in paper_table(table)['rows'])
 
 
 def print_ordering(record_path: str, ratio: str, out: Optional[str] = None) -> int:
