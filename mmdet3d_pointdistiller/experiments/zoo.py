@@ -112,14 +112,23 @@ def make_val_subset(out: str, val_start: int, num_val: int, seed: int = 0) -> No
 
 
 def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
-                    seed: int = 0, threads: int = 1, tmp: Optional[str] = None) -> dict:
+                    seed: int = 0, threads: int = 1, tmp: Optional[str] = None,
+                    data: Optional[str] = None) -> dict:
     """KittiMetric moderate mAP of ``checkpoint`` on ``num_val`` val frames starting at
-    ``val_start``, re-created by the simulator: ``{map_3d, map_bev, car_3d_moderate}``."""
+    ``val_start``, re-created by the simulator: ``{map_3d, map_bev, car_3d_moderate}``.
+
+    ``data``: a subset already made by :func:`make_val_subset` with the same ``val_start``,
+    ``num_val`` and ``seed`` (several checkpoints checked on one subset); None makes one in
+    ``tmp``."""
     own = tmp is None
     tmp = tmp or tempfile.mkdtemp(prefix='pd_zoo_check_')
     try:
-        data = os.path.join(tmp, 'data')
-        make_val_subset(data, val_start, num_val, seed)
+        if data is None:
+            data = os.path.join(tmp, 'data')
+            make_val_subset(data, val_start, num_val, seed)
+        elif not os.path.isfile(os.path.join(data, 'kitti_infos_val.pkl')):
+            raise FileNotFoundError(f'few_frame_check: {data} has no kitti_infos_val.pkl; '
+                                    'make it with make_val_subset')
         metrics = evaluate_checkpoint(config, checkpoint, data, os.path.join(tmp, 'work'),
                                       threads)
         ap = extract_ap40(metrics)
