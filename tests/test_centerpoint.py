@@ -327,6 +327,7 @@ def _nus_sample():
 
 
 # ----------------------------------------------------------------------------- mim train
+@pytest.mark.slow  # ~45-70 s; the default tier trains CenterPoint KD steps in-process
 def test_mim_train_of_the_sim_centerpoint_distillation_config(sim_kitti_small, tmp_path):
     cfg = kd_config(CP_SIM_KD)
     teacher = tmp_path / 'teacher.pth'

@@ -189,6 +189,7 @@ def test_same_losses_and_weights_as_one_process_with_the_same_total_batch(runs):
     assert steps_two == steps_one == {STEPS}
 
 
+@pytest.mark.slow  # ~30-50 s: two more launches; the two-process run itself stays default
 def test_distributed_checkpoint_resumes_in_two_and_in_one_process(prepared, runs):
     root, two = prepared['root'], runs['two']
     resumed2 = root / 'resumed2'

@@ -490,9 +490,10 @@ def test_mvx_teacher_receives_input_metas(tmp_path):
 
 
 def test_pointrcnn_real_frame_distill_step_and_predict(tmp_path):
-    """PointRCNN 16x, stock sampling (16384 points): ~25-45 s on CPU (point-op shims)."""
+    """PointRCNN 16x with the KITTI config's N = 6000 on 8192 sampled points (stock: 16384;
+    half the point-op cost on CPU, and N stays below the point count)."""
     item = kitti_frame([0, -40, -3, 70.4, 40, 1],
-                       [dict(type='PointSample', num_points=16384, sample_range=40.0)])
+                       [dict(type='PointSample', num_points=8192, sample_range=40.0)])
     cfg = kd_config(RCNN_KD)
     cfg.model.teacher_ckpt = str(tmp_path / 'rcnn_teacher.pth')
     save_random_teacher(cfg.model.teacher, cfg.model.teacher_ckpt)
@@ -508,7 +509,7 @@ def test_pointrcnn_real_frame_distill_step_and_predict(tmp_path):
     assert_same_state(teacher_before, model.teacher)
     sel = records['fp'][-1]
     assert len(sel) == 1 and sel[0]['index'].shape == (6000, )
-    assert int(sel[0]['index'].max()) < 16384
+    assert int(sel[0]['index'].max()) < 8192
     model.eval()
     with torch.no_grad():
         results = model.test_step(pseudo_collate([item]))
