@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,10 +35,10 @@ from mmdet3d_pointdistiller.utils.paths import SIM_ROOT_ENV, repo_root, sim_data
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 from ..apis.inference import load_detector, load_frame, predict_frame
-from ..quickstart.evaluation import evaluate_checkpoint
+from ..quickstart.evaluation import evaluate_checkpoints
 
 __all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve',
-           'precise_bn_checkpoint', 'make_val_subset', 'few_frame_check',
+           'precise_bn_checkpoint', 'make_val_subset', 'few_frame_check', 'few_frame_checks',
            'match_predictions', 'prediction_diff']
 
 
@@ -111,15 +111,16 @@ def make_val_subset(out: str, val_start: int, num_val: int, seed: int = 0) -> No
         raise RuntimeError('mmdet3d create_data failed:\n' + (proc.stdout + proc.stderr)[-3000:])
 
 
-def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
-                    seed: int = 0, threads: int = 1, tmp: Optional[str] = None,
-                    data: Optional[str] = None) -> dict:
-    """KittiMetric moderate mAP of ``checkpoint`` on ``num_val`` val frames starting at
-    ``val_start``, re-created by the simulator: ``{map_3d, map_bev, car_3d_moderate}``.
+def few_frame_checks(models: Sequence[Tuple[str, str]], val_start: int, num_val: int,
+                     seed: int = 0, threads: int = 1, tmp: Optional[str] = None,
+                     data: Optional[str] = None) -> List[dict]:
+    """KittiMetric moderate mAP of each ``(config, checkpoint)`` on ``num_val`` val frames
+    starting at ``val_start``, re-created by the simulator, all evaluated in one subprocess:
+    per model ``{val_start, num_val, seed, map_3d, map_bev, car_3d_moderate}``.
 
     ``data``: a subset already made by :func:`make_val_subset` with the same ``val_start``,
-    ``num_val`` and ``seed`` (several checkpoints checked on one subset); None makes one in
-    ``tmp``."""
+    ``num_val`` and ``seed``; None makes one in ``tmp``.
+    """
     own = tmp is None
     tmp = tmp or tempfile.mkdtemp(prefix='pd_zoo_check_')
     try:
@@ -129,15 +130,26 @@ def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
         elif not os.path.isfile(os.path.join(data, 'kitti_infos_val.pkl')):
             raise FileNotFoundError(f'few_frame_check: {data} has no kitti_infos_val.pkl; '
                                     'make it with make_val_subset')
-        metrics = evaluate_checkpoint(config, checkpoint, data, os.path.join(tmp, 'work'),
-                                      threads)
-        ap = extract_ap40(metrics)
-        return dict(val_start=val_start, num_val=num_val, seed=seed,
-                    map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
-                    car_3d_moderate=ap['3D']['Car']['moderate'])
+        jobs = [(config, ckpt, os.path.join(tmp, f'work_{i}'))
+                for i, (config, ckpt) in enumerate(models)]
+        out = []
+        for metrics in evaluate_checkpoints(jobs, data, threads):
+            ap = extract_ap40(metrics)
+            out.append(dict(val_start=val_start, num_val=num_val, seed=seed,
+                            map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
+                            car_3d_moderate=ap['3D']['Car']['moderate']))
+        return out
     finally:
         if own:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
+                    seed: int = 0, threads: int = 1, tmp: Optional[str] = None,
+                    data: Optional[str] = None) -> dict:
+    """:func:`few_frame_checks` of one checkpoint (the record a shipped zoo file carries)."""
+    return few_frame_checks([(config, checkpoint)], val_start, num_val, seed, threads, tmp,
+                            data)[0]
 
 
 def match_predictions(a: dict, b: dict) -> Optional[np.ndarray]:

@@ -10,7 +10,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -30,7 +30,8 @@ from ..vis import distiller_selection, plot_training_curves, render_bev
 from .progress import Progress
 from .settings import CONFIGS, DISPLAY, ZOO_RECORD, ZOO_TEACHER, Budget
 
-__all__ = ['evaluate', 'evaluate_checkpoint', 'pictures', 'shipped_teacher', 'val_batches']
+__all__ = ['evaluate', 'evaluate_checkpoint', 'evaluate_checkpoints', 'pictures',
+           'shipped_teacher', 'val_batches']
 
 
 def val_batches(cfg, num: int) -> List[dict]:
@@ -183,13 +184,23 @@ def shipped_teacher(root: Path, b: Budget, data_seed: int, work_root: Path, thre
     return dict(out, ap=ap, ran=True, note=f'AP measured on this val split ({cache})')
 
 
-def evaluate_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
-                        threads: int = 1,
-                        repo: Optional[Union[str, Path]] = None) -> Dict[str, float]:
-    """KittiMetric of ``checkpoint`` on the val split of ``data_root`` (mmengine's
-    ``Runner.test``, the path of ``mim test``), in a subprocess with ``threads`` torch
-    threads; a relative ``config`` is read from the repository root ``repo`` (see
-    :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`). Returns the metric dict."""
+def evaluate_checkpoints(jobs: Sequence[Tuple[str, str, str]], data_root: str,
+                         threads: int = 1, repo: Optional[Union[str, Path]] = None
+                         ) -> List[Dict[str, float]]:
+    """KittiMetric of several checkpoints on the val split of ``data_root``, one after the
+    other in **one** subprocess (mmengine's ``Runner.test``, the path of ``mim test``): the
+    imports and the compilation of KittiMetric's numba kernels are paid once, not per
+    checkpoint.
+
+    Args:
+        jobs: ``(config, checkpoint, work_dir)`` triples; a relative ``config`` is read from the
+            repository root ``repo`` (see :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`).
+        data_root: a converted KITTI-format folder (``kitti_infos_val.pkl`` and the points).
+        threads: torch threads of the subprocess.
+
+    Returns:
+        list[dict]: the metric dict of every job, in order.
+    """
     repo = repo_root(repo)
     script = (
         'import json, sys, torch\n'
@@ -197,22 +208,38 @@ def evaluate_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: 
         'import mmdet3d_pointdistiller\n'
         'from mmengine.config import Config\n'
         'from mmengine.runner import Runner\n'
-        'cfg = Config.fromfile(sys.argv[1])\n'
-        'cfg.load_from = sys.argv[2]\n'
-        'cfg.work_dir = sys.argv[3]\n'
-        'cfg.test_evaluator.ann_file = sys.argv[4] + "kitti_infos_val.pkl"\n'
-        'cfg.test_dataloader.dataset.data_root = sys.argv[4]\n'
-        'metrics = Runner.from_cfg(cfg).test()\n'
-        'print("PD_METRICS=" + json.dumps({k: float(v) for k, v in metrics.items()}))\n')
+        'root, args = sys.argv[1], sys.argv[2:]\n'
+        'for i in range(0, len(args), 3):\n'
+        '    cfg = Config.fromfile(args[i])\n'
+        '    cfg.load_from, cfg.work_dir = args[i + 1], args[i + 2]\n'
+        '    cfg.test_evaluator.ann_file = root + "kitti_infos_val.pkl"\n'
+        '    cfg.test_dataloader.dataset.data_root = root\n'
+        '    metrics = Runner.from_cfg(cfg).test()\n'
+        '    print(f"PD_METRICS_{i // 3}=" + json.dumps({k: float(v) for k, v in '
+        'metrics.items()}), flush=True)\n')
     root = str(Path(data_root).resolve()) + '/'
     env = dict(os.environ, PD_SIM_KITTI=root, OMP_NUM_THREADS=str(threads),
                PYTHONPATH=os.pathsep.join([str(repo)] + ([os.environ['PYTHONPATH']] if
                                                          os.environ.get('PYTHONPATH') else [])))
-    proc = subprocess.run([sys.executable, '-c', script, str(repo / config), str(checkpoint),
-                           str(work_dir), root], cwd=repo, env=env, capture_output=True,
-                          text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('PD_METRICS=')]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f'testing {checkpoint} on {root} failed (exit {proc.returncode}):\n'
+    argv = [str(a) for config, ckpt, work in jobs for a in (repo / config, ckpt, work)]
+    proc = subprocess.run([sys.executable, '-c', script, root, *argv], cwd=repo, env=env,
+                          capture_output=True, text=True)
+    found = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith('PD_METRICS_'):
+            key, value = line[len('PD_METRICS_'):].split('=', 1)
+            found[int(key)] = json.loads(value)
+    if proc.returncode != 0 or len(found) != len(jobs):
+        failed = jobs[len(found)][1] if len(found) < len(jobs) else jobs[-1][1]
+        raise RuntimeError(f'testing {failed} on {root} failed (exit {proc.returncode}):\n'
                            + (proc.stdout + proc.stderr)[-4000:])
-    return json.loads(lines[-1][len('PD_METRICS='):])
+    return [found[i] for i in range(len(jobs))]
+
+
+def evaluate_checkpoint(config: str, checkpoint: str, data_root: str, work_dir: str,
+                        threads: int = 1,
+                        repo: Optional[Union[str, Path]] = None) -> Dict[str, float]:
+    """KittiMetric of ``checkpoint`` on the val split of ``data_root`` in a subprocess with
+    ``threads`` torch threads (:func:`evaluate_checkpoints` with one job). Returns the metric
+    dict."""
+    return evaluate_checkpoints([(config, checkpoint, work_dir)], data_root, threads, repo)[0]
