@@ -9,7 +9,7 @@ import torch
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
 from mmdet3d_pointdistiller.compat import safe_torch_load
-from mmdet3d_pointdistiller.experiments.zoo import few_frame_checks, make_val_subset, sha256_file
+from mmdet3d_pointdistiller.experiments.zoo import few_frame_checks, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))
@@ -78,10 +78,9 @@ def few_frame_results(tmp_path_factory):
             (path.stem, rec['deploy_config'], str(REPO / rec['checkpoint'])))
     out = {}
     for key, members in groups.items():
-        root = tmp_path_factory.mktemp('zoo_val')
-        make_val_subset(str(root / 'data'), *key)
         got = few_frame_checks([(config, ckpt) for _, config, ckpt in members], *key[:2],
-                               seed=key[2], threads=1, tmp=str(root), data=str(root / 'data'))
+                               seed=key[2], threads=1,
+                               tmp=str(tmp_path_factory.mktemp('zoo_val')))
         out.update({stem: g for (stem, _, _), g in zip(members, got)})
     return out
 

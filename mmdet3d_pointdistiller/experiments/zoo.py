@@ -112,24 +112,17 @@ def make_val_subset(out: str, val_start: int, num_val: int, seed: int = 0) -> No
 
 
 def few_frame_checks(models: Sequence[Tuple[str, str]], val_start: int, num_val: int,
-                     seed: int = 0, threads: int = 1, tmp: Optional[str] = None,
-                     data: Optional[str] = None) -> List[dict]:
+                     seed: int = 0, threads: int = 1, tmp: Optional[str] = None) -> List[dict]:
     """KittiMetric moderate mAP of each ``(config, checkpoint)`` on ``num_val`` val frames
-    starting at ``val_start``, re-created by the simulator, all evaluated in one subprocess:
-    per model ``{val_start, num_val, seed, map_3d, map_bev, car_3d_moderate}``.
-
-    ``data``: a subset already made by :func:`make_val_subset` with the same ``val_start``,
-    ``num_val`` and ``seed``; None makes one in ``tmp``.
+    starting at ``val_start``, re-created by the simulator once for all of them (in ``tmp``, a
+    temporary folder if None) and evaluated in one subprocess: per model
+    ``{val_start, num_val, seed, map_3d, map_bev, car_3d_moderate}``.
     """
     own = tmp is None
     tmp = tmp or tempfile.mkdtemp(prefix='pd_zoo_check_')
     try:
-        if data is None:
-            data = os.path.join(tmp, 'data')
-            make_val_subset(data, val_start, num_val, seed)
-        elif not os.path.isfile(os.path.join(data, 'kitti_infos_val.pkl')):
-            raise FileNotFoundError(f'few_frame_check: {data} has no kitti_infos_val.pkl; '
-                                    'make it with make_val_subset')
+        data = os.path.join(tmp, 'data')
+        make_val_subset(data, val_start, num_val, seed)
         jobs = [(config, ckpt, os.path.join(tmp, f'work_{i}'))
                 for i, (config, ckpt) in enumerate(models)]
         out = []
@@ -145,11 +138,9 @@ def few_frame_checks(models: Sequence[Tuple[str, str]], val_start: int, num_val:
 
 
 def few_frame_check(config: str, checkpoint: str, val_start: int, num_val: int,
-                    seed: int = 0, threads: int = 1, tmp: Optional[str] = None,
-                    data: Optional[str] = None) -> dict:
+                    seed: int = 0, threads: int = 1, tmp: Optional[str] = None) -> dict:
     """:func:`few_frame_checks` of one checkpoint (the record a shipped zoo file carries)."""
-    return few_frame_checks([(config, checkpoint)], val_start, num_val, seed, threads, tmp,
-                            data)[0]
+    return few_frame_checks([(config, checkpoint)], val_start, num_val, seed, threads, tmp)[0]
 
 
 def match_predictions(a: dict, b: dict) -> Optional[np.ndarray]:
