@@ -65,20 +65,15 @@ def needs_safe_loader() -> bool:
     return _torch_version() >= (2, 6)
 
 
-def _history_buffer_cls():
-    return HistoryBuffer
-
-
 def _restricted_getattr(obj: Any, name: str) -> Any:
     """``getattr`` limited to ``HistoryBuffer.<statistics method>``.
 
     Raises:
         UnsafeCheckpointError: for any other object or attribute.
     """
-    hb = _history_buffer_cls()
-    allowed = set(hb._statistics_methods) | {'min', 'max', 'current', 'mean'}
-    if obj is hb and isinstance(name, str) and name in allowed:
-        return getattr(hb, name)
+    allowed = set(HistoryBuffer._statistics_methods) | {'min', 'max', 'current', 'mean'}
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
     raise UnsafeCheckpointError(
         f'refused getattr({obj!r}, {name!r}) while unpickling: only '
         f'HistoryBuffer statistics methods {sorted(allowed)} may be resolved')
@@ -102,9 +97,8 @@ def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
 
 def checkpoint_safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """The complete allow-list for mmengine 0.10.7 checkpoints."""
-    hb = _history_buffer_cls()
     return _numpy_globals() + [
-        hb,
+        HistoryBuffer,
         collections.OrderedDict,
         _codecs.encode,
         (_restricted_getattr, 'builtins.getattr'),
