@@ -101,9 +101,51 @@ def test_layers_that_do_not_qualify_are_left_alone(kwargs):
     # two-layer encoders fold only their last layer; avg mode folds nothing
     assert folded == (1 if len(layers) == 2 else 0)
     assert list(teacher.voxel_encoder.pfn_layers)[0] is layers[0]
+    if folded:  # the folded last layer of two sees non-zero padded rows: the dense fold
+        assert not teacher.voxel_encoder.pfn_layers[1].zero_padded
+        _randomise(teacher)
+        reference = copy.deepcopy(teacher)
+        reference.voxel_encoder.pfn_layers[1] = layers[1]
+        _randomise(reference)
+        teacher.eval(), reference.eval()
+        pts, num, coors = _pillars(seed=7)
+        with torch.no_grad():
+            want = reference.voxel_encoder(pts.clone(), num, coors)
+            got = teacher.voxel_encoder(pts.clone(), num, coors)
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
     with pytest.raises(ValueError, match='needs a last PFNLayer with mode="max"'):
         FoldedPFNLayer(layers[0])
     assert fold_teacher_pfn(torch.nn.Linear(2, 2)) == 0
+
+
+def test_real_points_path_equals_the_dense_fold_with_and_without_padding():
+    """The first layer multiplies only the real points; a pillar without padding must not
+    take the zero rows' value into its max (here every real row maps below zero)."""
+    teacher = _Teacher()
+    _randomise(teacher)
+    fold_teacher_pfn(teacher)
+    layer = teacher.voxel_encoder.pfn_layers[0].eval()
+    assert layer.zero_padded
+    m, t, d = 50, 32, layer.linear.in_features
+    g = torch.Generator().manual_seed(11)
+    num = torch.randint(1, t + 1, (m,), generator=g)
+    num[:10] = t  # full pillars
+    num[10:15] = 1
+    x = torch.randn(m, t, d, generator=g)
+    weight, _ = layer.folded()
+    x[:10] = -weight.sum(0)  # all real rows of the full pillars: x W'^T < 0 on most channels
+    x[torch.arange(t)[None, :] >= num[:, None]] = 0
+    # the case that matters: channels whose max over a full pillar's rows is below zero
+    assert int(((x[:10] @ weight.t()).amax(1) < 0).sum()) > 100
+    with torch.no_grad():
+        got = layer(x, num)
+        layer.zero_padded = False
+        want = layer(x, num)
+    assert got.shape == want.shape == (m, 1, 64)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+    with pytest.raises(ValueError, match=r'num_voxels must hold one count in \[1, 32\]'):
+        layer.zero_padded = True
+        layer(x, torch.zeros(m, dtype=torch.long))
 
 
 SIM_PD = 'configs/sim/pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
