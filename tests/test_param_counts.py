@@ -183,6 +183,10 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (308680, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
     'sim/pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (1217352, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
+    'sim/pointpillars-16x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py':
+        (308680, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
+    'sim/pointpillars-4x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py':
+        (1217352, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
     'sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (4834888, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),
     'sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py':

@@ -124,3 +124,28 @@ def test_prediction_matching_pairs_boxes_by_label_and_position_not_by_index():
                                      scores=a['scores'][:2])) is None
     empty = dict(boxes=np.zeros((0, 7)), labels=np.zeros(0, dtype=np.int64), scores=np.zeros(0))
     assert match_predictions(empty, empty).tolist() == []
+
+
+def test_comparison_reports_a_box_exchanged_at_the_threshold_as_unmatched():
+    """Rounded weights can drop one box near the score threshold and admit another of the same
+    label far away: same counts, but the pair is no box difference; it is reported apart."""
+    import numpy as np
+
+    from mmdet3d_pointdistiller.experiments.zoo import compare_predictions
+    boxes = np.array([[0.0, 0, 0, 4, 2, 1.5, 0.1], [37, 11.2, -1.6, 4, 1.6, 1.6, 3.2]])
+    a = dict(boxes=boxes, labels=np.array([0, 0]), scores=np.array([0.9, 0.104]))
+    b_boxes = boxes.copy()
+    b_boxes[0, 0] += 2e-3
+    b_boxes[1, :3] = [39.3, -6.8, -1.9]  # another box entered, 18 m away
+    b = dict(boxes=b_boxes, labels=a['labels'], scores=np.array([0.9005, 0.1041]))
+    got = compare_predictions([a, a], [b, a])
+    assert got['max_box_diff'] == pytest.approx(2e-3)
+    assert got['max_score_diff'] == pytest.approx(5e-4)
+    assert got['unmatched'] == [dict(frame=0, scores=[pytest.approx(0.104),
+                                                      pytest.approx(0.1041)])]
+    assert got['count_equal'] and got['frames'] == 2 and got['gate_m'] == 0.5
+    # a wider gate pairs them and the 18 m reappears as a box difference
+    assert compare_predictions([a], [b], gate_m=100)['max_box_diff'] > 17
+    fewer = dict(boxes=boxes[:1], labels=a['labels'][:1], scores=a['scores'][:1])
+    assert compare_predictions([a], [fewer])['frames_differing'] == [
+        dict(frame=0, boxes=[2, 1], min_score=pytest.approx(0.104))]

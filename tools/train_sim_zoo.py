@@ -19,6 +19,13 @@
    table ``configs/sim/README.md`` (every shipped record; one learning curve over the stages).
 
 ``--ship-only`` skips training (the run must be finished).
+
+    python tools/train_sim_zoo.py student-16x        # ship a converged student (also
+                                                     # pointdistiller-16x, student-4x, ...)
+
+ships seed 1 of that method's run in the reporting record (``--record``, default
+``benchmarks/kd_gain_sim.json``) without training: the student part of the checkpoint as fp16,
+measured like the teacher, its record and the zoo README (``experiments/sim_zoo_students.py``).
 """
 from __future__ import annotations
 
@@ -26,11 +33,15 @@ import argparse
 import sys
 
 from mmdet3d_pointdistiller.experiments.sim_zoo import MODELS, run
+from mmdet3d_pointdistiller.experiments.sim_zoo_readme import write_readme
+from mmdet3d_pointdistiller.experiments.sim_zoo_students import (STUDENTS, ShipError,
+                                                                 ship_student)
+from mmdet3d_pointdistiller.quickstart.settings import KD_GAIN_RECORD
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('model', choices=sorted(MODELS))
+    p.add_argument('model', choices=sorted(MODELS) + sorted(STUDENTS))
     p.add_argument('--work-dir', default=None, help='default: work_dirs/sim_zoo/<model>')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--force', action='store_true', help='retrain even if finished')
@@ -43,8 +54,20 @@ def main(argv=None) -> int:
                         'the run still trains')
     p.add_argument('--train-wall-s', type=float, default=None,
                    help='training wall time to record when it ran elsewhere (e.g. resumed)')
+    p.add_argument('--record', default=KD_GAIN_RECORD,
+                   help='students: the paired-seed record whose seed-1 run is shipped')
     args = p.parse_args(argv)
-    return run(args)
+    if args.model in STUDENTS:
+        try:
+            ship_student(args.model, args.record, threads=args.threads)
+        except ShipError as e:
+            p.error(str(e))
+        return 0
+    rc = run(args)
+    if rc == 0 and not args.curve_only:
+        write_readme()
+        print('[zoo] rewrote configs/sim/README.md from the shipped records', flush=True)
+    return rc
 
 
 if __name__ == '__main__':

@@ -5,7 +5,9 @@
 * :mod:`.protocol`: pre-registration that git can check (a protocol's commit and time, every
   run's start time, the confirmatory flag);
 * :mod:`.zoo`: the sim model zoo: learning-curve points, precise-BN checkpoints, few-frame
-  checks and shipping (``tools/train_sim_zoo.py``);
+  checks and shipping (``tools/train_sim_zoo.py``); :mod:`.sim_zoo` trains and ships the teacher
+  stages, :mod:`.sim_zoo_students` ships the converged students of the paired-seed record,
+  :mod:`.sim_zoo_readme` renders ``configs/sim/README.md`` from the records;
 * :mod:`.paper_ordering`: measured gains beside the paper's ordering of Tables 3 and 5;
 * :mod:`.box_errors`: matched-box error statistics (``tools/box_error_stats.py``).
 

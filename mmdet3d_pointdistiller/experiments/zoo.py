@@ -39,7 +39,7 @@ from ..quickstart.evaluation import evaluate_checkpoints
 
 __all__ = ['sha256_file', 'save_fp16_checkpoint', 'curve_point', 'learning_curve',
            'precise_bn_checkpoint', 'make_val_subset', 'few_frame_check', 'few_frame_checks',
-           'match_predictions', 'prediction_diff']
+           'match_predictions', 'prediction_diff', 'compare_predictions']
 
 
 def sha256_file(path: os.PathLike) -> str:
@@ -166,30 +166,46 @@ def match_predictions(a: dict, b: dict) -> Optional[np.ndarray]:
     return perm
 
 
-def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequence[str]
-                    ) -> dict:
+def prediction_diff(config: str, ckpt_a: str, ckpt_b: str, points_files: Sequence[str],
+                    gate_m: float = 0.5) -> dict:
     """Largest differences between the predictions of two checkpoints of one config on the
     given point clouds, boxes paired by :func:`match_predictions`: ``max_box_diff`` (m / rad)
-    and ``max_score_diff`` over the frames with the same box count and labels, ``count_equal``
-    (true on every frame) and ``frames_differing`` (frame index, box counts, the lowest score
-    there)."""
+    and ``max_score_diff`` over the pairs whose centres are within ``gate_m`` metres, on the
+    frames with the same box count and labels; ``unmatched``: the pairs beyond the gate (frame,
+    both scores: one box left the score threshold or NMS and another entered, as boxes near
+    the threshold do when the weights are rounded), ``count_equal`` (true on every frame) and
+    ``frames_differing`` (frame index, box counts, the lowest score there)."""
     preds = []
     for ckpt in (ckpt_a, ckpt_b):
         model, cfg = load_detector(str(repo_root() / config), str(ckpt))
         preds.append([predict_frame(model, load_frame(cfg, f)) for f in points_files])
-    box, score, differing = 0.0, 0.0, []
-    for k, (pa, pb) in enumerate(zip(*preds)):
+    return compare_predictions(*preds, gate_m=gate_m)
+
+
+def compare_predictions(preds_a: Sequence[dict], preds_b: Sequence[dict], gate_m: float = 0.5
+                        ) -> dict:
+    """:func:`prediction_diff`'s comparison of two models' ``predict_frame`` outputs, frame
+    by frame (``boxes`` (N, 7) centre first, ``scores`` (N,), ``labels`` (N,))."""
+    box, score, differing, unmatched = 0.0, 0.0, [], []
+    for k, (pa, pb) in enumerate(zip(preds_a, preds_b)):
         perm = match_predictions(pa, pb)
         if perm is None:
             differing.append(dict(frame=k, boxes=[len(pa['boxes']), len(pb['boxes'])],
                                   min_score=float(min(pa['scores'].min(initial=1.0),
                                                       pb['scores'].min(initial=1.0)))))
             continue
-        if len(perm):
-            box = max(box, float(abs(pa['boxes'] - pb['boxes'][perm]).max()))
-            score = max(score, float(abs(pa['scores'] - pb['scores'][perm]).max()))
+        if not len(perm):
+            continue
+        boxes_b, scores_b = pb['boxes'][perm], pb['scores'][perm]
+        near = np.linalg.norm(pa['boxes'][:, :3] - boxes_b[:, :3], axis=1) <= gate_m
+        unmatched += [dict(frame=k, scores=[float(pa['scores'][i]), float(scores_b[i])])
+                      for i in np.flatnonzero(~near)]
+        if near.any():
+            box = max(box, float(abs(pa['boxes'][near] - boxes_b[near]).max()))
+            score = max(score, float(abs(pa['scores'][near] - scores_b[near]).max()))
     return dict(max_box_diff=box, max_score_diff=score, count_equal=not differing,
-                frames=len(points_files), frames_differing=differing, matching='hungarian')
+                frames=len(preds_a), frames_differing=differing, matching='hungarian',
+                gate_m=gate_m, unmatched=unmatched)
 
 
 def precise_bn_checkpoint(config: str, src: str, dst: str, num_batches: int = 50,

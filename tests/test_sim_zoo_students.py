@@ -1,0 +1,130 @@
+"""Shipping converged students from the paired-seed record (``experiments/sim_zoo_students.py``):
+which run and file a zoo entry names, the leaf configs against the runs' options, the student
+part of a distillation checkpoint, and the errors that say what is missing."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmdet3d.registry import MODELS
+
+import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
+from mmdet3d_pointdistiller.experiments.sim_zoo_readme import readme_text
+from mmdet3d_pointdistiller.experiments.sim_zoo_students import (STUDENTS, ShipError,
+                                                                 checkpoint_name,
+                                                                 config_differences,
+                                                                 source_run, student_weights)
+from mmdet3d_pointdistiller.models.distillers.export import ExportError
+
+REPO = Path(__file__).resolve().parents[1]
+STUDENT_16X = 'configs/sim/pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+TUNING = json.loads((REPO / 'benchmarks/kd_design_sim_tuning.json').read_text())
+# the budget options of a 6000-iteration run of the design tuning (seed 101)
+OPTIONS = TUNING['ratios']['16x']['runs']['student']['101']['options']
+
+
+def test_zoo_readme_is_rendered_from_the_records():
+    assert readme_text() == (REPO / 'configs/sim/README.md').read_text()
+
+
+def test_checkpoint_name_follows_the_teacher_convention():
+    assert checkpoint_name(STUDENTS['student-16x']['config']) == \
+        'pointpillars-16x_hv_secfpn_1xb4-6000it_sim-kitti-3d-3class'
+    teacher = 'configs/sim/pointpillars_hv_secfpn_1xb4-3000it-cpu_sim-kitti-3d-3class.py'
+    assert checkpoint_name(teacher) == 'pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class'
+
+
+@pytest.mark.parametrize('key', ['student-16x', 'student-4x'])
+def test_student_leaf_configs_resolve_to_the_benchmark_runs(key):
+    """What ``mim train`` users run is what the benchmark trained: the student arm of the
+    ratio with the runs' ``--cfg-options`` (seed aside)."""
+    leaf = STUDENTS[key]['config']
+    arm = STUDENT_16X.replace('16x', STUDENTS[key]['ratio'])
+    assert (REPO / leaf).is_file()
+    assert OPTIONS[0] == 'train_cfg.max_iters=6000' and 'randomness.seed=101' in OPTIONS
+    assert config_differences(leaf, arm, OPTIONS) == []
+    # and the check can fail: another budget, another width
+    assert config_differences(leaf, arm, ['train_cfg.max_iters=3000'] + OPTIONS[1:]) == \
+        ['train_cfg.max_iters']
+    diff = config_differences(leaf, arm, [o for o in OPTIONS if 'batch_size' not in o])
+    assert diff == ['train_dataloader.batch_size']
+    other = STUDENT_16X.replace('16x', '4x' if STUDENTS[key]['ratio'] == '16x' else '16x')
+    assert 'model.backbone.in_channels' in config_differences(leaf, other, OPTIONS)
+
+
+def _record(tmp_path: Path, with_run: bool = True, work: str = None) -> Path:
+    work = work or str(tmp_path / 'work')
+    runs = {'student': {'1': dict(map_3d=1.0, map_bev=2.0, ap={}, options=OPTIONS)}}
+    if with_run:
+        runs['default'] = {'1': dict(map_3d=3.0, map_bev=4.0, ap={}, options=OPTIONS)}
+    rec = dict(budget=dict(iters=6000, batch_size=4), ratios={'16x': dict(
+        methods=dict(student=STUDENT_16X, default='configs/sim/x.py'), runs=runs,
+        command=f'python tools/benchmark_kd_gain.py --ratio 16x --work-dir {work}',
+        threads=1)})
+    path = tmp_path / 'record.json'
+    path.write_text(json.dumps(rec))
+    return path
+
+
+def test_source_run_finds_the_seed_1_run_and_its_checkpoint(tmp_path):
+    record = _record(tmp_path)
+    ckpt = tmp_path / 'work/16x/default/seed_1/iter_6000.pth'
+    with pytest.raises(ShipError, match=r'16x/default/seed_1/iter_6000.pth does not exist'):
+        source_run('pointdistiller-16x', str(record))
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b'')
+    got = source_run('pointdistiller-16x', str(record))
+    assert got['checkpoint'] == ckpt and got['run']['map_3d'] == 3.0
+    assert got['arm_config'] == 'configs/sim/x.py' and got['deploy_config'] == STUDENT_16X
+    assert (got['iters'], got['batch_size'], got['seed'], got['threads']) == (6000, 4, 1, 1)
+
+
+def test_source_run_errors_name_what_is_missing(tmp_path):
+    with pytest.raises(ShipError, match="unknown zoo student 'student-8x'"):
+        source_run('student-8x', str(_record(tmp_path)))
+    with pytest.raises(ShipError, match='run the reporting benchmark first'):
+        source_run('student-16x', str(tmp_path / 'none.json'))
+    with pytest.raises(ShipError, match=r"has no 4x runs \(ratios: \['16x'\]\)"):
+        source_run('student-4x', str(_record(tmp_path)))
+    with pytest.raises(ShipError, match=r"no 16x run of method 'default' with seed 1 "
+                                        r"\(methods: \['student'\]\)"):
+        source_run('pointdistiller-16x', str(_record(tmp_path, with_run=False)))
+
+
+@pytest.fixture(scope='module')
+def student_state():
+    init_default_scope('mmdet3d')
+    torch.manual_seed(0)
+    return MODELS.build(Config.fromfile(str(REPO / STUDENT_16X)).model).state_dict()
+
+
+def test_student_weights_take_the_student_part_of_a_distillation_checkpoint(
+        tmp_path, student_state):
+    ckpt = dict(state_dict={**{f'student.{k}': v for k, v in student_state.items()},
+                            'teacher.voxel_encoder.w': torch.ones(3),
+                            'distill_losses.loss_pd_pfn.adapter.w': torch.ones(2)},
+                meta=dict(iter=6000, seed=101), optimizer={'state': {}})
+    src, out = tmp_path / 'kd.pth', tmp_path / 'plain.pth'
+    torch.save(ckpt, src)
+    assert student_weights(src, STUDENT_16X, out) == dict(exported=True,
+                                                          tensors=len(student_state))
+    plain = torch.load(out, weights_only=False)
+    assert set(plain['state_dict']) == set(student_state)
+    key = 'backbone.blocks.0.0.weight'
+    assert torch.equal(plain['state_dict'][key], student_state[key])
+    assert 'optimizer' not in plain and plain['meta']['iter'] == 6000
+
+
+def test_student_weights_copy_a_plain_checkpoint_and_refuse_other_widths(
+        tmp_path, student_state):
+    src, out = tmp_path / 'student.pth', tmp_path / 'plain.pth'
+    torch.save(dict(state_dict=student_state, meta=dict(iter=6000, seed=1),
+                    optimizer={'state': {}}), src)
+    assert student_weights(src, STUDENT_16X, out)['exported'] is False
+    plain = torch.load(out, weights_only=False)
+    assert set(plain['state_dict']) == set(student_state) and 'optimizer' not in plain
+    with pytest.raises(ExportError, match='do not load strictly into .*pointpillars-4x'):
+        student_weights(src, STUDENT_16X.replace('16x', '4x'), tmp_path / 'x.pth')
