@@ -161,6 +161,8 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (5156464, '1a9e9011267ae6fb044dc038ab098690e41c1b91'),
     'sim/pointdistiller-edge_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
+    'sim/pointdistiller-edge-w10_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-normalised_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5146160, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-bev-normalised-frozen_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
