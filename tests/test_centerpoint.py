@@ -27,7 +27,7 @@ from mmdet3d.registry import MODELS, TRANSFORMS
 from mmdet3d.structures import LiDARInstance3DBoxes
 from mmdet3d_pointdistiller.models.distillers import parse_distill_cfg
 from mmdet3d_pointdistiller.models.distillers.export import export_student_state
-from mmdet3d_pointdistiller.models.distillers.teacher_fastpath import FoldedPFNLayer
+from mmdet3d_pointdistiller.models.layers import FoldedPFNLayer
 from mmdet3d_pointdistiller.models.losses import CenterHeadDistillLoss
 from mmdet3d_pointdistiller.models.losses.centerhead_distill_loss import teacher_peaks
 from mmdet3d_pointdistiller.testing import (CP_NUS_KD, CP_SIM_KD, crop_centerpoint, kd_config,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from types import SimpleNamespace
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional
 
@@ -24,9 +25,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
 from torch import nn
 
-from mmdet3d.registry import MODELS
+from mmdet3d.registry import HOOKS, MODELS
 
 __all__ = ['profile_training_iterations', 'format_profile']
+
+#: custom hooks whose ``before_run`` changes the model (the profile builds no runner)
+MODEL_CHANGING_HOOKS = ('RealPointsPFNHook',)
 
 
 class _Clock:
@@ -91,6 +95,10 @@ def profile_training_iterations(cfg, iters: int = 10, warmup: int = 2,
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.train()
+    # the config's hooks that change the model before a run, applied as the runner would
+    for hook_cfg in cfg.get('custom_hooks', []):
+        if hook_cfg.get('type') in MODEL_CHANGING_HOOKS:
+            HOOKS.build(hook_cfg).before_run(SimpleNamespace(model=model))
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=cfg.get('randomness', {}).get(
         'seed'))
     optim = build_optim_wrapper(model, cfg.optim_wrapper)

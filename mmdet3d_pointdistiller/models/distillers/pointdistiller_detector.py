@@ -42,7 +42,7 @@ from ..tensor_forward import tensor_forward
 from .batch import clone_tensors, drop_empty_samples
 from .feature_recorder import ModuleOutputRecorder, resolve_submodule
 from .tap import DistillTap, feature_tensors, parse_distill_cfg, to_plain
-from .teacher_fastpath import fold_teacher_pfn
+from ..layers import fold_teacher_pfn
 from .teacher import (check_distiller_state_dict, check_same_preprocessing,
                       check_teacher_ckpt_path, freeze_teacher, load_teacher_checkpoint,
                       load_teacher_config, teacher_takes_metas)
@@ -71,7 +71,7 @@ class PointDistillerDetector(Base3DDetector):
             distiller's mode like the released PointDistiller code (teacher BN in train
             mode, batch statistics, drifting running statistics). Defaults to True.
         teacher_fast_pfn (bool): evaluate the frozen teacher's last ``PFNLayer`` with its
-            BatchNorm folded into the linear map (:mod:`.teacher_fastpath`): the same
+            BatchNorm folded into the linear map (:mod:`..layers.pfn_fastpath`): the same
             function up to float rounding, ~4x faster for the pillar encoder on a CPU. Needs
             ``teacher_norm_eval=True``. Defaults to False (bitwise the upstream layer).
         data_preprocessor (dict, optional): defaults to the student's
