@@ -46,6 +46,9 @@ def test_student_leaf_configs_resolve_to_the_benchmark_runs(key):
     assert (REPO / leaf).is_file()
     assert OPTIONS[0] == 'train_cfg.max_iters=6000' and 'randomness.seed=101' in OPTIONS
     assert config_differences(leaf, arm, OPTIONS) == []
+    # the leaf adds the real-points pillar layer, which changes the speed, not the function
+    hooks = [h['type'] for h in Config.fromfile(str(REPO / leaf)).custom_hooks]
+    assert hooks == ['PreciseBNHook', 'DistillStatsHook', 'RealPointsPFNHook']
     # and the check can fail: another budget, another width
     assert config_differences(leaf, arm, ['train_cfg.max_iters=3000'] + OPTIONS[1:]) == \
         ['train_cfg.max_iters']

@@ -41,7 +41,8 @@ from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
 from .sim_zoo_readme import write_readme, zoo_table
 from .zoo import save_fp16_checkpoint, sha256_file
 
-__all__ = ['STUDENTS', 'SHIP_SEED', 'IGNORED_OPTIONS', 'ShipError', 'checkpoint_name',
+__all__ = ['STUDENTS', 'SHIP_SEED', 'IGNORED_OPTIONS', 'FUNCTION_PRESERVING_HOOKS',
+           'ShipError', 'checkpoint_name',
            'source_run', 'config_differences', 'student_weights', 'ship_student']
 
 #: the reporting record's seed whose runs are shipped (the issue's "seed 1 of the reporting
@@ -68,6 +69,8 @@ STUDENTS: Dict[str, Dict[str, str]] = {
 #: ``--cfg-options`` of a run that a leaf config does not fix: the seed is the user's choice,
 #: the teacher file is the distillation base config's default already
 IGNORED_OPTIONS = ('randomness.seed', 'model.teacher_ckpt')
+#: custom hooks that change how fast a model computes, not what: a leaf config may add them
+FUNCTION_PRESERVING_HOOKS = ('RealPointsPFNHook',)
 #: top-level scalars the runner reads; other top-level scalars of a config are its own
 #: variables (``max_iters``, ``lr``, ...), whose effect shows in the keys that use them
 RUNNER_SCALARS = ('load_from', 'resume', 'default_scope', 'launcher', 'work_dir')
@@ -158,13 +161,16 @@ def _flat(d: Any, prefix: str = '') -> Dict[str, Any]:
 def config_differences(leaf: str, arm_config: str, options: List[str]) -> List[str]:
     """Dotted keys whose values differ between leaf config ``leaf`` and ``arm_config`` with
     ``options`` merged (both resolved against the sim data root; options in
-    :data:`IGNORED_OPTIONS` left out). Empty when the leaf reproduces the run."""
+    :data:`IGNORED_OPTIONS` and hooks in :data:`FUNCTION_PRESERVING_HOOKS` left out). Empty
+    when the leaf reproduces the run."""
     kept = [o for o in options if o.split('=', 1)[0] not in IGNORED_OPTIONS]
     with sim_data_root(REPO / 'data/sim_kitti'):
         a = Config.fromfile(str(REPO / leaf)).to_dict()
         b = merge_cfg_options(Config.fromfile(str(REPO / arm_config)), kept).to_dict()
 
     def runner_keys(cfg: dict) -> Dict[str, Any]:
+        cfg = dict(cfg, custom_hooks=[h for h in cfg.get('custom_hooks', [])
+                                      if h.get('type') not in FUNCTION_PRESERVING_HOOKS])
         return _flat({k: v for k, v in cfg.items()
                       if isinstance(v, (dict, list, tuple)) or k in RUNNER_SCALARS})
     a, b = runner_keys(a), runner_keys(b)
