@@ -305,3 +305,21 @@ def test_stock_pointpillars_on_a_real_frame_gets_the_same_losses_and_gradients()
     # every duplicated point the whole gradient was off by more than the gradients themselves
     # in the layer test above)
     assert max(worst.values()) < 1e-2
+
+
+@pytest.mark.parametrize('train', [True, False])
+def test_real_points_layer_under_cpu_autocast_keeps_the_dense_layers_dtype(train):
+    """bf16 autocast: the output has the dense layer's dtype (the linear map's), the values
+    agree to bf16 rounding (statistics computed in float32, as BatchNorm does)."""
+    dense = _Teacher()
+    _randomise(dense)
+    fast = copy.deepcopy(dense)
+    use_real_points_pfn(fast)
+    dense.train(train), fast.train(train)
+    pts, num, coors = _pillars(m=300, seed=31)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        want = dense.voxel_encoder(pts.clone(), num, coors)
+        got = fast.voxel_encoder(pts.clone(), num, coors)
+    assert got.dtype == want.dtype == torch.bfloat16
+    assert torch.allclose(got.float(), want.float(), rtol=3e-2,
+                          atol=3e-2 * float(want.float().abs().max()))

@@ -134,7 +134,8 @@ class FoldedPFNLayer(nn.Module):
         y = _real_rows(inputs, counts) @ weight.t()  # (N, C), rows pillar by pillar
         peak = _segment_max(y, counts)  # (M, C)
         peak = torch.where((counts < t)[:, None], peak.clamp(min=0), peak)  # padded rows: 0
-        return F.relu(peak + bias).unsqueeze(1)  # (M, 1, C)
+        # the bias in the product's dtype, as addmm casts it under autocast
+        return F.relu(peak + bias.to(peak.dtype)).unsqueeze(1)  # (M, 1, C)
 
 
 def _checked_counts(num_voxels: Tensor, m: int, t: int) -> Tensor:
@@ -200,7 +201,10 @@ class RealPointsPFNLayer(FoldedPFNLayer):
         m, t, _ = inputs.shape
         counts = _checked_counts(num_voxels, m, t)
         norm = self.norm
-        y = _real_rows(inputs, counts) @ self.linear.weight.t()  # (N, C)
+        y_in = _real_rows(inputs, counts) @ self.linear.weight.t()  # (N, C)
+        # statistics in float32 (as BatchNorm computes them for low-precision inputs), the
+        # output in the linear map's dtype (bf16 / fp16 under autocast, as the dense layer's)
+        y = y_in.float()
         rows, pad = m * t, m * t - y.shape[0]
         mean = y.sum(0) / rows  # (C,)
         var = ((y - mean).square().sum(0) + pad * mean.square()) / rows  # biased, (C,)
@@ -216,7 +220,7 @@ class RealPointsPFNLayer(FoldedPFNLayer):
         # torch.max's index would) takes the gradient
         use_pad = (counts < t)[:, None] & (z_pad > peak)
         peak = torch.where(use_pad, z_pad.expand_as(peak), peak)
-        return F.relu(peak).unsqueeze(1)  # (M, 1, C)
+        return F.relu(peak).to(y_in.dtype).unsqueeze(1)  # (M, 1, C)
 
     def _update_running_stats(self, mean: Tensor, var: Tensor, rows: int) -> None:
         """``F.batch_norm``'s update of the running averages (unbiased variance)."""
