@@ -134,8 +134,9 @@ def measure_shipped(deploy_config: str, fp32: Path, dst: Path, work_dir: Path,
     ``tests/test_sim_zoo.py`` repeats. ``work_dir`` holds the test outputs.
 
     Returns:
-        dict: ``ap``, ``map_3d``, ``map_bev``, ``fp16_check``, ``params_m``, ``gflops``,
-        ``cpu_ms_per_frame``, ``few_frame_check``.
+        dict: the record keys of the shipped file: ``checkpoint`` (repository-relative),
+        ``sha256``, ``checkpoint_bytes``, ``storage``, ``ap``, ``map_3d``, ``map_bev``,
+        ``fp16_check``, ``params_m``, ``gflops``, ``cpu_ms_per_frame``, ``few_frame_check``.
     """
     with sim_data_root(REPO / 'data/sim_kitti'):  # the configs parsed below read the data
         metrics = evaluate_checkpoint(deploy_config, str(dst), 'data/sim_kitti',
@@ -160,7 +161,9 @@ def measure_shipped(deploy_config: str, fp32: Path, dst: Path, work_dir: Path,
         few = few_frame_check(deploy_config, str(dst), **FEW_FRAMES, seed=DATA_SEED,
                               threads=threads)
     print(f'[zoo] few-frame check: {few}', flush=True)
-    return dict(ap=ap, map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
+    return dict(checkpoint=str(dst.relative_to(REPO)), sha256=sha256_file(dst),
+                checkpoint_bytes=dst.stat().st_size, storage='fp16',
+                ap=ap, map_3d=moderate_map(ap, '3D'), map_bev=moderate_map(ap, 'BEV'),
                 fp16_check=fp16, params_m=count_params(model) / 1e6, gflops=flops['gflops'],
                 cpu_ms_per_frame=lat['median_ms'], few_frame_check=few)
 
@@ -191,14 +194,10 @@ def ship(key: str, work_dir: Path, threads: int, train_wall_s: float, command: s
     record = record_path(key)
     rec = dict(
         display=m['display'], config=m['config'], deploy_config=m['deploy_config'],
-        checkpoint=str(dst.relative_to(REPO)), sha256=sha256_file(dst),
-        checkpoint_bytes=dst.stat().st_size, storage='fp16',
-        map_3d=measured['map_3d'], map_bev=measured['map_bev'], ap=measured['ap'],
+        **measured,
         map_3d_fp32=moderate_map(ap32, '3D'), map_bev_fp32=moderate_map(ap32, 'BEV'),
         ap_fp32=ap32, val_frames=NUM_VAL, train_frames=NUM_TRAIN, data_seed=DATA_SEED,
-        params_m=measured['params_m'], gflops=measured['gflops'],
-        cpu_ms_per_frame=measured['cpu_ms_per_frame'], fp16_check=measured['fp16_check'],
-        few_frame_check=measured['few_frame_check'], learning_curve=curve,
+        learning_curve=curve,
         learning_curve_running_bn=learning_curve(str(work_dir)),
         precise_bn=dict(pbn, batches_per_update=PRECISE_BN_BATCHES), train_iters=iters,
         batch_size=cfg.train_dataloader.batch_size, threads=threads,

@@ -164,6 +164,7 @@ def readme_text() -> str:
     :func:`student_records`)."""
     shipped = shipped_records()
     recs = [r for _, r in shipped]
+    students = student_records()
     # the teacher the sim distillation configs and tools use (its record is ZOO_RECORD)
     distill = next((r for r in recs if r['record'] == ZOO_RECORD), recs[-1])
     curve, raw, stage_rows = [], {}, []
@@ -202,7 +203,7 @@ def readme_text() -> str:
         'wall time of `test_step` (voxelisation, network, NMS), 1 torch thread. The checkpoint '
         'is the final weights stored as fp16 (loaded into the float32 model; evaluated as '
         'shipped), loaded by the safe checkpoint loader.', '',
-        zoo_table(recs + student_records()), '',
+        zoo_table(recs + students), '',
         f"The sim distillation configs, the quickstart and the KD-gain benchmark use "
         f"**{distill['display']}** (`{distill['checkpoint']}`; `model.teacher_ckpt` of "
         "`configs/_base_/distill/pointdistiller_pointpillars_sim-kitti-3d-3class.py`). "
@@ -231,7 +232,7 @@ def readme_text() -> str:
             f"{c['map_3d']:.2f} | {c['map_bev']:.2f} | "
             + (f"{raw[c['step']]:.2f} |" if c['step'] in raw else '– |'))
     lines += ['', targets_text(distill, curve), '']
-    lines += students_text(student_records())
+    lines += students_text(students)
     lines += ['## Configs', '',
               '| config | what |', '|---|---|',
               '| `pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py` | the sim PointPillars '

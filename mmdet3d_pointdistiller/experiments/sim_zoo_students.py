@@ -39,10 +39,10 @@ from ..utils.cfg_options import merge_cfg_options
 from ..utils.paths import sim_data_root
 from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
 from .sim_zoo_readme import write_readme, zoo_table
-from .zoo import save_fp16_checkpoint, sha256_file
+from .zoo import save_fp16_checkpoint
 
 __all__ = ['STUDENTS', 'SHIP_SEED', 'IGNORED_OPTIONS', 'FUNCTION_PRESERVING_HOOKS',
-           'ShipError', 'checkpoint_name',
+           'ShipError', 'checkpoint_name', 'kept_options',
            'source_run', 'config_differences', 'student_weights', 'ship_student']
 
 #: the reporting record's seed whose runs are shipped (the issue's "seed 1 of the reporting
@@ -50,22 +50,14 @@ __all__ = ['STUDENTS', 'SHIP_SEED', 'IGNORED_OPTIONS', 'FUNCTION_PRESERVING_HOOK
 SHIP_SEED = 1
 #: leaf configs of the zoo students: each resolves to its method's config in the record plus
 #: the run's ``--cfg-options`` (checked when shipping)
+_LEAF = 'configs/sim/{}pointpillars-{}_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py'
 STUDENTS: Dict[str, Dict[str, str]] = {
-    'student-16x': dict(
-        ratio='16x', method='student', display='PointPillars 16× (student alone)',
-        config='configs/sim/pointpillars-16x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py'),
-    'pointdistiller-16x': dict(
-        ratio='16x', method='default', display='PointPillars 16× (PointDistiller)',
-        config='configs/sim/'
-               'pointdistiller_pointpillars-16x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py'),
-    'student-4x': dict(
-        ratio='4x', method='student', display='PointPillars 4× (student alone)',
-        config='configs/sim/pointpillars-4x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py'),
-    'pointdistiller-4x': dict(
-        ratio='4x', method='default', display='PointPillars 4× (PointDistiller)',
-        config='configs/sim/'
-               'pointdistiller_pointpillars-4x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py'),
-}
+    f'{kind}-{ratio}': dict(ratio=ratio, method=method, config=_LEAF.format(prefix, ratio),
+                            display=f'PointPillars {ratio[:-1]}× ({what})')
+    for ratio in ('16x', '4x')
+    for kind, method, prefix, what in (('student', 'student', '', 'student alone'),
+                                       ('pointdistiller', 'default', 'pointdistiller_',
+                                        'PointDistiller'))}
 #: ``--cfg-options`` of a run that a leaf config does not fix: the seed is the user's choice,
 #: the teacher file is the distillation base config's default already
 IGNORED_OPTIONS = ('randomness.seed', 'model.teacher_ckpt')
@@ -74,6 +66,11 @@ FUNCTION_PRESERVING_HOOKS = ('RealPointsPFNHook',)
 #: top-level scalars the runner reads; other top-level scalars of a config are its own
 #: variables (``max_iters``, ``lr``, ...), whose effect shows in the keys that use them
 RUNNER_SCALARS = ('load_from', 'resume', 'default_scope', 'launcher', 'work_dir')
+
+
+def kept_options(options: List[str]) -> List[str]:
+    """A run's ``--cfg-options`` without those in :data:`IGNORED_OPTIONS`."""
+    return [o for o in options if o.split('=', 1)[0] not in IGNORED_OPTIONS]
 
 
 class ShipError(Exception):
@@ -89,8 +86,8 @@ def checkpoint_name(config: str) -> str:
 
 
 def _work_root(ratio_entry: dict, record_file: str) -> Path:
-    """The ``--work-dir`` of the record's command for this ratio (the tool's default when the
-    command does not set it)."""
+    """The ``--work-dir`` of the record's command for this ratio; raises when the command does
+    not name one (the runs' checkpoints could not be found)."""
     argv = shlex.split(ratio_entry.get('command', ''))
     if '--work-dir' in argv:
         return REPO / argv[argv.index('--work-dir') + 1]
@@ -163,7 +160,7 @@ def config_differences(leaf: str, arm_config: str, options: List[str]) -> List[s
     ``options`` merged (both resolved against the sim data root; options in
     :data:`IGNORED_OPTIONS` and hooks in :data:`FUNCTION_PRESERVING_HOOKS` left out). Empty
     when the leaf reproduces the run."""
-    kept = [o for o in options if o.split('=', 1)[0] not in IGNORED_OPTIONS]
+    kept = kept_options(options)
     with sim_data_root(REPO / 'data/sim_kitti'):
         a = Config.fromfile(str(REPO / leaf)).to_dict()
         b = merge_cfg_options(Config.fromfile(str(REPO / arm_config)), kept).to_dict()
@@ -214,9 +211,9 @@ def ship_student(key: str, record_file: str = KD_GAIN_RECORD, threads: int = 1,
     entry = STUDENTS[key]
     leaf = entry['config']
     if not (REPO / leaf).is_file():
-        kept = [o for o in src['run']['options'] if o.split('=', 1)[0] not in IGNORED_OPTIONS]
         raise ShipError(f'{leaf} does not exist: write it as a leaf config of '
-                        f"{src['arm_config']} that sets its run's --cfg-options {kept}")
+                        f"{src['arm_config']} that sets its run's --cfg-options "
+                        f"{kept_options(src['run']['options'])}")
     diff = config_differences(leaf, src['arm_config'], src['run']['options'])
     if diff:
         raise ShipError(f"{leaf} does not reproduce the {src['ratio']} {src['method']} run of "
@@ -238,15 +235,10 @@ def ship_student(key: str, record_file: str = KD_GAIN_RECORD, threads: int = 1,
     record = REPO / 'checkpoints' / 'sim' / f'{name}.json'
     rec = dict(
         display=entry['display'], config=leaf, deploy_config=src['deploy_config'],
-        checkpoint=str(dst.relative_to(REPO)), sha256=sha256_file(dst),
-        checkpoint_bytes=dst.stat().st_size, storage='fp16',
-        map_3d=measured['map_3d'], map_bev=measured['map_bev'], ap=measured['ap'],
+        **measured,
         # the run's own last validation: these weights in float32 (precise BN before it)
         map_3d_fp32=run['map_3d'], map_bev_fp32=run['map_bev'], ap_fp32=run['ap'],
         val_frames=NUM_VAL, train_frames=NUM_TRAIN, data_seed=DATA_SEED,
-        params_m=measured['params_m'], gflops=measured['gflops'],
-        cpu_ms_per_frame=measured['cpu_ms_per_frame'], fp16_check=measured['fp16_check'],
-        few_frame_check=measured['few_frame_check'],
         learning_curve=[dict(step=c['iter'], map_3d=c['map_3d'], map_bev=c['map_bev'])
                         for c in run.get('curve', [])],
         train_iters=src['iters'], batch_size=src['batch_size'], threads=src['threads'],
