@@ -248,6 +248,10 @@ def test_use_real_points_pfn_leaves_what_it_cannot_compute_alone():
     sync = _Teacher()
     sync.voxel_encoder.pfn_layers[0].norm = torch.nn.SyncBatchNorm(64, eps=1e-3, momentum=0.01)
     assert use_real_points_pfn(sync) == 0
+    for kwargs in (dict(affine=False), dict(track_running_stats=False)):  # nothing to fold
+        plain = _Teacher()
+        plain.voxel_encoder.pfn_layers[0].norm = torch.nn.BatchNorm1d(64, eps=1e-3, **kwargs)
+        assert use_real_points_pfn(plain) == 0 and fold_teacher_pfn(plain) == 0
     assert use_real_points_pfn(torch.nn.Linear(2, 2)) == 0
 
 

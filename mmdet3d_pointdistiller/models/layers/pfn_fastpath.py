@@ -55,8 +55,9 @@ Training (``RealPointsPFNLayer``)
     tenth of the dense layer's time.
 
 When it applies
-    Only to a ``PFNLayer`` that is the last layer (``last_vfe``), uses ``mode='max'`` and
-    ``BatchNorm1d``, called without ``aligned_distance``. ``FoldedPFNLayer`` computes only in
+    Only to a ``PFNLayer`` that is the last layer (``last_vfe``), uses ``mode='max'`` and an
+    affine ``BatchNorm1d`` with running statistics (mmdet3d's default), called without
+    ``aligned_distance``. ``FoldedPFNLayer`` computes only in
     eval mode (in train mode, e.g. ``teacher_norm_eval=False``, the released code's teacher
     BN, the original layer runs); ``RealPointsPFNLayer`` needs the layer to be the first of
     its encoder (zero-padded inputs) and computes in both modes.
@@ -208,11 +209,9 @@ class RealPointsPFNLayer(FoldedPFNLayer):
         rows, pad = m * t, m * t - y.shape[0]
         mean = y.sum(0) / rows  # (C,)
         var = ((y - mean).square().sum(0) + pad * mean.square()) / rows  # biased, (C,)
-        if norm.track_running_stats:
-            self._update_running_stats(mean.detach(), var.detach(), rows)
-        inv = torch.rsqrt(var + norm.eps)
-        scale = inv * norm.weight if norm.affine else inv
-        shift = norm.bias if norm.affine else torch.zeros_like(mean)
+        self._update_running_stats(mean.detach(), var.detach(), rows)
+        scale = torch.rsqrt(var + norm.eps) * norm.weight  # (C,)
+        shift = norm.bias
         z = (y - mean) * scale + shift  # (N, C) real rows normalised
         z_pad = shift - mean * scale  # (C,) every padded row
         peak = _segment_max(z, counts)  # (M, C)
@@ -236,9 +235,11 @@ class RealPointsPFNLayer(FoldedPFNLayer):
 
 def foldable(layer: nn.Module) -> bool:
     """Whether ``layer`` is a ``PFNLayer`` that :class:`FoldedPFNLayer` computes exactly."""
+    norm = getattr(layer, 'norm', None)
+    # the fold reads gamma, beta and the running statistics: an affine BN that tracks them
     return (isinstance(layer, PFNLayer)
             and getattr(layer, 'last_vfe', False) and getattr(layer, 'mode', None) == 'max'
-            and isinstance(getattr(layer, 'norm', None), nn.BatchNorm1d)
+            and isinstance(norm, nn.BatchNorm1d) and norm.affine and norm.track_running_stats
             and isinstance(getattr(layer, 'linear', None), nn.Linear)
             and layer.linear.bias is None)
 
@@ -262,6 +263,8 @@ def use_real_points_pfn(model: nn.Module) -> int:
     done = 0
     for encoder in _pillar_encoders(model):
         layer = encoder.pfn_layers[0]
+        # exactly BatchNorm1d: a synchronised subclass (mmcv's NaiveSyncBatchNorm1d) averages
+        # its training statistics across processes, which these per-process sums would not
         if not isinstance(layer, FoldedPFNLayer) and foldable(layer) and \
                 type(layer.norm) is nn.BatchNorm1d:
             encoder.pfn_layers[0] = RealPointsPFNLayer(layer)
