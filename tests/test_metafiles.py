@@ -76,6 +76,20 @@ def test_metafile_lists_exactly_the_leaf_configs(folder):
         assert m['Metadata']['Architecture']
 
 
+def test_teacher_paths_exist():
+    """A distillation entry names its teacher as an ``mmdet3d::`` config (resolved by mim) or a
+    repository config, optionally `` + `` a shipped checkpoint; repository paths must exist."""
+    teachers = [m['Metadata']['Teacher'] for m, _ in _all_models() if 'Teacher' in m['Metadata']]
+    assert len(teachers) > 60
+    for teacher in teachers:
+        config, _, ckpt = teacher.partition(' + ')
+        config = config.split(' (')[0]
+        if not config.startswith('mmdet3d::'):
+            assert (REPO / config).is_file(), teacher
+        if ckpt:
+            assert (REPO / ckpt).is_file(), teacher
+
+
 def test_names_are_unique_across_the_zoo():
     names = [m['Name'] for m, _ in _all_models()]
     assert len(names) == len(set(names))
