@@ -1,14 +1,14 @@
 """The sim-dataset KD-method configs run each method exactly as its KITTI config, on the sim grid.
 
-``configs/sim/kd_methods/<method>_...sim...py`` must differ from the sim PointDistiller config
-only in ``model.distill_cfg``, and that ``distill_cfg`` must be the KITTI method's
+``configs/sim/kd_methods/<method>_...sim...py`` must differ from the sim PointDistiller config of
+the paper's design (``pointdistiller-paper_...``, their base) only in ``model.distill_cfg``, and that ``distill_cfg`` must be the KITTI method's
 (``configs/kd_methods/<method>_...kitti...py``), except the documented changes: SE-SSD's score
 threshold (0.1 for the weak short-schedule teacher) and, for the LD/RL ablations, the sim
 PointDistiller tap (N=256, K=32) with the ablation's switches.
 
 The 16x twins (``<method>_pointpillars-16x_...sim...py``) differ from the 4x ones only where the
 student differs: every ``student_channels`` is the teacher's / 4 (not / 2), the base is the sim
-PointDistiller 16x config, and ``teacher_fast_pfn=True`` (folded teacher PFN, a speed option).
+PointDistiller 16x paper config, and ``teacher_fast_pfn=True`` (folded teacher PFN, a speed option).
 """
 from pathlib import Path
 
@@ -17,7 +17,8 @@ from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = REPO / 'configs' / 'sim'
-SIM_PD = SIM / 'pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
+# the paper's design on the sim grid: the base of the KD-method twins and the design variants
+SIM_PD = SIM / 'pointdistiller-paper_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 KITTI_SUFFIX = '_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py'
 SIM_SUFFIX = '_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 METHODS = ['fitnets', 'attention-transfer', 'se-ssd', 'similarity-preserving', 'crd', 'overhaul',
@@ -43,7 +44,7 @@ def test_every_kitti_method_and_ablation_has_a_sim_twin():
     sim = sorted(p.name[:-len(SIM_SUFFIX)] for p in (SIM / 'kd_methods').glob('*' + SIM_SUFFIX))
     sim16 = sorted(p.name[:-len(SIM16_SUFFIX)]
                    for p in (SIM / 'kd_methods').glob('*' + SIM16_SUFFIX))
-    # ld-rl is PointDistiller itself: its sim twin is the sim PointDistiller config
+    # ld-rl is PointDistiller itself: its sim twin is the sim PointDistiller paper config
     assert sim == sim16 == sorted(set(kitti) - {'ld-rl'}) == sorted(METHODS + list(ABLATIONS))
 
 
@@ -51,7 +52,7 @@ def test_every_kitti_method_and_ablation_has_a_sim_twin():
 def test_sim_16x_twin_changes_only_student_widths(method):
     sim4 = Config.fromfile(str(SIM / 'kd_methods' / (method + SIM_SUFFIX))).model.to_dict()
     sim16 = Config.fromfile(str(SIM / 'kd_methods' / (method + SIM16_SUFFIX))).model.to_dict()
-    pd16 = Config.fromfile(str(SIM / ('pointdistiller' + SIM16_SUFFIX))).model.to_dict()
+    pd16 = Config.fromfile(str(SIM / ('pointdistiller-paper' + SIM16_SUFFIX))).model.to_dict()
     for model in (sim16, pd16, sim4):  # the sim distillation base turns the fast path on
         assert model.pop('teacher_fast_pfn') is True
     assert _without(sim16, 'distill_cfg') == _without(pd16, 'distill_cfg')
@@ -97,7 +98,7 @@ def test_sim_ablation_flips_only_the_switches(name, sim_pd):
 @pytest.mark.parametrize('ratio', ['4x', '16x'])
 def test_frozen_teacher_adapter_variant_only_sets_the_loss_option(ratio):
     suffix = SIM_SUFFIX.replace('-4x_', f'-{ratio}_')
-    sim_pd = Config.fromfile(str(SIM / ('pointdistiller' + suffix))).model.to_dict()
+    sim_pd = Config.fromfile(str(SIM / ('pointdistiller-paper' + suffix))).model.to_dict()
     path = SIM / ('pointdistiller-frozen-tadapter' + suffix)
     cfg = Config.fromfile(str(path))
     model = cfg.model.to_dict()
@@ -114,7 +115,7 @@ def test_frozen_teacher_adapter_variant_only_sets_the_loss_option(ratio):
 
 def test_release_faithful_variant_sets_batch_sampling_tau_and_teacher_bn_only():
     suffix = SIM_SUFFIX.replace('-4x_', '-16x_')
-    pd = Config.fromfile(str(SIM / ('pointdistiller' + suffix))).model.to_dict()
+    pd = Config.fromfile(str(SIM / ('pointdistiller-paper' + suffix))).model.to_dict()
     rel = Config.fromfile(str(SIM / ('pointdistiller-release' + suffix))).model.to_dict()
     assert rel.pop('teacher_norm_eval') is False and pd.pop('teacher_norm_eval') is True
     # the folded teacher fast path needs running statistics: off with the train-mode teacher BN

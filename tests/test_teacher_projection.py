@@ -181,10 +181,11 @@ def pfn_loss_cfg(name):
 
 @pytest.mark.parametrize('name,collapses', [
     ('pointdistiller-release', True),  # the released code: both adapters trainable
-    ('pointdistiller', True),  # the paper's design with per-sample sampling
+    ('pointdistiller-paper', True),  # the paper's design with per-sample sampling
     ('pointdistiller-frozen-tadapter', False),  # (a)
     ('pointdistiller-normalised', False),  # (b)
     ('pointdistiller-edge', False),  # (c)
+    ('pointdistiller', False),  # the default: (c), chosen by the design tuning
 ])
 def test_adapter_only_optimisation_collapses_only_the_paper_design(name, collapses):
     ratio = adapter_only_loss_ratio(pfn_loss_cfg(name))
@@ -192,6 +193,8 @@ def test_adapter_only_optimisation_collapses_only_the_paper_design(name, collaps
         assert ratio < 0.01, f'{name}: the loss kept {ratio:.2%}'
     else:  # measured 0.57, 0.37, 0.49: the student side fits part of a fixed target
         assert ratio > 0.3, f'{name}: the loss fell to {ratio:.2%}'
+    if name == 'pointdistiller':  # the bar for the default: keeps >= 5 % of its loss
+        assert ratio >= 0.05
 
 
 def test_trainable_normalised_projection_collapses_to_one_dimension_frozen_does_not():

@@ -2,7 +2,7 @@
 # design (a): the teacher-side adapter frozen at its initialisation.
 # Taps: backbone stages 0 and 1 (teacher 64 / 128 channels, student 16 / 32), score the
 # teacher's channel-max (as the SECOND configs); C' = the student width for (a) and (b).
-_base_ = ['./pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py']
+_base_ = ['./pointdistiller-paper_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py']
 
 model = dict(distill_cfg=[
     dict(name='backbone_0', module='backbone', output=0,

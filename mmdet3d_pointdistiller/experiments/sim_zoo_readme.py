@@ -244,7 +244,12 @@ def readme_text() -> str:
               'cycle at 0.3x the peak learning rate) |',
               '| `pointpillars-4x_…`, `pointpillars-16x_…` | students (widths ÷ 2, ÷ 4), '
               'student-only baselines and deployment configs |',
-              '| `pointdistiller_pointpillars-{4x,16x}_…` | PointDistiller from the zoo teacher |',
+              '| `pointdistiller_pointpillars-{4x,16x}_…` | PointDistiller from the zoo teacher: '
+              'the default design (c), a parameter-free teacher side '
+              '(`benchmarks/kd_design_sim_tuning.md`) |',
+              '| `pointdistiller-paper_pointpillars-{4x,16x}_…` | the paper\'s design (both '
+              'adapters trainable conv-BN-ReLU), the base of the design variants and the KD-method '
+              'comparisons |',
               '| `pointdistiller-release_pointpillars-16x_…` | the released code\'s choices '
               '(batch-wide top-N/kNN, τ = 0.01, teacher BN in train mode) |',
               '| `pointdistiller-frozen-tadapter_pointpillars-{4x,16x}_…` | teacher-side adapter '

@@ -4,7 +4,7 @@
 # configs/kd_methods/README.md).
 # Used by tools/benchmark_kd_gain.py --methods fitnets=<this file>.
 _base_ = [
-    '../pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+    '../pointdistiller-paper_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     '../../_base_/kd_methods/pointpillars_kd_methods.py',
 ]
 

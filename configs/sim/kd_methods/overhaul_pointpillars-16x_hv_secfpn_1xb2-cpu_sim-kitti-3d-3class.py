@@ -7,7 +7,7 @@
 # rounding, 1.3-1.6x faster 16x KD iterations on CPU: benchmarks/sim_iteration_profile.md).
 # Used by tools/benchmark_kd_gain.py --ratio 16x --methods overhaul=<this file>.
 _base_ = [
-    '../pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
+    '../pointdistiller-paper_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py',
     '../../_base_/kd_methods/pointpillars_kd_methods.py',
 ]
 
