@@ -54,7 +54,7 @@ TABLES: Dict[int, dict] = {
                  gflops=9.0, params_m=1.3, kd=False,
                  bev=(92.4, 88.2, 83.6, 53.0, 47.9, 44.1, 81.8, 63.1, 59.0), bev_map=66.4),
             _row('pointpillars-4x_pointdistiller', 'PointPillars 4× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
                  gflops=9.0, params_m=1.3, kd=True,
                  bev=(93.1, 89.0, 86.3, 59.8, 52.8, 48.2, 83.8, 65.8, 62.0), bev_map=69.2),
             _row('pointpillars-16x', 'PointPillars 16× w/o KD',
@@ -62,7 +62,7 @@ TABLES: Dict[int, dict] = {
                  gflops=2.5, params_m=0.3, kd=False,
                  bev=(91.3, 84.8, 82.2, 50.1, 44.4, 41.6, 74.2, 56.1, 52.5), bev_map=61.8),
             _row('pointpillars-16x_pointdistiller', 'PointPillars 16× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
                  gflops=2.5, params_m=0.3, kd=True,
                  bev=(92.5, 85.2, 81.9, 50.8, 45.8, 42.5, 77.2, 59.5, 55.6), bev_map=63.5),
             _row('second_teacher', 'SECOND teacher',
@@ -120,7 +120,7 @@ TABLES: Dict[int, dict] = {
                  gflops=9.0, params_m=1.3, kd=False,
                  d3=(87.4, 75.9, 71.0, 48.2, 43.0, 38.7, 74.1, 57.2, 53.3), d3_map=58.7),
             _row('pointpillars-4x_pointdistiller', 'PointPillars 4× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
                  gflops=9.0, params_m=1.3, kd=True,
                  d3=(88.1, 76.9, 73.8, 54.6, 47.5, 42.3, 80.3, 62.0, 58.8), d3_map=62.1),
             _row('pointpillars-16x', 'PointPillars 16× w/o KD',
@@ -128,7 +128,7 @@ TABLES: Dict[int, dict] = {
                  gflops=2.5, params_m=0.3, kd=False,
                  d3=(83.1, 69.8, 65.4, 44.0, 38.7, 35.3, 70.9, 52.1, 48.7), d3_map=53.5),
             _row('pointpillars-16x_pointdistiller', 'PointPillars 16× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
                  gflops=2.5, params_m=0.3, kd=True,
                  d3=(83.7, 69.8, 65.3, 45.3, 40.3, 36.5, 72.7, 54.7, 51.1), d3_map=54.9),
             _row('second_teacher', 'SECOND teacher',
@@ -214,7 +214,7 @@ TABLES: Dict[int, dict] = {
                  bev=(92.3, 85.7, 83.0, 59.7, 52.0, 47.6, 71.0, 64.3, 60.5), bev_map=67.5,
                  d3=(87.5, 75.8, 71.6, 53.4, 45.8, 40.9, 76.1, 59.0, 55.2), d3_map=60.2),
             _row('pointdistiller', '+ Ours (PointDistiller)',
-                 'configs/pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',  # noqa: E501
                  bev=(93.1, 89.0, 86.3, 59.8, 52.8, 48.2, 83.8, 65.8, 62.0), bev_map=69.2,
                  d3=(88.1, 76.9, 73.8, 54.6, 47.5, 42.3, 80.3, 62.0, 58.8), d3_map=62.1),
         ]),

@@ -4,6 +4,7 @@ Distillation configs are built with ``teacher_ckpt`` pointing to a checkpoint of
 initialised teacher written here (the real loader and its strict key/shape check run).
 """
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -86,15 +87,19 @@ def teacher_ckpts(tmp_path_factory):
     return get
 
 
+def _student_stem(kd: str) -> str:
+    """``pointdistiller[-paper]_<student config>`` -> ``<student config>``."""
+    return re.sub(r'^pointdistiller(-paper)?_', '', kd.split('/', 1)[1])
+
+
 def test_config_inventory():
-    assert len(KD) == 11 and len(BASELINES) == 11 and len(STUDENT_BASES) == 11
+    # 11 default KD configs + the paper's design of the PointPillars KITTI 4x and 16x
+    assert len(KD) == 13 and len(BASELINES) == 11 and len(STUDENT_BASES) == 11
     # one per detector family and dataset (the simulated dataset included)
     assert len(DISTILL_BASES) == 7
     # every KD config has its student-only baseline with the same file name stem
     for kd in KD:
-        stem = kd.split('/', 1)[1][len('pointdistiller_'):]
-        algo, rest = stem.split('_', 1)
-        baseline_name = f'{algo}_{rest}'
+        baseline_name = _student_stem(kd)
         assert any(b.endswith('/' + baseline_name) for b in BASELINES), (kd, baseline_name)
 
 
@@ -159,9 +164,7 @@ def test_distillation_config_builds(name, teacher_ckpts):
     assert isinstance(model, PointDistillerDetector)
     assert set(model.distill_losses) == {t.name for t in cfg.model.distill_cfg}
 
-    stem = name.split('/', 1)[1][len('pointdistiller_'):]
-    algo, rest = stem.split('_', 1)
-    student_stem = f'{algo}_{rest}'
+    student_stem = _student_stem(name)
     student = n_params(model.student)
     adapters = n_params(model.distill_losses)
     if student_stem in PAPER_PARAMS:

@@ -474,7 +474,8 @@ def _build(model_cfg):
 def test_config_inventory_and_inheritance():
     names = sorted(p.name for p in KD_METHODS.glob('*.py'))
     assert names == sorted(f'{m}{SUFFIX}' for m in METHODS)
-    pd = Config.fromfile(str(REPO / f'configs/pointdistiller/pointdistiller{SUFFIX}'))
+    # the paper's design: the base of the KD-method and ablation configs
+    pd = Config.fromfile(str(REPO / f'configs/pointdistiller/pointdistiller-paper{SUFFIX}'))
     loaded = {m: Config.fromfile(str(KD_METHODS / f'{m}{SUFFIX}')) for m in METHODS}
     for method, cfg in loaded.items():
         # the same teacher, checkpoint, student, data and schedule as PointDistiller

@@ -88,12 +88,16 @@ PINNED: Dict[str, Tuple[int, str]] = {
     'pointdistiller/pointdistiller_point-rcnn-8x_8xb2_kitti-3d-3class.py':
         (4576590, '2d8102012035d64868b32d6691f2969ae93f05f4'),
     'pointdistiller/pointdistiller_pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
+        (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
+    'pointdistiller/pointdistiller-paper_pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':  # noqa: E501
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
     'pointdistiller/pointdistiller_pointpillars-2x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py':
         (9318938, 'a67f2fe362e3b8161d7fce6fc97becde8ae83bbc'),
     'pointdistiller/pointdistiller_pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py':
         (7746448, 'a67f2fe362e3b8161d7fce6fc97becde8ae83bbc'),
     'pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
+        (6077072, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
+    'pointdistiller/pointdistiller-paper_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':  # noqa: E501
         (6058512, '442c29f836df4607f9eccea5556012964c905fdb'),
     'pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-car.py':
         (6028456, '442c29f836df4607f9eccea5556012964c905fdb'),

@@ -5,7 +5,7 @@
 # and losses are in ../_base_/kd_methods/pointpillars_kd_methods.py
 # (shared with other grids); every adaptation choice: configs/kd_methods/README.md.
 _base_ = [
-    '../pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',
+    '../pointdistiller/pointdistiller-paper_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',
     '../_base_/kd_methods/pointpillars_kd_methods.py',
 ]
 
