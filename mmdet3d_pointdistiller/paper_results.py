@@ -94,7 +94,7 @@ TABLES: Dict[int, dict] = {
                  gflops=13.7, params_m=0.5, kd=False,
                  bev=(93.5, 85.9, 83.5, 71.6, 65.4, 59.1, 91.1, 71.0, 67.2), bev_map=74.1),
             _row('point-rcnn-8x_pointdistiller', 'PointRCNN 8× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_point-rcnn-8x_8xb2_kitti-3d-3class.py',
+                 'configs/pointdistiller/pointdistiller-paper_point-rcnn-8x_8xb2_kitti-3d-3class.py',  # noqa: E501
                  gflops=13.7, params_m=0.5, kd=True,
                  bev=(93.3, 85.7, 83.5, 74.0, 67.2, 60.5, 94.6, 72.3, 67.9), bev_map=75.1),
             _row('point-rcnn-16x', 'PointRCNN 16× w/o KD',
@@ -102,7 +102,7 @@ TABLES: Dict[int, dict] = {
                  gflops=7.1, params_m=0.3, kd=False,
                  bev=(95.8, 85.4, 81.7, 72.9, 65.5, 58.6, 91.8, 69.3, 65.9), bev_map=73.4),
             _row('point-rcnn-16x_pointdistiller', 'PointRCNN 16× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_point-rcnn-16x_8xb2_kitti-3d-3class.py',
+                 'configs/pointdistiller/pointdistiller-paper_point-rcnn-16x_8xb2_kitti-3d-3class.py',  # noqa: E501
                  gflops=7.1, params_m=0.3, kd=True,
                  bev=(95.2, 84.3, 81.7, 72.6, 64.8, 57.7, 92.6, 72.9, 68.5), bev_map=74.0),
         ]),
@@ -160,7 +160,7 @@ TABLES: Dict[int, dict] = {
                  gflops=13.7, params_m=0.5, kd=False,
                  d3=(89.8, 76.8, 72.7, 67.9, 60.9, 54.0, 88.1, 68.0, 64.4), d3_map=68.6),
             _row('point-rcnn-8x_pointdistiller', 'PointRCNN 8× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_point-rcnn-8x_8xb2_kitti-3d-3class.py',
+                 'configs/pointdistiller/pointdistiller-paper_point-rcnn-8x_8xb2_kitti-3d-3class.py',  # noqa: E501
                  gflops=13.7, params_m=0.5, kd=True,
                  d3=(91.4, 75.6, 72.9, 70.1, 63.5, 56.1, 92.0, 69.8, 65.4), d3_map=69.6),
             _row('point-rcnn-16x', 'PointRCNN 16× w/o KD',
@@ -168,7 +168,7 @@ TABLES: Dict[int, dict] = {
                  gflops=7.1, params_m=0.3, kd=False,
                  d3=(89.8, 75.3, 70.7, 68.7, 60.7, 53.4, 91.1, 67.2, 63.9), d3_map=67.7),
             _row('point-rcnn-16x_pointdistiller', 'PointRCNN 16× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_point-rcnn-16x_8xb2_kitti-3d-3class.py',
+                 'configs/pointdistiller/pointdistiller-paper_point-rcnn-16x_8xb2_kitti-3d-3class.py',  # noqa: E501
                  gflops=7.1, params_m=0.3, kd=True,
                  d3=(89.6, 75.6, 72.6, 69.4, 61.0, 53.5, 91.0, 70.2, 65.5), d3_map=69.0),
         ]),

@@ -25,6 +25,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d_pointdistiller.models.distillers import (PointDistillerDetector,
                                                       load_teacher_config)
 from mmdet3d_pointdistiller.models.losses import PointDistillerLoss, recording_selections
+from mmdet3d_pointdistiller.models.losses.edge_adapters import edge_identity_weight
 from mmdet3d_pointdistiller.testing import (NUS_KD, PP_CROP, PP_KD, RCNN_KD, SECOND_CROP,
                                             SECOND_KD, kd_config, kitti_frame)
 from mmdet3d_pointdistiller.utils import save_random_teacher
@@ -129,27 +130,33 @@ def test_train_steps_leave_teacher_bit_identical_and_train_student(pp):
                if v.is_floating_point() and not torch.equal(v, student_before[k])]
     assert 'voxel_encoder.pfn_layers.0.linear.weight' in changed
     assert 'bbox_head.conv_cls.weight' in changed
-    for name in ('teacher_adapter', 'student_adapter'):
-        assert not torch.equal(adapters_before[f'pfn.{name}.conv.weight'],
-                               model.distill_losses.pfn.state_dict()[f'{name}.conv.weight'])
+    # the default teacher side (design (c)) is a fixed identity: the optimizer (with its weight
+    # decay) leaves it exactly as built; the student adapter trains
+    after = model.distill_losses.pfn.state_dict()
+    assert not torch.equal(adapters_before['pfn.student_adapter.conv.weight'],
+                           after['student_adapter.conv.weight'])
+    assert torch.equal(adapters_before['pfn.teacher_adapter.conv.weight'],
+                       after['teacher_adapter.conv.weight'])
+    assert torch.equal(after['teacher_adapter.conv.weight'], edge_identity_weight(64, local=True))
     # parameter names: student., teacher., distill_losses. -- and the teacher is saved
     prefixes = {k.split('.')[0] for k in model.state_dict()}
     assert prefixes == {'student', 'teacher', 'distill_losses'}
 
 
-def test_gradients_reach_student_and_both_adapters_never_the_teacher(pp):
+def test_gradients_reach_student_and_its_adapter_never_the_teacher_side(pp):
     model = build(pp['cfg'].model)
     model.train()
     inputs, samples = preprocess(model, batch(pp['item']))
     with recording_selections(model.distill_losses) as records:
         losses = model.loss(inputs, samples)
-    # KD alone: reaches the tapped student module and both adapters, nothing behind the tap
+    # KD alone: reaches the tapped student module and the student adapter, nothing behind the
+    # tap, and not the default's fixed teacher side (design (c))
     losses['loss_pd_pfn'].backward(retain_graph=True)
     pfn_grad = model.student.voxel_encoder.pfn_layers[0].linear.weight.grad
     assert pfn_grad is not None and pfn_grad.abs().sum() > 0
-    for name in ('teacher_adapter', 'student_adapter'):
-        g = getattr(model.distill_losses.pfn, name).conv.weight.grad
-        assert g is not None and g.abs().sum() > 0, name
+    g = model.distill_losses.pfn.student_adapter.conv.weight.grad
+    assert g is not None and g.abs().sum() > 0
+    assert model.distill_losses.pfn.teacher_adapter.conv.weight.grad is None
     assert all(p.grad is None for p in model.student.bbox_head.parameters())
     assert all(p.grad is None for p in model.teacher.parameters())
     # the full loss: every student parameter gets a gradient, the teacher none

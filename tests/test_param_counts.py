@@ -40,9 +40,9 @@ PINNED: Dict[str, Tuple[int, str]] = {
     'centerpoint/centerpoint-4x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py':
         (1508710, 'db3f592df353e7de570abb20b74b190f7d45b029'),
     'pointdistiller/pointdistiller_centerpoint-16x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py':  # noqa: E501
-        (6369180, '837fa3f065b27d1692d5a448485e92657c635ffd'),
+        (6387292, 'c6d7326c0d5fd336fad86a81498e7d8860d1e2d0'),
     'pointdistiller/pointdistiller_centerpoint-4x_pillar02_second_secfpn_head-circlenms_8xb4-cyclic-20e_nus-3d.py':  # noqa: E501
-        (7497836, '837fa3f065b27d1692d5a448485e92657c635ffd'),
+        (7516396, 'c6d7326c0d5fd336fad86a81498e7d8860d1e2d0'),
     'sim/centerhead-kd_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (6075762, '508d23134fc5d3798fd611c89240a476e4cc93e8'),
     'sim/centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
@@ -54,11 +54,11 @@ PINNED: Dict[str, Tuple[int, str]] = {
     'sim/pointdistiller-bev_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (6088754, '13d672d0b5d94810c972f7da5cfae1949ae85479'),
     'sim/pointdistiller-centerhead-kd_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
-        (6078386, 'ccdb4ec33d2092d1ea1e00d1806ecc4bdc678484'),
+        (6096498, '23e99c2293d2352ee98a10e873a7a9884a3f3dcd'),
     'sim/pointdistiller_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
-        (6078386, 'ccdb4ec33d2092d1ea1e00d1806ecc4bdc678484'),
+        (6096498, '23e99c2293d2352ee98a10e873a7a9884a3f3dcd'),
     'sim/pointdistiller_centerpoint-4x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
-        (7155042, 'ccdb4ec33d2092d1ea1e00d1806ecc4bdc678484'),
+        (7173602, '23e99c2293d2352ee98a10e873a7a9884a3f3dcd'),
     'kd_methods/attention-nonlocal_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
         (6570544, 'd27f31cd7128667edbeca8ce93cda860f93d04aa'),
     'kd_methods/attention-transfer_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
@@ -84,8 +84,12 @@ PINNED: Dict[str, Tuple[int, str]] = {
     'point_rcnn/point-rcnn-8x_8xb2_kitti-3d-3class.py':
         (517949, '49f491aff630e91fde077aff269620dc9aa83675'),
     'pointdistiller/pointdistiller_point-rcnn-16x_8xb2_kitti-3d-3class.py':
+        (4384812, '2518b4f87a61f9c71d54146c9f32816257d93599'),
+    'pointdistiller/pointdistiller-paper_point-rcnn-16x_8xb2_kitti-3d-3class.py':
         (4312748, '2d8102012035d64868b32d6691f2969ae93f05f4'),
     'pointdistiller/pointdistiller_point-rcnn-8x_8xb2_kitti-3d-3class.py':
+        (4649928, '2518b4f87a61f9c71d54146c9f32816257d93599'),
+    'pointdistiller/pointdistiller-paper_point-rcnn-8x_8xb2_kitti-3d-3class.py':
         (4576590, '2d8102012035d64868b32d6691f2969ae93f05f4'),
     'pointdistiller/pointdistiller_pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
         (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
@@ -100,7 +104,7 @@ PINNED: Dict[str, Tuple[int, str]] = {
     'pointdistiller/pointdistiller-paper_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':  # noqa: E501
         (6058512, '442c29f836df4607f9eccea5556012964c905fdb'),
     'pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-car.py':
-        (6028456, '442c29f836df4607f9eccea5556012964c905fdb'),
+        (6047016, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'pointdistiller/pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py':
         (5698000, '69c2b6604493896bb393b76959743862ec078193'),
     'pointdistiller/pointdistiller_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py':

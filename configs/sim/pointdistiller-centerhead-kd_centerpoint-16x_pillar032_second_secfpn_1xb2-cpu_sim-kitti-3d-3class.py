@@ -4,5 +4,6 @@
 _base_ = ['./pointdistiller_centerpoint-16x_pillar032_second_secfpn_1xb2-cpu_sim-kitti-3d-3class.py']
 
 model = dict(distill_cfg=[
-    dict(_base_.pd_tap, loss=dict(_base_.pd_loss, student_channels=16, adapter_channels=16)),
+    dict(_base_.pd_tap, loss=dict(_base_.pd_loss, student_channels=16, adapter_channels=128,
+                                  teacher_projection='edge', act_cfg=None)),
     dict(_base_.pd_head_tap, loss=_base_.pd_head_loss)])
