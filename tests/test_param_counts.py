@@ -189,9 +189,13 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
     'sim/pointdistiller_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
         (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
+    'sim/pointdistiller_pointpillars-16x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py':
+        (5164304, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-paper_pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
     'sim/pointdistiller_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':
+        (6077072, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
+    'sim/pointdistiller_pointpillars-4x_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3class.py':
         (6077072, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'sim/pointdistiller-paper_pointpillars-4x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py':  # noqa: E501
         (6058512, '442c29f836df4607f9eccea5556012964c905fdb'),

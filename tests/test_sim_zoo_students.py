@@ -37,13 +37,27 @@ def test_checkpoint_name_follows_the_teacher_convention():
     assert checkpoint_name(teacher) == 'pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class'
 
 
-@pytest.mark.parametrize('key', ['student-16x', 'student-4x'])
-def test_student_leaf_configs_resolve_to_the_benchmark_runs(key):
-    """What ``mim train`` users run is what the benchmark trained: the student arm of the
-    ratio with the runs' ``--cfg-options`` (seed aside)."""
-    leaf = STUDENTS[key]['config']
-    arm = STUDENT_16X.replace('16x', STUDENTS[key]['ratio'])
-    assert (REPO / leaf).is_file()
+RELEASE_LEAF = ('configs/sim/pointdistiller-release_pointpillars-16x_hv_secfpn_1xb4-6000it-cpu_'
+                'sim-kitti-3d-3class.py')
+# leaf config -> the arm config the benchmark runs with --cfg-options
+LEAF_ARMS = {
+    STUDENTS['student-16x']['config']: STUDENT_16X,
+    STUDENTS['student-4x']['config']: STUDENT_16X.replace('16x', '4x'),
+    STUDENTS['pointdistiller-16x']['config']: STUDENT_16X.replace('pointpillars',
+                                                                  'pointdistiller_pointpillars'),
+    STUDENTS['pointdistiller-4x']['config']: STUDENT_16X.replace(
+        'pointpillars-16x', 'pointdistiller_pointpillars-4x'),
+    RELEASE_LEAF: STUDENT_16X.replace('pointpillars', 'pointdistiller-release_pointpillars'),
+}
+
+
+@pytest.mark.parametrize('leaf', sorted(LEAF_ARMS))
+def test_leaf_configs_resolve_to_the_benchmark_runs(leaf):
+    """What ``mim train`` users run is what the benchmark trained: the arm's config with the
+    runs' ``--cfg-options`` (seed aside), for the zoo students and the release arm."""
+    arm = LEAF_ARMS[leaf]
+    ratio = '4x' if '-4x_' in leaf else '16x'
+    assert (REPO / leaf).is_file() and (REPO / arm).is_file()
     assert OPTIONS[0] == 'train_cfg.max_iters=6000' and 'randomness.seed=101' in OPTIONS
     assert config_differences(leaf, arm, OPTIONS) == []
     # the leaf adds the real-points pillar layer, which changes the speed, not the function
@@ -54,8 +68,8 @@ def test_student_leaf_configs_resolve_to_the_benchmark_runs(key):
         ['train_cfg.max_iters']
     diff = config_differences(leaf, arm, [o for o in OPTIONS if 'batch_size' not in o])
     assert diff == ['train_dataloader.batch_size']
-    other = STUDENT_16X.replace('16x', '4x' if STUDENTS[key]['ratio'] == '16x' else '16x')
-    assert 'model.backbone.in_channels' in config_differences(leaf, other, OPTIONS)
+    other = STUDENT_16X.replace('16x', '16x' if ratio == '4x' else '4x')  # the other width
+    assert any(k.endswith('backbone.in_channels') for k in config_differences(leaf, other, OPTIONS))
 
 
 def _record(tmp_path: Path, with_run: bool = True, work: str = None) -> Path:
