@@ -416,6 +416,45 @@ def test_kd_gain_record_statistics_and_partial_report(tmp_path):
     assert plot_paired_gains(empty, str(tmp_path / 'none.png')) is None
 
 
+def test_reporting_record_headline_is_the_default_arm_even_before_any_run(tmp_path):
+    """The reporting protocol's arms (student, default, release): the headline gain is the
+    default arm's, release is compared with it, and the record written before the first run
+    finishes (no runs at all) renders as partial and reads as "no benchmark yet"."""
+    from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
+    runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0)},
+                default={'1': _run_entry(13.0, 21.0, 31.0), '2': _run_entry(14.0, 22.0, 33.0)},
+                release={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(11.0, 21.0, 31.0)})
+    methods = dict(student='s.py', default='d.py', release='r.py')
+    entry = summarise_ratio(dict(methods=methods, seeds=[1, 2], runs=runs, command='c'),
+                            teacher_map=21.0)
+    assert entry['headline'] == 'default'
+    assert entry['paired_gain']['diffs'] == [3.0, 2.0]
+    assert entry['arms']['release']['vs_default']['diffs'] == [-3.0, -3.0]
+    assert 'vs_default' not in entry['arms']['default']
+    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=21.0,
+                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
+               metric='m', val_frames=300, train_frames=1500, data_seed=0,
+               budget=dict(iters=6000, batch_size=4), ratios={'16x': entry})
+    md = render_markdown(rec)
+    assert '| arm − default | paired 3D difference [95 % CI] |' in md
+    assert '| release | -3.00 [-3.00, -3.00] (n = 2, ' in md
+    # before the first run: every run missing, no gain, a partial record
+    empty = summarise_ratio(dict(methods=methods, seeds=[1, 2, 3, 4, 5], runs={}, command='c'),
+                            teacher_map=21.0)
+    assert empty['paired_gain']['n'] == 0 and len(empty['missing']) == 15
+    rec['ratios'] = {'16x': empty}
+    assert '**Partial record**: 15 run(s) not finished yet' in render_markdown(rec)
+    from mmdet3d_pointdistiller.quickstart.summary import benchmark_comparison
+    (tmp_path / 'configs').mkdir()  # a checkout root
+    write_json(tmp_path / qs.KD_GAIN_RECORD, rec)
+    assert benchmark_comparison(1.0, dict(student_iters=6000), repo=tmp_path).startswith(
+        'No paired-seed benchmark record is committed yet')
+    rec['ratios'] = {'16x': entry}  # two seeds: the default arm's gain is quoted
+    write_json(tmp_path / qs.KD_GAIN_RECORD, rec)
+    assert 'PointDistiller - student 3D +2.50, 95 % CI [' in benchmark_comparison(
+        1.0, dict(student_iters=6000), repo=tmp_path)
+
+
 def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
     """``--render RECORD``: statistics recomputed from the per-run values, md rewritten, no
     training; stale summaries in the record are replaced."""

@@ -14,11 +14,12 @@ Layout of the JSON (every summary is recomputable from the per-run values it hol
                   every validation, for budgets with ``evals`` > 1)
         student / pointdistiller / <method>: [moderate 3D mAP per seed of `seeds`, null if
                                               not finished]
-        paired_gain:  (pointdistiller - student) {mean, ci95, seeds, diffs, sd, n, t}
-        gap_closed:   (pointdistiller)
+        headline:     the headline arm: ``default`` (reporting protocol) or ``pointdistiller``
+        paired_gain:  (headline - student) {mean, ci95, seeds, diffs, sd, n, t}
+        gap_closed:   (headline)
         arms:     {method: {paired_gain, paired_gain_bev, paired_gain_car_3d,
                             paired_gain_class {view: {class: ...}}, gap_closed,
-                            vs_pointdistiller}}
+                            vs_<headline>}}
         missing:  ["<method> seed <s>", ...]
     command, wall_time_s   (all ratios; the per-ratio ones are under ratios)
 """
@@ -98,10 +99,21 @@ def _class_gains(ref: Dict[str, dict], runs: Dict[str, dict],
                    for c in CLASSES} for view in ('3D', 'BEV')}
 
 
+#: the arm whose paired gain is a record's headline (``paired_gain``, ``gap_closed``), first
+#: found: the reporting protocol's ``default`` arm, else the older records' ``pointdistiller``
+HEADLINE_ARMS = ('default', 'pointdistiller')
+
+
 def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
-                    kd_name: str = 'pointdistiller') -> dict:
+                    kd_name: Optional[str] = None) -> dict:
     """Fill the per-method value lists, paired gains, gap closed and missing runs of one
-    ratio entry (``methods``, ``seeds``, ``runs`` given); returns the entry."""
+    ratio entry (``methods``, ``seeds``, ``runs`` given); returns the entry.
+
+    ``kd_name``: the headline arm (``entry['paired_gain']``, ``entry['gap_closed']`` and every
+    other arm's ``vs_<kd_name>``); by default the first of :data:`HEADLINE_ARMS` among the
+    methods. A record without one (the design tuning) has per-arm gains only."""
+    if kd_name is None:
+        kd_name = next((m for m in HEADLINE_ARMS if m in entry['methods']), HEADLINE_ARMS[-1])
     seeds = entry['seeds']
     runs = entry['runs']
     entry['missing'] = [f'{m} seed {s}' for s in seeds for m in entry['methods']
@@ -135,6 +147,7 @@ def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
         arms[m] = arm
     entry['arms'] = arms
     if kd_name in arms:
+        entry['headline'] = kd_name
         entry['paired_gain'] = arms[kd_name]['paired_gain']
         entry['gap_closed'] = arms[kd_name]['gap_closed']
     return entry
@@ -254,11 +267,13 @@ def render_markdown(rec: dict) -> str:
                          + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
         lines += _class_table(e)
         lines += _curve_table(e)
-        vs = [(m, a) for m, a in e['arms'].items() if 'vs_pointdistiller' in a]
+        head = e.get('headline', 'pointdistiller')
+        vs = [(m, a) for m, a in e['arms'].items() if f'vs_{head}' in a]
         if vs:
-            lines += ['', '| arm − PointDistiller (default) | paired 3D difference [95 % CI] |',
+            label = 'PointDistiller (default)' if head == 'pointdistiller' else head
+            lines += ['', f'| arm − {label} | paired 3D difference [95 % CI] |',
                       '|---|---|']
-            lines += [f"| {m} | {format_interval(a['vs_pointdistiller'])} |" for m, a in vs]
+            lines += [f"| {m} | {format_interval(a[f'vs_{head}'])} |" for m, a in vs]
         diags = [(m, s, r['kd']) for m, runs in e['runs'].items() for s, r in runs.items()
                  if r.get('kd')]
         if any(k.endswith(MEASURED_KEYS) for _, _, d in diags for k in d):
