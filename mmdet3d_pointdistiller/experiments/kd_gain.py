@@ -99,19 +99,15 @@ def _class_gains(ref: Dict[str, dict], runs: Dict[str, dict],
                    for c in CLASSES} for view in ('3D', 'BEV')}
 
 
-#: the arm whose paired gain is a record's headline (``paired_gain``, ``gap_closed``), first
-#: found: the reporting protocol's ``default`` arm, else the older records' ``pointdistiller``
-HEADLINE_ARMS = ('default', 'pointdistiller')
+#: a record's headline arm (``paired_gain``, ``gap_closed``, others' ``vs_<arm>``): the first found
+HEADLINE_ARMS = ('default', 'pointdistiller')  # the reporting protocol's; the older records'
 
 
 def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
                     kd_name: Optional[str] = None) -> dict:
     """Fill the per-method value lists, paired gains, gap closed and missing runs of one
-    ratio entry (``methods``, ``seeds``, ``runs`` given); returns the entry.
-
-    ``kd_name``: the headline arm (``entry['paired_gain']``, ``entry['gap_closed']`` and every
-    other arm's ``vs_<kd_name>``); by default the first of :data:`HEADLINE_ARMS` among the
-    methods. A record without one (the design tuning) has per-arm gains only."""
+    ratio entry (``methods``, ``seeds``, ``runs`` given); returns the entry. ``kd_name``: the
+    headline arm, by default the first of :data:`HEADLINE_ARMS` among the methods."""
     if kd_name is None:
         kd_name = next((m for m in HEADLINE_ARMS if m in entry['methods']), HEADLINE_ARMS[-1])
     seeds = entry['seeds']
