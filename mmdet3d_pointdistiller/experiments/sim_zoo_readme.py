@@ -249,7 +249,8 @@ def readme_text() -> str:
               '(`benchmarks/kd_design_sim_tuning.md`) |',
               '| `pointdistiller-paper_pointpillars-{4x,16x}_…` | the paper\'s design (both '
               'adapters trainable conv-BN-ReLU), the base of the design variants and the KD-method '
-              'comparisons |',
+              'comparisons; the records written before design (c) became the default name this '
+              'design `pointdistiller_…` |',
               '| `pointdistiller-release_pointpillars-16x_…` | the released code\'s choices '
               '(batch-wide top-N/kNN, τ = 0.01, teacher BN in train mode) |',
               '| `pointdistiller-frozen-tadapter_pointpillars-{4x,16x}_…` | teacher-side adapter '
