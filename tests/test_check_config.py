@@ -64,10 +64,14 @@ def test_measure_adapter_outputs_of_a_checkpoint(tmp_path):
     res = measure_adapter_outputs(EXAMPLE, ckpt, batches=2, frame_dir=kitti_real_dir(),
                                   cfg_options=opts)
     assert set(res) == {'pfn', 'backbone_1'}
-    for stats in res.values():
-        assert stats['out_var_t'] == pytest.approx(1.0, abs=0.02)  # normalised teacher side
-        assert stats['out_active_t'] == 1.0 and stats['loss'] > 0
-    assert res['pfn']['out_dims_t'] > 2.0  # measured 2.6: random PFN features of 10-dim points
+    assert all(stats['loss'] > 0 for stats in res.values())
+    # design (c): the edge features standardised by running statistics (0.73 measured on this
+    # fresh model's two batches), no ReLU
+    assert 0.3 < res['pfn']['out_var_t'] < 3.0
+    assert res['pfn']['out_active_t'] > 0.5  # measured 0.84
+    assert res['pfn']['out_dims_t'] > 2.0  # random PFN features of 10-dim points
+    # the frozen conv-BN-ReLU adapter at the BEV tap: about half of its outputs live
+    assert 0.2 < res['backbone_1']['out_active_t'] < 0.8
     with torch.no_grad():  # every teacher-side channel the same projection: one dimension
         w = model.distill_losses['pfn'].teacher_adapter.conv.weight
         w.copy_(w[:1].expand_as(w))

@@ -10,15 +10,16 @@ model = dict(
     _delete_=True,
     student=_base_.model,
     distill_cfg=[
+        # teacher sides that cannot collapse, as the shipped defaults
+        # (configs/pointdistiller/README.md, "Teacher side")
         dict(_base_.pd_tap,  # the pillar encoder's output rows
-             loss=dict(_base_.pd_loss, student_channels=48, adapter_channels=48,
-                       # a teacher side that cannot collapse (configs/pointdistiller/README.md)
-                       teacher_projection='normalised', act_cfg=None,
-                       teacher_adapter_trainable=False)),
+             loss=dict(_base_.pd_loss, student_channels=48,
+                       # design (c): regress the teacher's parameter-free edge features
+                       adapter_channels=128, teacher_projection='edge', act_cfg=None)),
         dict(name='backbone_1', module='backbone', output=1,  # a BEV tap (stride 4)
              loss=dict(type='PointDistillerLoss', teacher_channels=128, student_channels=96,
                        adapter_channels=96, num_queries=256, num_neighbors=32,
                        feature_layout='bev', score='teacher_max', temperature=1.0,
-                       teacher_projection='normalised', act_cfg=None,
-                       teacher_adapter_trainable=False, loss_weight=2.0)),
+                       teacher_adapter_trainable=False,  # a frozen teacher adapter
+                       loss_weight=2.0)),
     ])
