@@ -1,7 +1,8 @@
 """The sim-dataset KD-method configs run each method exactly as its KITTI config, on the sim grid.
 
 ``configs/sim/kd_methods/<method>_...sim...py`` must differ from the sim PointDistiller config of
-the paper's design (``pointdistiller-paper_...``, their base) only in ``model.distill_cfg``, and that ``distill_cfg`` must be the KITTI method's
+the paper's design (``pointdistiller-paper_...``, their base) only in ``model.distill_cfg``, and
+that ``distill_cfg`` must be the KITTI method's
 (``configs/kd_methods/<method>_...kitti...py``), except the documented changes: SE-SSD's score
 threshold (0.1 for the weak short-schedule teacher) and, for the LD/RL ablations, the sim
 PointDistiller tap (N=256, K=32) with the ablation's switches.
