@@ -74,7 +74,7 @@ TABLES: Dict[int, dict] = {
                  gflops=17.8, params_m=1.4, kd=False,
                  bev=(93.1, 86.6, 85.7, 64.7, 57.8, 52.8, 84.1, 68.5, 64.5), bev_map=71.0),
             _row('second-4x_pointdistiller', 'SECOND 4× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
                  gflops=17.8, params_m=1.4, kd=True,
                  bev=(93.2, 88.6, 86.0, 65.1, 58.1, 53.1, 87.4, 72.9, 68.5), bev_map=73.2),
             _row('second-16x', 'SECOND 16× w/o KD',
@@ -82,7 +82,7 @@ TABLES: Dict[int, dict] = {
                  gflops=4.6, params_m=0.4, kd=False,
                  bev=(95.0, 86.2, 83.3, 61.6, 54.9, 49.2, 80.9, 63.6, 59.6), bev_map=68.3),
             _row('second-16x_pointdistiller', 'SECOND 16× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
                  gflops=4.6, params_m=0.4, kd=True,
                  bev=(95.4, 88.3, 83.7, 64.5, 57.6, 52.2, 85.2, 68.8, 64.4), bev_map=71.6),
             _row('point-rcnn_teacher', 'PointRCNN teacher',
@@ -140,7 +140,7 @@ TABLES: Dict[int, dict] = {
                  gflops=17.8, params_m=1.4, kd=False,
                  d3=(89.2, 77.4, 74.0, 58.8, 51.3, 45.5, 80.5, 65.4, 61.3), d3_map=64.7),
             _row('second-4x_pointdistiller', 'SECOND 4× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
                  gflops=17.8, params_m=1.4, kd=True,
                  d3=(88.9, 76.9, 73.6, 60.0, 53.0, 47.4, 83.2, 68.6, 64.2), d3_map=66.2),
             _row('second-16x', 'SECOND 16× w/o KD',
@@ -148,7 +148,7 @@ TABLES: Dict[int, dict] = {
                  gflops=4.6, params_m=0.4, kd=False,
                  d3=(86.3, 72.6, 66.0, 53.6, 47.8, 41.8, 76.7, 58.7, 55.1), d3_map=59.7),
             _row('second-16x_pointdistiller', 'SECOND 16× + PointDistiller',
-                 'configs/pointdistiller/pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
+                 'configs/pointdistiller/pointdistiller-paper_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',  # noqa: E501
                  gflops=4.6, params_m=0.4, kd=True,
                  d3=(87.0, 73.3, 68.1, 57.0, 51.0, 45.4, 81.0, 63.5, 59.3), d3_map=62.6),
             _row('point-rcnn_teacher', 'PointRCNN teacher',

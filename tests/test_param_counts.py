@@ -97,7 +97,11 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (5146192, '442c29f836df4607f9eccea5556012964c905fdb'),
     'pointdistiller/pointdistiller_pointpillars-2x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py':
         (9318938, 'a67f2fe362e3b8161d7fce6fc97becde8ae83bbc'),
+    'pointdistiller/pointdistiller-paper_pointpillars-2x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py':
+        (9318938, 'a67f2fe362e3b8161d7fce6fc97becde8ae83bbc'),
     'pointdistiller/pointdistiller_pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py':
+        (7746448, 'a67f2fe362e3b8161d7fce6fc97becde8ae83bbc'),
+    'pointdistiller/pointdistiller-paper_pointpillars-4x_hv_fpn_sbn-all_8xb4-2x_nus-3d.py':
         (7746448, 'a67f2fe362e3b8161d7fce6fc97becde8ae83bbc'),
     'pointdistiller/pointdistiller_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
         (6077072, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
@@ -107,7 +111,11 @@ PINNED: Dict[str, Tuple[int, str]] = {
         (6047016, '5d0dbff21aace7c589e677ce9851f88542aa1036'),
     'pointdistiller/pointdistiller_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py':
         (5698000, '69c2b6604493896bb393b76959743862ec078193'),
+    'pointdistiller/pointdistiller-paper_second-16x_hv_secfpn_8xb6-80e_kitti-3d-3class.py':
+        (5698000, '69c2b6604493896bb393b76959743862ec078193'),
     'pointdistiller/pointdistiller_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py':
+        (6705520, '69c2b6604493896bb393b76959743862ec078193'),
+    'pointdistiller/pointdistiller-paper_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py':
         (6705520, '69c2b6604493896bb393b76959743862ec078193'),
     'pointpillars/pointpillars-16x_hv_secfpn_8xb6-160e_kitti-3d-3class.py':
         (308680, '418b14dd409edb3fb5829a9cb9eedfa1a5b6d9c9'),

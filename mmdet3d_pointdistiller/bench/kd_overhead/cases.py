@@ -30,7 +30,7 @@ KD_CONFIGS = {
     'pointpillars_4x': 'configs/pointdistiller/'
                        'pointdistiller-paper_pointpillars-4x_hv_secfpn_8xb6-160e_kitti-3d-3class.py',
     'second_4x': 'configs/pointdistiller/'
-                 'pointdistiller_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',
+                 'pointdistiller-paper_second-4x_hv_secfpn_8xb6-80e_kitti-3d-3class.py',
     'pointrcnn_8x': 'configs/pointdistiller/'
                     'pointdistiller-paper_point-rcnn-8x_8xb2_kitti-3d-3class.py',
 }
