@@ -24,6 +24,9 @@ def _is_paired_seed_record(path: Path) -> bool:
 
 # every paired-seed record the benchmark tool wrote (kd_gain_sim*, kd_methods_sim, ...)
 RECORDS = sorted(p for p in (REPO / 'benchmarks').glob('*.json') if _is_paired_seed_record(p))
+# archived records of the current layout (written under their old names: their values are
+# checked, not their commands); the older archive is tests/test_benchmark_records.py's
+ARCHIVED = [REPO / 'benchmarks/archive/kd_gain_sim_v3_1500it.json']
 # the sim zoo's records by checkpoint: {checkpoint: (record path, record)}
 ZOOS = {zoo['checkpoint']: (p.relative_to(REPO).as_posix(), zoo)
         for p in sorted((REPO / 'checkpoints' / 'sim').glob('*.json'))
@@ -34,7 +37,7 @@ def test_the_records_exist():
     assert {p.stem for p in RECORDS} >= {'kd_gain_sim', 'kd_gain_sim_tuning'}
 
 
-@pytest.mark.parametrize('path', RECORDS, ids=lambda p: p.stem)
+@pytest.mark.parametrize('path', RECORDS + ARCHIVED, ids=lambda p: p.stem)
 def test_statistics_recompute_from_the_per_run_values(path):
     rec = json.loads(path.read_text())
     assert rec['val_frames'] >= 300
@@ -70,7 +73,8 @@ def test_command_reproduces_the_record(path):
             else:  # the tool's default methods of that ratio
                 assert TOOL.DEFAULT_METHODS[argv[argv.index('--ratio') + 1]][method] == config
             assert (REPO / config).is_file(), config
-        assert entry['wall_time_s'] > 0
+        # a record is written before its first run finishes (every run missing, no time yet)
+        assert entry['wall_time_s'] > 0 or not any(entry['runs'].values())
 
 
 @pytest.mark.parametrize('path', RECORDS, ids=lambda p: p.stem)
@@ -100,7 +104,7 @@ def test_runs_shared_between_records_are_the_same_runs():
     e.g. the KD-method record's student and PointDistiller runs are the KD-gain record's."""
     seen = {}
     shared = 0
-    for path in RECORDS:
+    for path in RECORDS + ARCHIVED:
         rec = json.loads(path.read_text())
         for ratio, entry in rec['ratios'].items():
             for method, runs in entry['runs'].items():
@@ -149,6 +153,6 @@ def test_compare_records_pairs_one_method_across_two_records_by_seed(capsys):
         compare_records(a, _record('t2.pth', [1.0], [9]), '16x', 'pointdistiller')
     # the CLI prints the same numbers
     assert TOOL.compare([str(REPO / 'benchmarks/kd_gain_sim_teacher1.json'),
-                         str(REPO / 'benchmarks/kd_gain_sim.json')], '16x', 'pointdistiller') == 0
+                         str(ARCHIVED[0])], '16x', 'pointdistiller') == 0
     text = capsys.readouterr().out
     assert 'B - A' in text and '3D mAP:' in text and 'per seed' in text
