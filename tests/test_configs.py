@@ -61,8 +61,10 @@ KD_KEYS = {'teacher_channels', 'student_channels', 'adapter_channels', 'num_quer
 init_default_scope('mmdet3d')
 
 
-def n_params(module) -> float:
-    return sum(p.numel() for p in module.parameters()) / 1e6
+def n_params(module, trained_only: bool = False) -> float:
+    """Parameters in millions (``trained_only``: those with ``requires_grad``)."""
+    return sum(p.numel() for p in module.parameters()
+               if p.requires_grad or not trained_only) / 1e6
 
 
 def matches_table(count: float, paper: float) -> bool:
@@ -168,7 +170,7 @@ def test_distillation_config_builds(name, teacher_ckpts):
     student_stem = _student_stem(name)
     student = n_params(model.student)
     # trained adapter parameters (design (c)'s fixed teacher-side identity is not trained)
-    adapters = sum(p.numel() for p in model.distill_losses.parameters() if p.requires_grad) / 1e6
+    adapters = n_params(model.distill_losses, trained_only=True)
     if student_stem in PAPER_PARAMS:
         paper = PAPER_PARAMS[student_stem]
         if student_stem.startswith('second-16x'):

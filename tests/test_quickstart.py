@@ -363,6 +363,15 @@ def _run_entry(map_3d, map_bev, car):
                 ap=ap, config_hash='h', options=[], seconds=1.0, kd=None)
 
 
+def _kd_record(entry: dict, budget: dict, teacher_map: float) -> dict:
+    """A KD-gain record around one summarised 16x ratio entry (a made-up teacher)."""
+    return dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32,
+                             map_3d=teacher_map, map_bev=30.0, car_3d_moderate=50.0,
+                             car_bev_moderate=70.0),
+                metric='m', val_frames=300, train_frames=1500, data_seed=0, budget=budget,
+                ratios={'16x': entry})
+
+
 def test_kd_gain_record_statistics_and_partial_report(tmp_path):
     from mmdet3d_pointdistiller.experiments.kd_gain import (plot_kd_curves, plot_paired_gains,
                                                             render_markdown, summarise_ratio,
@@ -389,10 +398,7 @@ def test_kd_gain_record_statistics_and_partial_report(tmp_path):
     assert frozen['paired_gain']['diffs'] == [0.5, 0.5, 0.5]
     assert frozen['paired_gain']['ci95'] == pytest.approx([0.5, 0.5])  # no spread
     assert frozen['vs_pointdistiller']['diffs'] == [-0.5, -1.5]
-    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=21.0,
-                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
-               metric='m', val_frames=300, train_frames=1500, data_seed=0,
-               budget=dict(iters=600, batch_size=2), ratios={'16x': entry})
+    rec = _kd_record(entry, dict(iters=600, batch_size=2), teacher_map=21.0)
     md = render_markdown(rec)
     assert '| student | `s.py` | 10.00 | 12.00 | 11.00 | 11.00 | 21.00 |' in md
     assert '| pointdistiller | `pd.py` | 11.00 | 14.00 | missing |' in md
@@ -431,10 +437,7 @@ def test_reporting_record_headline_is_the_default_arm_even_before_any_run(tmp_pa
     assert entry['paired_gain']['diffs'] == [3.0, 2.0]
     assert entry['arms']['release']['vs_default']['diffs'] == [-3.0, -3.0]
     assert 'vs_default' not in entry['arms']['default']
-    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=21.0,
-                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
-               metric='m', val_frames=300, train_frames=1500, data_seed=0,
-               budget=dict(iters=6000, batch_size=4), ratios={'16x': entry})
+    rec = _kd_record(entry, dict(iters=6000, batch_size=4), teacher_map=21.0)
     md = render_markdown(rec)
     assert '| arm − default | paired 3D difference [95 % CI] |' in md
     assert '| release | -3.00 [-3.00, -3.00] (n = 2, ' in md
@@ -465,10 +468,7 @@ def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
     entry = dict(methods=dict(student='s.py', pointdistiller='pd.py'), seeds=[1, 2], runs=runs,
                  command='python tools/benchmark_kd_gain.py y', wall_time_s=5.0, machine='m',
                  threads=1, jobs=2, paired_gain=dict(mean=99.0))
-    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=21.0,
-                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
-               metric='m', val_frames=300, train_frames=1500, data_seed=0,
-               budget=dict(iters=1500, batch_size=2), ratios={'16x': entry})
+    rec = _kd_record(entry, dict(iters=1500, batch_size=2), teacher_map=21.0)
     path = tmp_path / 'rec.json'
     path.write_text(json.dumps(rec))
     assert bench.render(str(path)) == 0
@@ -503,10 +503,7 @@ def test_learning_curves_table_and_plot(tmp_path):
     entry = summarise_ratio(dict(methods=dict(student='s.py', pointdistiller='pd.py'),
                                  seeds=[1, 2], runs=runs, command='c', wall_time_s=1.0),
                             teacher_map=20.0)
-    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=20.0,
-                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
-               metric='m', val_frames=300, train_frames=1500, data_seed=0,
-               budget=dict(iters=200, batch_size=2, evals=2), ratios={'16x': entry})
+    rec = _kd_record(entry, dict(iters=200, batch_size=2, evals=2), teacher_map=20.0)
     md = render_markdown(rec)
     assert 'for 200 iterations of batch 2, validated 2 times.' in md
     assert '| method | iter 100 | iter 200 |' in md
@@ -542,10 +539,7 @@ def test_per_class_paired_gains_and_table():
     assert g['3D']['Car']['ci95'] == pytest.approx([-1.0, -1.0])
     assert g['3D']['Cyclist']['diffs'] == [2.0, 0.0, 4.0] and g['3D']['Cyclist']['mean'] == 2.0
     assert g['BEV']['Pedestrian']['mean'] == 0.0
-    rec = dict(teacher=dict(config='t.py', checkpoint='t.pth', sha256='ab' * 32, map_3d=20.0,
-                            map_bev=30.0, car_3d_moderate=50.0, car_bev_moderate=70.0),
-               metric='m', val_frames=300, train_frames=1500, data_seed=0,
-               budget=dict(iters=200, batch_size=2), ratios={'16x': entry})
+    rec = _kd_record(entry, dict(iters=200, batch_size=2), teacher_map=20.0)
     md = render_markdown(rec)
     assert ('| | Car 3D | Pedestrian 3D | Cyclist 3D | Car BEV | Pedestrian BEV | '
             'Cyclist BEV |') in md

@@ -263,7 +263,7 @@ def render_markdown(rec: dict) -> str:
                          + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
         lines += _class_table(e)
         lines += _curve_table(e)
-        head = e.get('headline', 'pointdistiller')
+        head = e.get('headline', HEADLINE_ARMS[-1])
         vs = [(m, a) for m, a in e['arms'].items() if f'vs_{head}' in a]
         if vs:
             label = 'PointDistiller (default)' if head == 'pointdistiller' else head
