@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""One command from nothing to a distilled detector: the README's first command.
+"""One command from nothing to distilled detectors: the README's first command.
 
     bash tools/setup_env.sh && .venv/bin/python tools/quickstart.py
 
@@ -10,18 +10,19 @@ Stages (progress with elapsed time and ETA on stdout; a re-run reuses every fini
 2. the teacher: the shipped sim model-zoo PointPillars (``checkpoints/sim/``), or with
    ``--train-teacher`` one trained here with the zoo recipe (3000 iterations of batch 4 from
    scratch, then 2000 more from those weights: ``tools/train_sim_zoo.py teacher-ft``);
-3. train the 16x student alone              ``mim train mmdet3d configs/sim/pointpillars-16x_...``
-   and with PointDistiller                  ``mim train mmdet3d configs/sim/pointdistiller_...-16x_...``
-   (``model.teacher_ckpt`` = the teacher), both at once with ``--jobs 2``;
-4. evaluate: KittiMetric AP40 (BEV / 3D, per class and difficulty, moderate mAP), export of the
-   distilled student, params, GFLOPs and CPU latency per frame;
-5. pictures: BEV PNGs per model on val frames (with the distiller's selected pillars coloured
-   by weight) and the training curves;
-6. ``<work-dir>/summary.md`` / ``summary.json``, and the table on stdout.
+3. models, on both cores at once: the shipped teacher and the shipped converged 16x students
+   (student alone and PointDistiller, ``tools/train_sim_zoo.py student-16x``) tested with
+   KittiMetric on the val split (``Runner.test``, the path of ``mim test``), counted (params,
+   GFLOPs) and timed (CPU ms/frame), while a live PointDistiller run trains as a demo
+   (``mim train mmdet3d configs/sim/pointdistiller_...-16x_...``, not validated);
+4. pictures: BEV PNGs per model on val frames (for the demo the pillars its distiller selected,
+   coloured by weight) and the demo's loss curves;
+5. ``<work-dir>/summary.md`` / ``summary.json``: the paper-layout tables, each model beside its
+   zoo record, and the committed paired-seed record's gains with their 95 % intervals.
 
-``--budget full`` (default) is the KD-gain benchmark's setting for one seed (the zoo dataset,
-600 student iterations); ``small`` and ``tiny`` are shorter (``tiny`` is the test suite's miniature run). ``--force`` retrains
-everything (the dataset is kept unless ``--force-data``).
+``--budget full`` (default) is the zoo dataset (the shipped models' val split) and a
+300-iteration demo; ``small`` and ``tiny`` are shorter (``tiny`` is the test suite's miniature
+run). ``--force`` redoes everything (the dataset is kept unless ``--force-data``).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--budget', default='full', choices=sorted(BUDGETS),
-                   help='dataset size and iterations (default: full, < 30 min on 2 cores)')
+                   help='dataset size and demo iterations (default: full, < 10 min on 2 cores)')
     p.add_argument('--work-dir', default='work_dirs/quickstart')
     p.add_argument('--data-root', default='data/sim_kitti',
                    help='simulated dataset root (created if missing, reused if it matches)')
@@ -50,11 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='torch threads per process (default 1: on a shared 2-core machine one '
                         'thread trained 3x faster than two)')
     p.add_argument('--jobs', type=int, default=2,
-                   help='trainings run at the same time: 2 trains both students in parallel '
-                        '(one per core), 1 one after the other')
+                   help='processes at the same time: 2 trains the demo while the shipped '
+                        'models are tested (one per core), 1 one after the other')
     p.add_argument('--teacher-iters', type=int, help='override the budget\'s teacher iterations')
     p.add_argument('--student-iters', type=int,
-                   help='override the budget\'s iterations of each student')
+                   help='override the budget\'s iterations of the live PointDistiller demo')
     p.add_argument('--num-train', type=int, help='override the budget\'s train frames')
     p.add_argument('--num-val', type=int, help='override the budget\'s val frames')
     p.add_argument('--score-thr', type=float, default=0.3, help='score threshold of the pictures')

@@ -1,7 +1,8 @@
-"""The quickstart's trained models measured: final KittiMetric values, params, GFLOPs and CPU
-latency (``evaluate``), BEV pictures and training curves (``pictures``), and the shipped zoo
-teacher as a run (``shipped_teacher``). Configs and shipped files are read relative to the
-repository root ``repo`` (see :func:`~mmdet3d_pointdistiller.utils.paths.repo_root`)."""
+"""The quickstart's models measured: the shipped teacher and converged students
+(``shipped_models``) tested with KittiMetric on this run's val split and counted and timed
+(``evaluate_models``), BEV pictures and the demo's training curves (``pictures``). Configs and
+shipped files are read relative to the repository root ``repo`` (see
+:func:`~mmdet3d_pointdistiller.utils.paths.repo_root`)."""
 from __future__ import annotations
 
 import json
@@ -21,17 +22,17 @@ from mmdet3d.registry import DATASETS
 
 from mmdet3d_pointdistiller.quickstart.complexity import (count_flops, count_params,
                                                           measure_latency)
-from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40, final_val_metrics
-from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
-from mmdet3d_pointdistiller.utils.paths import SIM_ROOT_ENV, repo_root, sim_data_root
+from mmdet3d_pointdistiller.quickstart.metrics import extract_ap40
+from mmdet3d_pointdistiller.utils.json_io import read_json
+from mmdet3d_pointdistiller.utils.paths import repo_root, sim_data_root
 
 from ..apis.inference import gt_from_info, load_detector, load_frame, predict_frame
 from ..vis import distiller_selection, plot_training_curves, render_bev
 from .progress import Progress
-from .settings import CONFIGS, DISPLAY, ZOO_RECORD, ZOO_TEACHER, Budget
+from .settings import CONFIGS, DISPLAY, ZOO_RECORD, ZOO_STUDENTS, ZOO_TEACHER, Budget
 
-__all__ = ['evaluate', 'evaluate_checkpoint', 'evaluate_checkpoints', 'pictures',
-           'shipped_teacher', 'val_batches']
+__all__ = ['evaluate_checkpoint', 'evaluate_checkpoints', 'evaluate_models', 'pictures',
+           'shipped_models', 'shipped_teacher', 'val_batches']
 
 
 def val_batches(cfg, num: int) -> List[dict]:
@@ -41,69 +42,82 @@ def val_batches(cfg, num: int) -> List[dict]:
     return [pseudo_collate([ds[i]]) for i in range(min(num, len(ds)))]
 
 
-def evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, str],
-             progress: Progress, threads: int,
-             repo: Optional[Union[str, Path]] = None) -> Dict[str, dict]:
-    """Final KittiMetric values, params, GFLOPs and CPU latency of the three models.
+def shipped_models(teacher_ckpt: Union[str, Path], repo: Optional[Union[str, Path]] = None
+                   ) -> Dict[str, dict]:
+    """The models the quickstart evaluates: the teacher (``teacher_ckpt``: the shipped zoo
+    file, or the one ``--train-teacher`` trained) and the shipped converged 16x students of
+    :data:`~.settings.ZOO_STUDENTS` whose record and file are in the repository.
 
-    AP values are the KittiMetric validation the training run ended with (its last
-    iteration, the final weights). The distilled student is exported with
-    ``tools/export_student.py`` (strict-load check into the plain student config), and its
-    params / FLOPs / latency are measured on that exported, plain model. The configs are
-    parsed with the run's data root (``env['PD_SIM_KITTI']``), restored afterwards.
+    Returns:
+        dict: name -> ``config`` (deployment config), ``ckpt`` (Path), ``record`` (the zoo
+        record, None for a teacher trained here).
     """
-    with sim_data_root(env[SIM_ROOT_ENV]):
-        return _evaluate(runs, work_root, b, env, progress, threads, repo)
-
-
-def _evaluate(runs: Dict[str, dict], work_root: Path, b: Budget, env: Dict[str, str],
-              progress: Progress, threads: int,
-              repo: Optional[Union[str, Path]] = None) -> Dict[str, dict]:
-    """:func:`evaluate` with the data root set."""
     repo = repo_root(repo)
-    torch.set_num_threads(threads)
-    kd = runs['pointdistiller']
-    exported = kd['work_dir'] / 'student_exported.pth'
-    progress.update(0.02, f'exporting the distilled student to {exported}')
-    proc = subprocess.run([sys.executable, str(repo / 'tools/export_student.py'),
-                           str(kd['ckpt']), str(exported), '--config',
-                           str(repo / CONFIGS['student'])], cwd=repo, env=env,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f'export_student failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}')
-    deploy = {'teacher': (CONFIGS['teacher'], runs['teacher']['ckpt']),
-              'student': (CONFIGS['student'], runs['student']['ckpt']),
-              'pointdistiller': (CONFIGS['student'], exported)}
+    teacher_ckpt = Path(teacher_ckpt)
+    models = {'teacher': dict(config=CONFIGS['teacher'], ckpt=teacher_ckpt,
+                              record=read_json(repo / ZOO_RECORD)
+                              if teacher_ckpt == repo / ZOO_TEACHER else None)}
+    for name, rec_path in ZOO_STUDENTS.items():
+        rec = read_json(repo / rec_path)
+        if rec is not None and (repo / rec['checkpoint']).is_file():
+            models[name] = dict(config=rec['deploy_config'], ckpt=repo / rec['checkpoint'],
+                                record=rec)
+    return models
+
+
+def evaluate_models(models: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
+                    progress: Progress, threads: int,
+                    repo: Optional[Union[str, Path]] = None) -> Dict[str, dict]:
+    """KittiMetric AP40 of every model of :func:`shipped_models` on this run's val split
+    (``Runner.test``, the ``mim test`` path, all models in one subprocess), then its
+    parameters, GFLOPs and CPU ms/frame on ``b.latency_frames`` val frames.
+
+    Returns:
+        dict: name -> ``name`` (display), ``kd``, ``config``, ``checkpoint``, ``params_m``,
+        ``gflops``, ``gflops_per_module``, ``latency_ms``, ``latency``, ``ap`` (measured
+        here), ``record_ap`` (the zoo record's, measured on the zoo's val split; None for a
+        teacher trained here) and ``train_iters``.
+    """
+    repo = repo_root(repo)
+    names = list(models)
+    progress.update(0.05, f"KittiMetric of {', '.join(names)} on {b.num_val} val frames "
+                          '(one mim-test process)')
+    metrics = evaluate_checkpoints(
+        [(models[n]['config'], str(models[n]['ckpt']), str(work_root / 'test' / n))
+         for n in names], str(data_root), threads, repo)
     results = {}
-    batches = None
-    for k, (name, (config, ckpt)) in enumerate(deploy.items()):
-        run = runs[name]
-        if run.get('ap') is not None:  # the shipped teacher: evaluated once
-            metrics, ap = dict(step=run.get('metrics_step')), run['ap']
-        else:
-            metrics = final_val_metrics(str(run['work_dir']), step=run['iters'])
-            ap = extract_ap40(metrics)
-        model, cfg = load_detector(str(repo / config), str(ckpt))
-        if batches is None:
-            batches = val_batches(cfg, max(b.latency_frames, 1))
-        progress.update(0.1 + 0.3 * k, f'{name}: params, FLOPs and latency on '
-                                       f'{len(batches)} val frames')
-        flops = count_flops(model, batches)
-        lat = measure_latency(model, batches, warmup=2)
-        results[name] = dict(
-            name=DISPLAY[name], kd=name == 'pointdistiller', config=config, checkpoint=str(ckpt),
-            params_m=count_params(model) / 1e6, gflops=flops['gflops'],
-            gflops_per_module=flops['per_module'], latency_ms=lat['median_ms'], latency=lat,
-            ap=ap, iters=run['iters'], metrics_step=metrics.get('step'),
-            train_seconds=run.get('seconds'))
+    torch.set_num_threads(threads)
+    with sim_data_root(str(data_root)):
+        batches = None
+        for k, name in enumerate(names):
+            m = models[name]
+            model, cfg = load_detector(str(repo / m['config']), str(m['ckpt']))
+            if batches is None:
+                batches = val_batches(cfg, max(b.latency_frames, 1))
+            progress.update(0.6 + 0.35 * k / len(names),
+                            f'{name}: params, FLOPs and latency on {len(batches)} val frames')
+            flops = count_flops(model, batches)
+            lat = measure_latency(model, batches, warmup=2)
+            rec = m.get('record')
+            results[name] = dict(
+                name=DISPLAY[name], kd=name == 'zoo_pointdistiller', config=m['config'],
+                checkpoint=str(m['ckpt']), params_m=count_params(model) / 1e6,
+                gflops=flops['gflops'], gflops_per_module=flops['per_module'],
+                latency_ms=lat['median_ms'], latency=lat, ap=extract_ap40(metrics[k]),
+                record_ap=rec['ap'] if rec else None,
+                train_iters=rec['train_iters'] if rec else None)
     return results
 
 
 # ----------------------------------------------------------------------------- pictures
-def pictures(runs: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
+def pictures(models: Dict[str, dict], demo: dict, work_root: Path, data_root: Path, b: Budget,
              progress: Progress, threads: int, score_thr: float = 0.3,
-             repo: Optional[Union[str, Path]] = None) -> Dict[str, List[str]]:
-    """BEV PNGs per model on the first ``vis_frames`` val frames, and the training curves."""
+             repo: Optional[Union[str, Path]] = None,
+             teacher_run: Optional[dict] = None) -> Dict[str, List[str]]:
+    """BEV PNGs on the first ``vis_frames`` val frames of every evaluated model
+    (:func:`shipped_models`) and of the live demo (with the pillars its distiller selected,
+    coloured by weight), and the training curves of the demo (and of a teacher trained here,
+    ``teacher_run``)."""
     repo = repo_root(repo)
     torch.set_num_threads(threads)
     out_dir = work_root / 'bev'
@@ -112,11 +126,10 @@ def pictures(runs: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
         frames = [int(fr['sample_idx']) for fr in pickle.load(f)['data_list'][:b.vis_frames]]
     files: Dict[str, List[str]] = {}
     models = {
-        'teacher': (CONFIGS['teacher'], runs['teacher']['ckpt'], {}),
-        'student': (CONFIGS['student'], runs['student']['ckpt'], {}),
+        **{n: (m['config'], m['ckpt'], {}) for n, m in models.items()},
         # the distillation config: predictions of its student + the distiller's selection
-        'pointdistiller': (CONFIGS['pointdistiller'], runs['pointdistiller']['ckpt'],
-                           {'model.teacher_ckpt': str(runs['teacher']['ckpt'])}),
+        'pointdistiller': (CONFIGS['pointdistiller'], demo['ckpt'],
+                           {'model.teacher_ckpt': str(models['teacher']['ckpt'])}),
     }
     total = len(models) * len(frames)
     done = 0
@@ -147,6 +160,7 @@ def pictures(runs: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
             files.setdefault(name, []).append(str(png))
             done += 1
             progress.update(done / (total + 1), f'{png.name}')
+    runs = {'pointdistiller': demo, 'teacher': teacher_run or {}}
     curves = plot_training_curves({DISPLAY[n]: str(r['work_dir']) for n, r in runs.items()
                                    if r.get('work_dir')},
                                   str(work_root / 'training_curves.png'))
@@ -154,34 +168,16 @@ def pictures(runs: Dict[str, dict], work_root: Path, data_root: Path, b: Budget,
     return files
 
 
-def shipped_teacher(root: Path, b: Budget, data_seed: int, work_root: Path, threads: int,
-                    force: bool, repo: Optional[Union[str, Path]] = None) -> dict:
-    """The shipped zoo teacher as a quickstart run: its checkpoint and its KittiMetric AP40
-    on this val split (the zoo record's values when the dataset is the zoo's, else measured
-    once with ``Runner.test`` and cached in ``<work_root>/teacher_eval.json``)."""
+def shipped_teacher(repo: Optional[Union[str, Path]] = None) -> Path:
+    """The shipped zoo teacher's file (raises naming the way out when it is missing)."""
     repo = repo_root(repo)
     ckpt = repo / ZOO_TEACHER
     if not ckpt.is_file():
         raise SystemExit(f'{ckpt} is missing: the shipped teacher comes with the repository '
                          f'(or train it: tools/quickstart.py --train-teacher)')
-    zoo = read_json(repo / ZOO_RECORD)
-    if zoo is None:
+    if read_json(repo / ZOO_RECORD) is None:
         raise SystemExit(f'{repo / ZOO_RECORD} is missing (the zoo record of {ckpt.name})')
-    out = dict(work_dir=None, ckpt=ckpt, iters=zoo['train_iters'], ran=False, seconds=None,
-               metrics_step=zoo['train_iters'])
-    if (b.num_train, b.num_val, data_seed) == (
-            zoo['train_frames'], zoo['val_frames'], zoo['data_seed']):
-        return dict(out, ap=zoo['ap'], note=f'AP of the zoo record {ZOO_RECORD}')
-    cache = work_root / 'teacher_eval.json'
-    cached = read_json(cache)
-    key = dict(num_train=b.num_train, num_val=b.num_val, data_seed=data_seed,
-               sha256=zoo['sha256'])
-    if cached is not None and cached.get('key') == key and not force:
-        return dict(out, ap=cached['ap'], note=f'AP measured earlier ({cache})')
-    ap = extract_ap40(evaluate_checkpoint(CONFIGS['teacher'], str(ckpt), str(root),
-                                          str(work_root / 'teacher_test'), threads, repo=repo))
-    write_json(cache, dict(key=key, ap=ap))
-    return dict(out, ap=ap, ran=True, note=f'AP measured on this val split ({cache})')
+    return ckpt
 
 
 def evaluate_checkpoints(jobs: Sequence[Tuple[str, str, str]], data_root: str,

@@ -1,11 +1,13 @@
-"""The one-command quickstart: simulate -> convert -> teacher -> student with and without
-PointDistiller -> KittiMetric table with params, GFLOPs and CPU latency -> pictures.
+"""The one-command quickstart: simulate -> convert -> the shipped teacher and converged 16x
+students tested with KittiMetric (params, GFLOPs, CPU latency) while a short live PointDistiller
+run trains as a demo -> pictures -> the paper-layout table beside the committed paired-seed
+record.
 
 Every training stage is a real ``mim train mmdet3d <config>`` subprocess (the path a user
-takes), with the budget given as ``--cfg-options``. Each stage leaves a marker file with the
-options it ran with; a re-run skips finished stages whose options (and upstream stages) did not
-change, resumes an interrupted training from its ``last_checkpoint``, and ``force`` redoes
-everything but the dataset.
+takes), with the budget given as ``--cfg-options``; evaluation is ``Runner.test`` (the path of
+``mim test``). Each stage leaves a marker file with the options it ran with; a re-run skips
+finished stages whose options (and upstream stages) did not change, resumes an interrupted
+training from its ``last_checkpoint``, and ``force`` redoes everything but the dataset.
 
 The configs and the shipped teacher are read from the repository root: the ``repo`` argument,
 else ``$PD_REPO_ROOT``, else the checkout the package sits in
@@ -26,7 +28,7 @@ from mmdet3d_pointdistiller.utils.json_io import read_json, write_json
 from mmdet3d_pointdistiller.utils.paths import repo_root
 
 from .dataset import ensure_dataset
-from .evaluation import evaluate, pictures, shipped_teacher
+from .evaluation import evaluate_models, pictures, shipped_models, shipped_teacher
 from .jobs import TrainJob, run_train_jobs, subprocess_env
 from .progress import Progress, fmt_seconds
 from .settings import (BUDGETS, CONFIGS, TEACHER_FT_CONFIG, TEACHER_FT_ITERS,
@@ -83,11 +85,6 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
                            f'frames)')
     changed = ensure_dataset(root, b, data_seed, force_data, progress, workers=max(1, jobs))
 
-    def job(name: str, iters: int, force_job: bool, extra=()) -> TrainJob:
-        return TrainJob(name, CONFIGS[name], work_root / name, iters, b.evals, seed, env,
-                        force=force_job, extra_options=extra, batch_size=b.batch_size,
-                        repo=repo)
-
     if train_teacher:
         stages = [('teacher', TEACHER_TRAIN_CONFIG, b.teacher_iters)]
         if zoo_schedule:
@@ -107,59 +104,79 @@ def run_quickstart(budget: str = 'full', work_dir: str = 'work_dirs/quickstart',
                 budget=not zoo_schedule, extra_options=extra, repo=repo))
             run_train_jobs([teacher_jobs[-1]], progress, parallel=False)
         last = teacher_jobs[-1]
-        teacher = dict(work_dir=last.work_dir, ckpt=last.ckpt, iters=last.iters,
-                       ran=any(j.ran for j in teacher_jobs),
-                       seconds=sum(j.seconds or 0.0 for j in teacher_jobs))
+        teacher_ckpt, teacher_ran = last.ckpt, any(j.ran for j in teacher_jobs)
+        teacher_run = dict(work_dir=last.work_dir, seconds=sum(j.seconds or 0.0
+                                                               for j in teacher_jobs))
     else:
         progress.start('teacher', f'the shipped sim model-zoo teacher {ZOO_TEACHER}')
-        teacher = shipped_teacher(root, b, data_seed, work_root, threads, force or changed,
-                                  repo=repo)
-        progress.finish(skipped=not teacher['ran'], note=teacher['note'])
-    progress.start('students', f'train the 16x student without and with PointDistiller '
-                               f'({b.student_iters} iterations each, '
-                               f'{"in parallel" if jobs > 1 else "one after the other"})')
-    students = [job('student', b.student_iters, force or changed),
-                job('pointdistiller', b.student_iters, force or changed or teacher['ran'],
-                    [f"model.teacher_ckpt={teacher['ckpt']}"])]
-    run_train_jobs(students, progress, parallel=jobs > 1)
-    runs = {j.name: dict(work_dir=j.work_dir, ckpt=j.ckpt, iters=j.iters, ran=j.ran,
-                         seconds=j.seconds) for j in students}
-    runs = dict(teacher=teacher, **runs)
-    any_trained = changed or any(r['ran'] for r in runs.values())
+        teacher_ckpt, teacher_ran, teacher_run = shipped_teacher(repo), False, None
+        progress.finish(skipped=True, note=str(teacher_ckpt))
 
-    progress.start('evaluate', 'KittiMetric results, export, params, GFLOPs, CPU latency')
+    models = shipped_models(teacher_ckpt, repo)
+    progress.start('models', f'live PointDistiller demo ({b.student_iters} iterations, one core) '
+                             f"while {', '.join(models)} are tested on the val split")
+    # the demo is not validated: the shipped converged students are the result
+    demo_job = TrainJob('pointdistiller', CONFIGS['pointdistiller'], work_root / 'pointdistiller',
+                        b.student_iters, 1, seed, env, force=force or changed or teacher_ran,
+                        extra_options=[f'model.teacher_ckpt={teacher_ckpt}',
+                                       f'train_cfg.val_begin={b.student_iters + 1}'],
+                        batch_size=b.batch_size, repo=repo)
     eval_file = work_root / 'evaluation.json'
+    key = dict(budget=asdict(b), models={n: str(m['ckpt']) for n, m in models.items()})
     cached = read_json(eval_file)
-    if cached is not None and not (force or any_trained) and \
-            cached.get('budget') == asdict(b):
-        results = cached['results']
-        progress.finish(skipped=True, note=str(eval_file))
-    else:
-        results = evaluate(runs, work_root, b, env, progress, threads, repo=repo)
-        write_json(eval_file, dict(budget=asdict(b), results=results))
-        progress.finish(note=str(eval_file))
+    reuse_eval = cached is not None and not (force or changed or teacher_ran) and \
+        cached.get('key') == key
+    results = cached['results'] if reuse_eval else None
+
+    def report(_job=None):
+        progress.update(demo_job.frac if results is not None else demo_job.frac / 2,
+                        f'pointdistiller: {demo_job.status}'
+                        + ('' if results is not None else '; testing the shipped models'),
+                        stage_eta=demo_job.eta)
+
+    if demo_job.ran:
+        progress.print('  pointdistiller (demo): ' + ' '.join(
+            [Path(demo_job.command()[0]).name] + demo_job.command()[1:])
+            + f'  (log {demo_job.log_path})')
+        if jobs > 1:  # the demo on one core while the evaluation uses the other
+            demo_job.start(report)
+    if results is None:
+        results = evaluate_models(models, work_root, root, b, progress, threads, repo=repo)
+        write_json(eval_file, dict(key=key, results=results))
+    if demo_job.ran:
+        if demo_job.proc is None:
+            demo_job.start(report)
+        demo_job.wait()
+        report()
+    progress.finish(skipped=not demo_job.ran and reuse_eval,
+                    note=f'{eval_file}; demo {demo_job.status}')
+    demo = dict(work_dir=demo_job.work_dir, ckpt=demo_job.ckpt, iters=demo_job.iters,
+                ran=demo_job.ran, seconds=demo_job.seconds)
+    any_trained = changed or teacher_ran or demo_job.ran
 
     progress.start('pictures', f'BEV pictures of {b.vis_frames} val frame(s) per model and '
-                               f'training curves')
+                               f'the demo\'s training curves')
     pics_file = work_root / 'pictures.json'
     cached = read_json(pics_file)
-    if cached is not None and not (force or any_trained) and cached.get('budget') == asdict(b) \
+    if cached is not None and not (force or any_trained) and cached.get('key') == key \
             and all(Path(p).is_file() for ps in cached['files'].values() for p in ps):
         files = cached['files']
         progress.finish(skipped=True, note=str(pics_file))
     else:
-        files = pictures(runs, work_root, root, b, progress, threads, score_thr, repo=repo)
-        write_json(pics_file, dict(budget=asdict(b), files=files))
+        files = pictures(models, demo, work_root, root, b, progress, threads, score_thr,
+                         repo=repo, teacher_run=teacher_run)
+        write_json(pics_file, dict(key=key, files=files))
         progress.finish(note=f"{sum(len(v) for v in files.values())} PNGs in {work_root}")
 
     progress.start('summary', 'summary table')
     info = dict(budget=budget, **asdict(b), seed=seed, data_seed=data_seed, threads=threads,
-                jobs=jobs, train_teacher=train_teacher,
+                jobs=jobs, train_teacher=train_teacher, teacher_checkpoint=str(teacher_ckpt),
                 stage_seconds=dict(progress.times), skipped=list(progress.skipped),
                 wall_seconds=progress.total(), machine=machine_description(),
                 loadavg=loadavg(), command=command or 'python tools/quickstart.py',
                 data_root=str(root), work_dir=str(work_root), pictures=files,
-                configs=CONFIGS)
+                configs=CONFIGS, demo=dict(demo, work_dir=str(demo['work_dir']),
+                                           ckpt=str(demo['ckpt'])))
     md = write_summary(work_root, results, info, repo)
     progress.finish(note=f'{work_root / "summary.md"}')
     info['wall_seconds'] = progress.total()
