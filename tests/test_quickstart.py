@@ -422,22 +422,29 @@ def test_kd_gain_record_statistics_and_partial_report(tmp_path):
     assert plot_paired_gains(empty, str(tmp_path / 'none.png')) is None
 
 
+def _two_seed_reporting_record() -> dict:
+    """A reporting record (arms student, default, release) with two paired seeds."""
+    from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+    runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0)},
+                default={'1': _run_entry(13.0, 21.0, 31.0), '2': _run_entry(14.0, 22.0, 33.0)},
+                release={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(11.0, 21.0, 31.0)})
+    entry = summarise_ratio(dict(methods=dict(student='s.py', default='d.py', release='r.py'),
+                                 seeds=[1, 2], runs=runs, command='c'), teacher_map=21.0)
+    return _kd_record(entry, dict(iters=6000, batch_size=4), teacher_map=21.0)
+
+
 def test_reporting_record_headline_is_the_default_arm_even_before_any_run(tmp_path):
     """The reporting protocol's arms (student, default, release): the headline gain is the
     default arm's, release is compared with it, and the record written before the first run
     finishes (no runs at all) renders as partial and reads as "no benchmark yet"."""
     from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
-    runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0)},
-                default={'1': _run_entry(13.0, 21.0, 31.0), '2': _run_entry(14.0, 22.0, 33.0)},
-                release={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(11.0, 21.0, 31.0)})
-    methods = dict(student='s.py', default='d.py', release='r.py')
-    entry = summarise_ratio(dict(methods=methods, seeds=[1, 2], runs=runs, command='c'),
-                            teacher_map=21.0)
+    rec = _two_seed_reporting_record()
+    entry = rec['ratios']['16x']
+    methods = entry['methods']
     assert entry['headline'] == 'default'
     assert entry['paired_gain']['diffs'] == [3.0, 2.0]
     assert entry['arms']['release']['vs_default']['diffs'] == [-3.0, -3.0]
     assert 'vs_default' not in entry['arms']['default']
-    rec = _kd_record(entry, dict(iters=6000, batch_size=4), teacher_map=21.0)
     md = render_markdown(rec)
     assert '| arm − default | paired 3D difference [95 % CI] |' in md
     assert '| release | -3.00 [-3.00, -3.00] (n = 2, ' in md
@@ -450,12 +457,13 @@ def test_reporting_record_headline_is_the_default_arm_even_before_any_run(tmp_pa
     from mmdet3d_pointdistiller.quickstart.summary import benchmark_comparison
     (tmp_path / 'configs').mkdir()  # a checkout root
     write_json(tmp_path / qs.KD_GAIN_RECORD, rec)
-    assert benchmark_comparison(1.0, dict(student_iters=6000), repo=tmp_path).startswith(
+    assert benchmark_comparison(dict(student_iters=6000), repo=tmp_path).startswith(
         'No paired-seed benchmark record is committed yet')
     rec['ratios'] = {'16x': entry}  # two seeds: the default arm's gain is quoted
     write_json(tmp_path / qs.KD_GAIN_RECORD, rec)
-    assert 'PointDistiller - student 3D +2.50, 95 % CI [' in benchmark_comparison(
-        1.0, dict(student_iters=6000), repo=tmp_path)
+    text = benchmark_comparison(dict(student_iters=6000), repo=tmp_path)
+    assert '- `default`: +2.50, 95 % CI [' in text and '(per seed +3.00, +2.00)' in text
+    assert '- `release`: -0.50, 95 % CI [' in text
 
 
 def test_benchmark_render_recomputes_statistics_from_the_runs(tmp_path):
@@ -805,14 +813,18 @@ def test_summary_puts_the_shipped_models_beside_their_records_and_the_benchmark(
                 stage_seconds={s: 1.0 for s in qs.STAGES}, skipped=['teacher'],
                 wall_seconds=480.0, machine='2 CPU cores', loadavg='2.0',
                 command='python tools/quickstart.py')
-    md = write_summary(tmp_path, results, info)
+    repo = tmp_path / 'repo'  # a checkout whose committed record has two paired seeds
+    (repo / 'configs').mkdir(parents=True)
+    write_json(repo / qs.KD_GAIN_RECORD, _two_seed_reporting_record())
+    md = write_summary(tmp_path, results, info, repo=repo)
     assert '| PointPillars 16× + PointDistiller (sim model zoo) | 0.2 | 0.31 | 26 | ✓ |' in md
     assert 'Not shipped yet' not in md and 'exported from the distiller' in md
     assert ('PointPillars 16× (student alone, sim model zoo) 36.00 (record 36.01)') in md
     assert "This run's val split is not the zoo's" not in md
     assert 'KD loss 1.4000 at iteration 10 -> 0.3500 at 300; detection loss 3.600 -> 2.250' in md
     assert 'for 300 iterations (batch 2, training seed 0, 3m20s)' in md
-    assert 'The committed benchmark (benchmarks/kd_gain_sim.json, 16x' in md
+    assert ('The committed benchmark (benchmarks/kd_gain_sim.json, 16x, 6000 iterations of '
+            'batch 4)') in md and '- `default`: +2.50, 95 % CI [' in md
     assert '| models | 1 | no |' in md and '| teacher | 1 | yes |' in md
     assert json.loads((tmp_path / 'summary.json').read_text())['moderate_map'][
         'zoo_pointdistiller']['3D'] == pytest.approx(40.0)
