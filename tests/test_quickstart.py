@@ -458,6 +458,10 @@ def test_reporting_record_headline_is_the_default_arm_even_before_any_run(tmp_pa
     (tmp_path / 'configs').mkdir()  # a checkout root
     write_json(tmp_path / qs.KD_GAIN_RECORD, rec)
     assert benchmark_comparison(dict(student_iters=6000), repo=tmp_path).startswith(
+        'The paired-seed benchmark (benchmarks/kd_gain_sim.json) is still running: no method '
+        'has two paired seeds yet (15 run(s) missing)')
+    (tmp_path / 'none' / 'configs').mkdir(parents=True)  # a checkout without the record
+    assert benchmark_comparison(dict(student_iters=6000), repo=tmp_path / 'none').startswith(
         'No paired-seed benchmark record is committed yet')
     rec['ratios'] = {'16x': entry}  # two seeds: the default arm's gain is quoted
     write_json(tmp_path / qs.KD_GAIN_RECORD, rec)

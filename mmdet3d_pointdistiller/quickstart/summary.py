@@ -107,9 +107,13 @@ def benchmark_comparison(info: dict, repo: Optional[Union[str, Path]] = None) ->
     gain over the student alone with its 95 % interval; the record, not one run, is the
     evidence."""
     ref = benchmark_reference('16x', repo)
-    if ref is None or not ref.get('gains'):
+    if ref is None:
         return ('No paired-seed benchmark record is committed yet '
                 f'({KD_GAIN_RECORD}); a single seed cannot separate a KD gain from seed noise.')
+    if not ref.get('gains'):
+        return (f"The paired-seed benchmark ({KD_GAIN_RECORD}) is still running: no method has "
+                f"two paired seeds yet ({len(ref['missing'])} run(s) missing), so no gain is "
+                'quoted; a single seed cannot separate a KD gain from seed noise.')
     budget = ref['budget'] or {}
     lines = [f"The committed benchmark ({KD_GAIN_RECORD}, 16x, {budget.get('iters')} iterations "
              f"of batch {budget.get('batch_size')}), paired by seed, PointDistiller − student "
