@@ -2,6 +2,7 @@
 which run and file a zoo entry names, the leaf configs against the runs' options, the student
 part of a distillation checkpoint, and the errors that say what is missing."""
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,21 @@ def test_student_weights_copy_a_plain_checkpoint_and_refuse_other_widths(
     assert set(plain['state_dict']) == set(student_state) and 'optimizer' not in plain
     with pytest.raises(ExportError, match='do not load strictly into .*pointpillars-4x'):
         student_weights(src, STUDENT_16X.replace('16x', '4x'), tmp_path / 'x.pth')
+
+
+def test_training_wall_time_sums_the_processes_of_a_resumed_run(tmp_path):
+    """A run interrupted and resumed has one mmengine log per process: the wall time is the
+    sum of their spans, not the span from the first line to the last (which would count the
+    time between the processes) nor the last process alone (the record's ``seconds``)."""
+    from mmdet3d_pointdistiller.experiments.sim_zoo import logged_wall_time
+    for stamp, lines in (('20261207_061641', ['2026/12/07 06:16:41 - mmengine - INFO - start',
+                                              'no timestamp on this line',
+                                              '2026/12/07 06:50:11 - mmengine - INFO - x']),
+                         ('20261207_072856', ['2026/12/07 07:28:56 - mmengine - INFO - resume',
+                                              '2026/12/07 07:42:39 - mmengine - INFO - end'])):
+        (tmp_path / stamp).mkdir()
+        (tmp_path / stamp / f'{stamp}.log').write_text('\n'.join(lines) + '\n')
+    (tmp_path / 'test_fp16' / 'x').mkdir(parents=True)  # a test run's log is not training
+    (tmp_path / 'test_fp16' / 'x' / 'x.log').write_text('2026/12/08 00:00:00 - test\n')
+    assert logged_wall_time(tmp_path) == (33 * 60 + 30) + (13 * 60 + 43)
+    assert math.isnan(logged_wall_time(tmp_path / 'empty'))

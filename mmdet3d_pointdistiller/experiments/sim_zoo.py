@@ -252,13 +252,17 @@ def run(args) -> int:
 
 
 def logged_wall_time(work_dir: Path) -> float:
-    """Seconds between the first and the last line of the run's mmengine log files
-    (``<work_dir>/<timestamp>/<timestamp>.log``, lines start ``YYYY/MM/DD HH:MM:SS``)."""
+    """Training wall time of the run in ``work_dir``: the sum over its training processes
+    (one mmengine log each, ``<work_dir>/<timestamp>/<timestamp>.log``, lines start
+    ``YYYY/MM/DD HH:MM:SS``; a resumed run has several) of the seconds between the first and
+    the last line of the process's log. Time between processes (a run interrupted and resumed
+    later) is not counted; NaN without logs."""
     stamp = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})')
-    stamps = []
+    total, found = 0.0, False
     for log in sorted(work_dir.glob('*/*.log')):
-        for line in log.read_text(errors='replace').splitlines():
-            m = stamp.match(line)
-            if m:
-                stamps.append(datetime.datetime.strptime(m.group(1), '%Y/%m/%d %H:%M:%S'))
-    return (max(stamps) - min(stamps)).total_seconds() if stamps else float('nan')
+        stamps = [datetime.datetime.strptime(m.group(1), '%Y/%m/%d %H:%M:%S')
+                  for m in map(stamp.match, log.read_text(errors='replace').splitlines()) if m]
+        if stamps:
+            found = True
+            total += (max(stamps) - min(stamps)).total_seconds()
+    return total if found else float('nan')

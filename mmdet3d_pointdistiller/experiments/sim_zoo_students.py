@@ -37,7 +37,7 @@ from ..models.distillers.state_dict import STUDENT, has_part
 from ..quickstart.settings import KD_GAIN_RECORD
 from ..utils.cfg_options import merge_cfg_options
 from ..utils.paths import sim_data_root
-from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
+from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, logged_wall_time, measure_shipped
 from .sim_zoo_readme import write_readme, zoo_table
 from .zoo import save_fp16_checkpoint
 
@@ -242,7 +242,8 @@ def ship_student(key: str, record_file: str = KD_GAIN_RECORD, threads: int = 1,
         learning_curve=[dict(step=c['iter'], map_3d=c['map_3d'], map_bev=c['map_bev'])
                         for c in run.get('curve', [])],
         train_iters=src['iters'], batch_size=src['batch_size'], threads=src['threads'],
-        train_wall_s=run.get('seconds', float('nan')), ship_wall_s=time.perf_counter() - t0,
+        # every training process of the run (the record's seconds count the last one only)
+        train_wall_s=logged_wall_time(work), ship_wall_s=time.perf_counter() - t0,
         source=dict(record=record_file, ratio=src['ratio'], method=src['method'],
                     seed=src['seed'], config=src['arm_config'],
                     config_hash=run.get('config_hash'), started_at=run.get('started_at'),
