@@ -16,14 +16,18 @@ Notation used in the shapes below:
 * ``L``    edge positions of the batch (``sum_b N_b K_b``),
 * ``C``    feature channels, ``C'`` adapter output channels.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from torch import Tensor
 
+from .graph_ops import gather_edge_projection
+
 __all__ = ['TEACHER_PROJECTIONS', 'build_edge_adapters', 'edge_identity_weight',
-           'split_edge_projection', 'adapter_norm_act', 'segment_max_over_k', 'OutputStats']
+           'split_edge_projection', 'adapter_norm_act', 'segment_max_over_k', 'OutputStats',
+           'graph_mse_autograd']
 
 #: teacher-side projections gamma_T of ``PointDistillerLoss(teacher_projection=...)``
 TEACHER_PROJECTIONS = ('adapter', 'normalised', 'edge')
@@ -229,3 +233,77 @@ class OutputStats:
                 denom = float(cov.square().sum())
                 out[f'out_dims_{side}'] = float(cov.trace()) ** 2 / denom if denom > 0 else 0.0
         return out
+
+
+def graph_mse_autograd(teacher_adapter: ConvModule, student_adapter: ConvModule,
+                       teacher: Tensor, student: Tensor, sel_all: Tensor,
+                       nbr_list: List[Optional[Tensor]], sel_counts: List[int],
+                       nbr_counts: List[int], local: bool, pool: str,
+                       stats: Optional[OutputStats]) -> Tuple[Tensor, Tensor]:
+    """Per-query MSE (sum N_b,) and detached teacher max (sum N_b,) with plain autograd.
+
+    Materialises the (C', sum N_b K_b) adapter outputs (never the (N, K, 2C) edges); used
+    for ``local=False`` and for adapters the fused operator does not cover (SyncBN,
+    activations other than ReLU), and as the reference of the fused and closed-form paths.
+
+    Args:
+        teacher_adapter, student_adapter (ConvModule): gamma_T and gamma_S.
+        teacher, student (Tensor): (sum M_b, C_T) and (sum M_b, C_S) all elements.
+        sel_all (Tensor): (sum N_b,) long rows of the queries, sample by sample.
+        nbr_list (list[Tensor]): per non-empty sample (N_b, K_b) long global rows
+            (unused when not ``local``).
+        sel_counts, nbr_counts (list[int]): N_b and K_b per non-empty sample.
+        local (bool): graphs of K_b nodes (True) or the centre alone.
+        pool (str): 'none' or 'max' (over K).
+        stats (OutputStats, optional): accumulates the adapter outputs (before pooling).
+
+    Returns:
+        tuple[Tensor, Tensor]: ``per_query`` (sum N_b,) mean over (K_b, C') (or C' after
+        pooling) of (G_T - G_S)^2 and the detached ``teacher_max`` (sum N_b,).
+    """
+    total_sel = sel_all.shape[0]
+    channels = student_adapter.conv.out_channels
+    ctr = None
+    if not local:  # K = 1: gamma(x_i)
+        graph = []
+        for adapter, feats in ((teacher_adapter, teacher),
+                               (student_adapter, student)):
+            out = feats.index_select(0, sel_all) @ adapter.conv.weight.flatten(1).t()
+            if adapter.conv.bias is not None:
+                out = out + adapter.conv.bias
+            graph.append(adapter_norm_act(adapter, out))
+        graph_t, graph_s = graph
+    else:
+        k_per_query = torch.repeat_interleave(
+            torch.tensor(nbr_counts, device=sel_all.device),
+            torch.tensor(sel_counts, device=sel_all.device))  # (sum N_b,)
+        if len(set(nbr_counts)) > 1:  # ragged: flat (L,) edges
+            nbr = torch.cat([n.reshape(-1) for n in nbr_list])
+            ctr = torch.repeat_interleave(torch.arange(total_sel, device=sel_all.device),
+                                          k_per_query)
+        else:
+            nbr = torch.cat(nbr_list)  # (sum N_b, K)
+        graph_t = adapter_norm_act(teacher_adapter, gather_edge_projection(
+            *split_edge_projection(teacher_adapter, teacher, sel_all), nbr, ctr))
+        graph_s = adapter_norm_act(student_adapter, gather_edge_projection(
+            *split_edge_projection(student_adapter, student, sel_all), nbr, ctr))
+    if stats is not None:
+        stats.add('t', graph_t.t())
+        stats.add('s', graph_s.t())
+    if local and pool == 'max':
+        graph_t = segment_max_over_k(graph_t, sel_counts, nbr_counts)
+        graph_s = segment_max_over_k(graph_s, sel_counts, nbr_counts)
+        ctr = None  # now (C', sum N_b)
+    # graph_*: (C', L) channel-major, edges query-major, or (C', sum N_b)
+    sq = F.mse_loss(graph_s, graph_t, reduction='none').sum(dim=0)
+    with torch.no_grad():
+        col_max = graph_t.amax(dim=0)
+    if ctr is None:  # the same number of columns per query
+        per_query = sq.view(total_sel, -1).sum(dim=1) / (sq.numel() // total_sel * channels)
+        teacher_max = col_max.view(total_sel, -1).amax(dim=1)
+    else:
+        per_query = sq.new_zeros(total_sel).index_add_(0, ctr, sq)
+        per_query = per_query / (k_per_query.to(sq.dtype) * channels)
+        teacher_max = col_max.new_full((total_sel, ), float('-inf')).scatter_reduce_(
+            0, ctr, col_max, reduce='amax')
+    return per_query, teacher_max

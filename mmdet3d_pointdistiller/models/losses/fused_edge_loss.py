@@ -13,11 +13,13 @@ adapter output is ``y_e = relu(scale * z_e + shift)`` with ``scale = gamma * inv
 written with per-row quantities:
 
 * ``cnt_j``  number of edges whose neighbour is ``j``;          (M,)
-* ``S_i = sum_k P_nbr(i,k)``  (gather + sum per chunk);          (Nq, C')
-* ``R_j = sum_{e -> j} Q_ctr(e)`` (scatter per chunk, backward); (M, C')
+* ``S_i = sum_k P_nbr(i,k)``  (one ``embedding_bag``);             (Nq, C')
+* ``R_j = sum_{e -> j} Q_ctr(e)`` (one ``embedding_bag``, backward); (M, C')
 * ``mean = (sum_j cnt_j P_j + sum_i K_i Q_i) / L``;
-* ``L var = sum_j cnt_j (P_j - mean)^2 + sum_i K_i Q_i^2 + 2 sum_i Q_i (S_i - K_i mean)``
-  (float64, from the exact float32 inputs);
+* ``L var = sum_j cnt_j (P_j - mean)^2 + sum_i K_i (Q_i - mean)^2
+  + 2 sum_i (Q_i - mean) (S_i - K_i mean)``, evaluated about a provisional centre ``m0``
+  (the weighted mean in the projections' dtype; the exact mean and variance follow from the
+  centred moments, summed in float64), so that no term cancels however large the mean;
 * with ``g_e = dLoss/du_e`` (after the ReLU mask), ``G_j = sum_{e->j} g_e``,
   ``H_i = sum_k g_(i,k)``:  ``d beta = sum_i H_i``,
   ``d gamma = invstd (sum_j G_j (P_j - mean) + sum_i H_i Q_i)``, and with
@@ -26,8 +28,9 @@ written with per-row quantities:
   ``dQ_i = scale (H_i - K_i a - b invstd (K_i (Q_i - mean) + S_i))``;
   with running statistics simply ``dP = scale G``, ``dQ = scale H``.
 
-Passes over the edges: forward 1 gather for the statistics (training) + 1 for the loss;
-backward 1 (recompute, mask, one scatter of ``g`` and one of ``Q`` per side).
+Passes over the edges: forward 1 gather-sum for the statistics (training) + 1 chunked pass
+for the loss; backward 1 chunked pass (recompute, mask, one scatter of ``g`` per side) + 1
+gather-sum of ``Q`` per side (:class:`EdgeIndex` does the gather-sums).
 
 The BatchNorm follows ``torch.nn.BatchNorm2d`` over the dense (B, C', N, K) edge-conv output
 exactly: batch statistics (biased variance) when the BN module is training (or has no
@@ -41,6 +44,7 @@ channels, ``K_i`` = graph size of query ``i``, ``L = sum_i K_i``.
 from typing import List, NamedTuple, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -65,6 +69,37 @@ def make_chunks(nbr_list: List[Tensor], chunk_size: int) -> List[EdgeChunk]:
     return chunks
 
 
+class EdgeIndex:
+    """The edges of all chunks as bags for :func:`torch.nn.functional.embedding_bag`, which
+    gathers and sums rows in one pass without materialising the (L, C') gathered rows.
+
+    * ``flat`` (L,) neighbour row of every edge, query-major; ``k_q`` (Nq,) graph sizes;
+      ``cnt`` (M,) edges per neighbour row;
+    * :meth:`sum_over_k`: ``X`` (M, C) -> (Nq, C), ``sum_k X_nbr(i,k)``;
+    * :meth:`sum_onto_rows`: ``Y`` (Nq, C) -> (M, C), ``sum_{e -> j} Y_ctr(e)`` (edges
+      regrouped by neighbour row once, on first use).
+    """
+
+    def __init__(self, chunks: List[EdgeChunk], num_rows: int, num_query: int,
+                 device: torch.device):
+        self.cnt, self.k_q, self.num_edges, self.max_edges = edge_counts(
+            chunks, num_rows, num_query, device)
+        self.flat = torch.cat([ch.index for ch in chunks])
+        self._query_offsets = self.k_q.cumsum(0) - self.k_q
+        self._by_row = None
+
+    def sum_over_k(self, rows: Tensor) -> Tensor:
+        return F.embedding_bag(self.flat, rows, self._query_offsets, mode='sum')
+
+    def sum_onto_rows(self, query_rows: Tensor) -> Tensor:
+        if self._by_row is None:
+            order = torch.argsort(self.flat, stable=True)
+            query_of_edge = torch.repeat_interleave(
+                torch.arange(self.k_q.numel(), device=self.flat.device), self.k_q)
+            self._by_row = (query_of_edge[order], self.cnt.cumsum(0) - self.cnt)
+        return F.embedding_bag(self._by_row[0], query_rows, self._by_row[1], mode='sum')
+
+
 def _relu_mask_(grad: Tensor, out_of_relu: Tensor, out: Tensor) -> Tensor:
     """``out = grad * (out_of_relu > 0)`` in one kernel (ReLU's own backward), no allocation."""
     return torch.ops.aten.threshold_backward.grad_input(grad, out_of_relu, 0, grad_input=out)
@@ -82,8 +117,7 @@ class _Side:
         self.sum_nbr = None  # S (Nq, C'), batch statistics only
         self.nbr_t, self.ctr_t = proj_nbr, proj_ctr  # scaled/shifted projections
 
-    def prepare(self, chunks: List[EdgeChunk], cnt: Tensor, k_q: Tensor, num_edges: int,
-                max_edges: int):
+    def prepare(self, edges: 'EdgeIndex', num_edges: int):
         """Statistics, running-stat update and the scaled projections (see module doc)."""
         norm = self.norm
         if norm is None:
@@ -100,25 +134,26 @@ class _Side:
             if num_edges < 2:
                 raise ValueError('Expected more than 1 value per channel when training, '
                                  f'got {num_edges} edge positions')
-            p64, q64 = self.proj_nbr.double(), self.proj_ctr.double()
-            s64 = q64.new_empty(q64.shape)
-            buf = p64.new_empty((max_edges, p64.shape[1]))  # reused by every chunk
-            for ch in chunks:
-                gathered = torch.index_select(p64, 0, ch.index, out=buf[:ch.index.numel()])
-                s64[ch.q0:ch.q1] = gathered.view(ch.q1 - ch.q0, ch.k, -1).sum(dim=1)
-            del buf
-            cnt64, k64 = cnt.double().unsqueeze(1), k_q.double().unsqueeze(1)
-            mean64 = ((cnt64 * p64).sum(0) + (k64 * q64).sum(0)) / num_edges
-            var64 = ((cnt64 * (p64 - mean64).square()).sum(0) + (k64 * q64.square()).sum(0)
-                     + 2 * (q64 * (s64 - k64 * mean64)).sum(0)) / num_edges
-            var64 = var64.clamp_min(0)
+            # moments about a provisional centre m0 = mp + mq (each side's edge-weighted mean,
+            # in the projections' dtype): z_e - m0 = (P_j - mp) + (Q_i - mq), so the sums
+            # below are of centred values, however large the mean of either side
+            p_rows, q_rows = self.proj_nbr, self.proj_ctr
+            cnt, k_q = edges.cnt.to(dtype), edges.k_q.to(dtype)
+            m_p, m_q = cnt @ p_rows / num_edges, k_q @ q_rows / num_edges
+            p_c, q_c = p_rows - m_p, q_rows - m_q
+            s_c = edges.sum_over_k(p_c)  # S_i - K_i mp (Nq, C')
+            mu_c = (cnt.double() @ p_c.double() + k_q.double() @ q_c.double()) / num_edges
+            second = (cnt.double() @ p_c.double().square() + k_q.double() @ q_c.double().square()
+                      + 2 * (q_c.double() * s_c.double()).sum(dim=0)) / num_edges
+            mean64 = (m_p + m_q).double() + mu_c
+            var64 = (second - mu_c.square()).clamp_min(0)
             if norm.training and norm.running_mean is not None:
                 norm.running_mean.mul_(1 - eaf).add_(mean64.to(dtype), alpha=eaf)
                 norm.running_var.mul_(1 - eaf).add_(
                     (var64 * (num_edges / (num_edges - 1))).to(dtype), alpha=eaf)
             self.mean = mean64.to(dtype)
             self.invstd = (var64 + norm.eps).rsqrt().to(dtype)
-            self.sum_nbr = s64.to(dtype)
+            self.sum_nbr = s_c + k_q.unsqueeze(1) * m_p  # S (Nq, C')
         else:
             self.mean = norm.running_mean.to(dtype)
             self.invstd = (norm.running_var.to(dtype) + norm.eps).rsqrt()
@@ -143,6 +178,68 @@ def _workspace(like: Tensor, rows: int, count: int) -> List[Tensor]:
     return [like.new_empty((rows, like.shape[1])) for _ in range(count)]
 
 
+def edge_counts(chunks: List[EdgeChunk], num_rows: int, num_query: int,
+                device: torch.device) -> Tuple[Tensor, Tensor, int, int]:
+    """``cnt`` (M,) edges per neighbour row, ``k_q`` (Nq,) graph size per query, the number
+    of edge positions ``L`` and the largest chunk's edge count."""
+    cnt = torch.zeros(num_rows, dtype=torch.long, device=device)
+    k_q = torch.empty(num_query, dtype=torch.long, device=device)
+    for ch in chunks:
+        cnt += torch.bincount(ch.index, minlength=num_rows)
+        k_q[ch.q0:ch.q1] = ch.k
+    return (cnt, k_q, sum(ch.index.numel() for ch in chunks),
+            max(ch.index.numel() for ch in chunks))
+
+
+def projection_grads(sides, proj, acc_g: List[Optional[Tensor]],
+                     acc_h: List[Optional[Tensor]], need: List[bool], want,
+                     edges: EdgeIndex) -> List[Optional[Tensor]]:
+    """Gradients of the projections and BN affine parameters from the edge-gradient sums.
+
+    Args:
+        sides: the two :class:`_Side` (teacher, student) after ``prepare``.
+        proj: the saved ``(proj_nbr_t, proj_ctr_t, proj_nbr_s, proj_ctr_s)``.
+        acc_g, acc_h: per side ``G`` (M, C') and ``H`` (Nq, C') (module doc), each already
+            signed for its side (None where the side needs no gradient).
+        need, want: per side whether anything of it needs a gradient; ``needs_input_grad``.
+        edges: the forward's :class:`EdgeIndex`.
+
+    Returns:
+        list: 13 entries in the order of the operators' inputs (None where not wanted).
+    """
+    out: List[Optional[Tensor]] = [None] * 13
+    dtype = proj[1].dtype
+    cnt = edges.cnt.to(dtype).unsqueeze(1)
+    k_q = edges.k_q.to(dtype).unsqueeze(1)
+    for s, side in enumerate(sides):
+        if not need[s]:
+            continue
+        g_rows, h_rows = acc_g[s], acc_h[s]
+        p_rows, q_rows = proj[2 * s], proj[2 * s + 1]
+        if side.norm is None:
+            d_p, d_q = g_rows, h_rows
+        else:
+            d_beta = h_rows.sum(dim=0)
+            d_gamma = side.invstd * (((p_rows - side.mean) * g_rows).sum(dim=0)
+                                     + (q_rows * h_rows).sum(dim=0))
+            if side.batch_stats:
+                r_rows = edges.sum_onto_rows(q_rows)  # R_j = sum_{e -> j} Q_ctr(e)
+                a = d_beta / edges.num_edges
+                b = d_gamma * side.invstd / edges.num_edges
+                d_p = g_rows - cnt * a - b * (cnt * (p_rows - side.mean) + r_rows)
+                d_q = h_rows - k_q * a - b * (k_q * (q_rows - side.mean) + side.sum_nbr)
+                d_p, d_q = d_p * side.scale, d_q * side.scale
+            else:
+                d_p, d_q = g_rows * side.scale, h_rows * side.scale
+            if side.gamma is not None and want[4 + 2 * s]:
+                out[4 + 2 * s] = d_gamma
+            if side.beta is not None and want[5 + 2 * s]:
+                out[5 + 2 * s] = d_beta
+        out[2 * s] = d_p if want[2 * s] else None
+        out[2 * s + 1] = d_q if want[2 * s + 1] else None
+    return out
+
+
 class FusedEdgeGraphMSE(torch.autograd.Function):
     """Per-query MSE between teacher and student graph features (see module docstring).
 
@@ -161,19 +258,12 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
     def forward(ctx, proj_nbr_t, proj_ctr_t, proj_nbr_s, proj_ctr_s, gamma_t, beta_t, gamma_s,
                 beta_s, norms, relu, pool, chunks, stats):
         num_query, channels = proj_ctr_t.shape
-        num_rows = proj_nbr_t.shape[0]
-        device = proj_ctr_t.device
-        cnt = torch.zeros(num_rows, dtype=torch.long, device=device)
-        k_q = torch.empty(num_query, dtype=torch.long, device=device)
-        for ch in chunks:
-            cnt += torch.bincount(ch.index, minlength=num_rows)
-            k_q[ch.q0:ch.q1] = ch.k
-        num_edges = sum(ch.index.numel() for ch in chunks)
-        max_edges = max(ch.index.numel() for ch in chunks)
+        edges = EdgeIndex(chunks, proj_nbr_t.shape[0], num_query, proj_ctr_t.device)
+        num_edges, max_edges = edges.num_edges, edges.max_edges
         sides = (_Side(proj_nbr_t, proj_ctr_t, norms[0], gamma_t, beta_t),
                  _Side(proj_nbr_s, proj_ctr_s, norms[1], gamma_s, beta_s))
         for side in sides:
-            side.prepare(chunks, cnt, k_q, num_edges, max_edges)
+            side.prepare(edges, num_edges)
         per_query = proj_ctr_t.new_empty(num_query)
         teacher_max = proj_ctr_t.new_empty(num_query)
         buf_t, buf_s, buf_d = _workspace(proj_ctr_t, max_edges, 3)
@@ -194,8 +284,7 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
         ctx.save_for_backward(proj_nbr_t, proj_ctr_t, proj_nbr_s, proj_ctr_s)
         for side in sides:  # the saved tensors hold the projections
             side.proj_nbr = side.proj_ctr = None
-        ctx.sides, ctx.cnt, ctx.k_q = sides, cnt, k_q
-        ctx.num_edges, ctx.max_edges = num_edges, max_edges
+        ctx.sides, ctx.edges = sides, edges
         ctx.relu, ctx.pool, ctx.chunks = relu, pool, chunks
         ctx.mark_non_differentiable(teacher_max)
         return per_query, teacher_max
@@ -210,10 +299,10 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
         # dLoss / d(sum of squares of query i): grad_i / (K_i C')  (or / C' after pooling)
         coef = grad_per_query / channels
         if ctx.pool != 'max':
-            coef = coef / ctx.k_q.to(coef.dtype)
+            coef = coef / ctx.edges.k_q.to(coef.dtype)
         acc_g = [torch.zeros_like(proj[2 * s]) if need[s] else None for s in range(2)]  # G
         acc_h = [torch.zeros_like(proj[2 * s + 1]) if need[s] else None for s in range(2)]  # H
-        buf_t, buf_s, buf_d, buf_g = _workspace(proj[1], ctx.max_edges, 4)
+        buf_t, buf_s, buf_d, buf_g = _workspace(proj[1], ctx.edges.max_edges, 4)
         for ch in chunks:
             num_e = ch.index.numel()
             y_t = sides[0].activation(ch, relu, buf_t)
@@ -239,41 +328,10 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
                     g = _relu_mask_(d, y, g_view) if relu else d
                 acc_h[s][ch.q0:ch.q1] += g.sum(dim=1)
                 acc_g[s].index_add_(0, ch.index, g.view(num_e, channels))
-        out = [None] * 13
-        cnt = ctx.cnt.to(coef.dtype).unsqueeze(1)
-        k_q = ctx.k_q.to(coef.dtype).unsqueeze(1)
-        for s, side in enumerate(sides):
-            if not need[s]:
-                continue
-            sign = 1.0 if s == 0 else -1.0
-            g_rows, h_rows = acc_g[s].mul_(sign), acc_h[s].mul_(sign)
-            p_rows, q_rows = proj[2 * s], proj[2 * s + 1]
-            if side.norm is None:
-                d_p, d_q = g_rows, h_rows
-            else:
-                d_beta = h_rows.sum(dim=0)
-                d_gamma = side.invstd * (((p_rows - side.mean) * g_rows).sum(dim=0)
-                                         + (q_rows * h_rows).sum(dim=0))
-                if side.batch_stats:
-                    # R_j = sum over edges e -> j of Q_ctr(e)
-                    r_rows = torch.zeros_like(p_rows)
-                    for ch in chunks:
-                        rep = buf_t[:ch.index.numel()].view(ch.q1 - ch.q0, ch.k, channels)
-                        rep.copy_(q_rows[ch.q0:ch.q1].unsqueeze(1).expand_as(rep))
-                        r_rows.index_add_(0, ch.index, rep.view(-1, channels))
-                    a = d_beta / ctx.num_edges
-                    b = d_gamma * side.invstd / ctx.num_edges
-                    d_p = g_rows - cnt * a - b * (cnt * (p_rows - side.mean) + r_rows)
-                    d_q = h_rows - k_q * a - b * (k_q * (q_rows - side.mean) + side.sum_nbr)
-                    d_p, d_q = d_p * side.scale, d_q * side.scale
-                else:
-                    d_p, d_q = g_rows * side.scale, h_rows * side.scale
-                if side.gamma is not None and want[4 + 2 * s]:
-                    out[4 + 2 * s] = d_gamma
-                if side.beta is not None and want[5 + 2 * s]:
-                    out[5 + 2 * s] = d_beta
-            out[2 * s] = d_p if want[2 * s] else None
-            out[2 * s + 1] = d_q if want[2 * s + 1] else None
+        if need[1]:  # the student side's edge gradient is -g
+            acc_g[1].neg_()
+            acc_h[1].neg_()
+        out = projection_grads(sides, proj, acc_g, acc_h, need, want, ctx.edges)
         return tuple(out)
 
 

@@ -10,19 +10,18 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet3d.registry import MODELS
 
 from .arg_checks import check_bool, check_choice, check_number, check_positive_int
-from .edge_adapters import (TEACHER_PROJECTIONS, OutputStats, adapter_norm_act,
-                            build_edge_adapters, edge_identity_weight, segment_max_over_k,
-                            split_edge_projection)
+from .edge_adapters import (TEACHER_PROJECTIONS, OutputStats, build_edge_adapters,
+                            edge_identity_weight, graph_mse_autograd, split_edge_projection)
 from .feature_layout import FEATURE_LAYOUTS, FeatureLayoutLoss
 from .fused_edge_loss import fused_edge_graph_mse
-from .graph_ops import chunked_feature_knn, gather_edge_projection
+from .graph_ops import chunked_feature_knn
+from .linear_edge_loss import linear_edge_graph_mse
 from .selection import Selection, effective_queries, selection_per_sample
 
 SCORES = ('num_points', 'teacher_max')
@@ -157,6 +156,11 @@ class PointDistillerLoss(FeatureLayoutLoss):
     Attributes:
         fused (bool): use the fused, activation-free-memory operator when the adapters
             allow it (default True; False forces the plain autograd path, same results).
+        closed_form (bool): with ``fused``, adapters without activation and ``pool='none'``
+            use :class:`~.linear_edge_loss.LinearEdgeGraphMSE` (two passes over the edges
+            instead of about twelve; same results up to float rounding) on iterations where
+            no adapter output is measured and nothing reads the teacher's channel maximum
+            (default True; False uses the fused operator).
         teacher_adapter (ConvModule): gamma_T, weight (C', 2 C_T, 1, 1) (or C_T if not local).
         student_adapter (ConvModule): gamma_S, weight (C', 2 C_S, 1, 1) (or C_S).
         measure_outputs (bool): when True (``DistillStatsHook`` sets it on its logging
@@ -229,6 +233,7 @@ class PointDistillerLoss(FeatureLayoutLoss):
                     f'None, got {norm_cfg!r} -> {type(norm).__name__}')
         self.teacher_adapter_trainable = teacher_adapter_trainable
         self.fused = True
+        self.closed_form = True
         self._selection_records: Optional[List[Selection]] = None
         self.measure_outputs = False
         self.last_output_stats: Dict[str, float] = {}
@@ -330,73 +335,30 @@ class PointDistillerLoss(FeatureLayoutLoss):
                 return False
         return self.teacher_adapter.with_activation == self.student_adapter.with_activation
 
+    def _closed_form_applies(self, stats: Optional[OutputStats]) -> bool:
+        """Whether :class:`~.linear_edge_loss.LinearEdgeGraphMSE` gives this forward's result:
+        no activation, no max-pooling over K, no adapter output measured and no reader of the
+        teacher's channel maximum (the voxel layout weights by ``num_points``)."""
+        return (self.closed_form and not self.teacher_adapter.with_activation
+                and self.pool == 'none' and stats is None
+                and not (self.reweight and self.feature_layout != 'voxel'))
+
     def _graph_mse_fused(self, teacher: Tensor, student: Tensor, sel_all: Tensor,
                          nbr_list: List[Tensor], stats: Optional[OutputStats]
-                         ) -> Tuple[Tensor, Tensor]:
-        """Per-query MSE and teacher max via :class:`FusedEdgeGraphMSE` (local graphs)."""
+                         ) -> Tuple[Tensor, Optional[Tensor]]:
+        """Per-query MSE and teacher max via :class:`FusedEdgeGraphMSE` (local graphs), or
+        the MSE alone (teacher max None) via :class:`LinearEdgeGraphMSE` where it applies."""
         proj_t = split_edge_projection(self.teacher_adapter, teacher, sel_all)
         proj_s = split_edge_projection(self.student_adapter, student, sel_all)
+        if self._closed_form_applies(stats):
+            return linear_edge_graph_mse(
+                proj_t[0], proj_t[1], proj_s[0], proj_s[1], nbr_list,
+                self.teacher_adapter.norm, self.student_adapter.norm,
+                self.knn_chunk_size), None
         return fused_edge_graph_mse(
             proj_t[0], proj_t[1], proj_s[0], proj_s[1], nbr_list,
             self.teacher_adapter.norm, self.student_adapter.norm,
             self.teacher_adapter.with_activation, self.pool, self.knn_chunk_size, stats)
-
-    def _graph_mse_unfused(self, teacher: Tensor, student: Tensor, sel_all: Tensor,
-                           nbr_list: List[Tensor], sel_counts: List[int],
-                           nbr_counts: List[int], stats: Optional[OutputStats]
-                           ) -> Tuple[Tensor, Tensor]:
-        """Per-query MSE (sum N_b,) and detached teacher max (sum N_b,) with plain autograd.
-
-        Materialises the (C', sum N_b K_b) adapter outputs (never the (N, K, 2C) edges); used
-        for ``local=False`` and for adapters the fused operator does not cover (SyncBN,
-        activations other than ReLU).
-        """
-        total_sel = sel_all.shape[0]
-        channels = self.adapter_channels
-        ctr = None
-        if not self.local:  # K = 1: gamma(x_i)
-            graph = []
-            for adapter, feats in ((self.teacher_adapter, teacher),
-                                   (self.student_adapter, student)):
-                out = feats.index_select(0, sel_all) @ adapter.conv.weight.flatten(1).t()
-                if adapter.conv.bias is not None:
-                    out = out + adapter.conv.bias
-                graph.append(adapter_norm_act(adapter, out))
-            graph_t, graph_s = graph
-        else:
-            k_per_query = torch.repeat_interleave(
-                torch.tensor(nbr_counts, device=sel_all.device),
-                torch.tensor(sel_counts, device=sel_all.device))  # (sum N_b,)
-            if len(set(nbr_counts)) > 1:  # ragged: flat (L,) edges
-                nbr = torch.cat([n.reshape(-1) for n in nbr_list])
-                ctr = torch.repeat_interleave(torch.arange(total_sel, device=sel_all.device),
-                                              k_per_query)
-            else:
-                nbr = torch.cat(nbr_list)  # (sum N_b, K)
-            graph_t = adapter_norm_act(self.teacher_adapter, gather_edge_projection(
-                *split_edge_projection(self.teacher_adapter, teacher, sel_all), nbr, ctr))
-            graph_s = adapter_norm_act(self.student_adapter, gather_edge_projection(
-                *split_edge_projection(self.student_adapter, student, sel_all), nbr, ctr))
-        if stats is not None:
-            stats.add('t', graph_t.t())
-            stats.add('s', graph_s.t())
-        if self.local and self.pool == 'max':
-            graph_t = segment_max_over_k(graph_t, sel_counts, nbr_counts)
-            graph_s = segment_max_over_k(graph_s, sel_counts, nbr_counts)
-            ctr = None  # now (C', sum N_b)
-        # graph_*: (C', L) channel-major, edges query-major, or (C', sum N_b)
-        sq = F.mse_loss(graph_s, graph_t, reduction='none').sum(dim=0)
-        with torch.no_grad():
-            col_max = graph_t.amax(dim=0)
-        if ctr is None:  # the same number of columns per query
-            per_query = sq.view(total_sel, -1).sum(dim=1) / (sq.numel() // total_sel * channels)
-            teacher_max = col_max.view(total_sel, -1).amax(dim=1)
-        else:
-            per_query = sq.new_zeros(total_sel).index_add_(0, ctr, sq)
-            per_query = per_query / (k_per_query.to(sq.dtype) * channels)
-            teacher_max = col_max.new_full((total_sel, ), float('-inf')).scatter_reduce_(
-                0, ctr, col_max, reduce='amax')
-        return per_query, teacher_max
 
     # ----------------------------------------------------------------- forward
     def forward(self,
@@ -476,8 +438,9 @@ class PointDistillerLoss(FeatureLayoutLoss):
             per_query, teacher_max = self._graph_mse_fused(teacher, student, sel_all, nbrs,
                                                            stats)
         else:
-            per_query, teacher_max = self._graph_mse_unfused(teacher, student, sel_all, nbrs,
-                                                             sel_counts, nbr_counts, stats)
+            per_query, teacher_max = graph_mse_autograd(
+                self.teacher_adapter, self.student_adapter, teacher, student, sel_all, nbrs,
+                sel_counts, nbr_counts, self.local, self.pool, stats)
         self.last_output_stats = {} if stats is None else stats.result()
 
         # ---- weights (detached): N_b * softmax(score / tau) per sample
