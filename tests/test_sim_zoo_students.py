@@ -151,8 +151,8 @@ def test_student_weights_copy_a_plain_checkpoint_and_refuse_other_widths(
 def test_training_wall_time_sums_the_processes_of_a_resumed_run(tmp_path):
     """A run interrupted and resumed has one mmengine log per process: the wall time is the
     sum of their spans, not the span from the first line to the last (which would count the
-    time between the processes) nor the last process alone (the record's ``seconds``)."""
-    from mmdet3d_pointdistiller.experiments.sim_zoo import logged_wall_time
+    time between the processes) nor the last process alone."""
+    from mmdet3d_pointdistiller.utils.scalars import logged_wall_time
     for stamp, lines in (('20261207_061641', ['2026/12/07 06:16:41 - mmengine - INFO - start',
                                               'no timestamp on this line',
                                               '2026/12/07 06:50:11 - mmengine - INFO - x']),

@@ -24,6 +24,7 @@ from ..quickstart.progress import Progress, fmt_seconds
 from ..quickstart.settings import ZOO_RECORD, Budget
 from ..quickstart.summary import machine_description
 from ..utils.paths import checkout_root
+from ..utils.scalars import logged_wall_time
 from .kd_gain import (METRIC, compare_records, format_interval, kd_diagnostics, run_result,
                       summarise_ratio, write_report)
 from .protocol import confirmatory_status, flat_runs, protocol_info
@@ -273,7 +274,10 @@ def run(args: Namespace, command: str) -> int:
 
     def collect(job) -> None:
         res = run_result(str(job.work_dir), job.iters, curve=args.evals > 1)
-        res.update(config_hash=job.config_hash, options=job.options, seconds=job.seconds,
+        # seconds: every training process of the run (a resumed run has several)
+        wall = logged_wall_time(job.work_dir)
+        res.update(config_hash=job.config_hash, options=job.options,
+                   seconds=wall if wall == wall else job.seconds,
                    started_at=job.started_at, kd=kd_diagnostics(str(job.work_dir)))
         entry['runs'].setdefault(job.method, {})[str(job.seed)] = res
 

@@ -8,9 +8,7 @@ is rendered from the records by ``sim_zoo_readme.py``.
 """
 from __future__ import annotations
 
-import datetime
 import json
-import re
 import subprocess
 import sys
 import time
@@ -29,13 +27,12 @@ from ..quickstart.metrics import extract_ap40, final_val_metrics, moderate_map
 from ..quickstart.progress import Progress
 from ..quickstart.settings import Budget
 from ..utils.paths import checkout_root, sim_data_root
+from ..utils.scalars import logged_wall_time
 from .zoo import (curve_point, few_frame_check, learning_curve, precise_bn_checkpoint,
                   prediction_diff, save_fp16_checkpoint, sha256_file)
 
 __all__ = ['MODELS', 'NUM_TRAIN', 'NUM_VAL', 'DATA_SEED', 'train', 'record_path', 'max_iters',
-           'shipped_records', 'precise_bn_curve', 'measure_shipped',
-           'ship', 'run',
-           'logged_wall_time']
+           'shipped_records', 'precise_bn_curve', 'measure_shipped', 'ship', 'run']
 
 REPO = checkout_root()
 
@@ -249,20 +246,3 @@ def run(args) -> int:
         wall = logged_wall_time(work)
     ship(args.model, work, args.threads, wall, f'python tools/train_sim_zoo.py {args.model}')
     return 0
-
-
-def logged_wall_time(work_dir: Path) -> float:
-    """Training wall time of the run in ``work_dir``: the sum over its training processes
-    (one mmengine log each, ``<work_dir>/<timestamp>/<timestamp>.log``, lines start
-    ``YYYY/MM/DD HH:MM:SS``; a resumed run has several) of the seconds between the first and
-    the last line of the process's log. Time between processes (a run interrupted and resumed
-    later) is not counted; NaN without logs."""
-    stamp = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})')
-    total, found = 0.0, False
-    for log in sorted(work_dir.glob('*/*.log')):
-        stamps = [datetime.datetime.strptime(m.group(1), '%Y/%m/%d %H:%M:%S')
-                  for m in map(stamp.match, log.read_text(errors='replace').splitlines()) if m]
-        if stamps:
-            found = True
-            total += (max(stamps) - min(stamps)).total_seconds()
-    return total if found else float('nan')

@@ -37,7 +37,8 @@ from ..models.distillers.state_dict import STUDENT, has_part
 from ..quickstart.settings import KD_GAIN_RECORD
 from ..utils.cfg_options import merge_cfg_options
 from ..utils.paths import sim_data_root
-from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, logged_wall_time, measure_shipped
+from ..utils.scalars import logged_wall_time
+from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
 from .sim_zoo_readme import write_readme, zoo_table
 from .zoo import save_fp16_checkpoint
 

@@ -1,9 +1,12 @@
-"""Reader of mmengine's ``vis_data/scalars.json`` training logs (one JSON object per line)."""
+"""Readers of a run's mmengine logs: ``vis_data/scalars.json`` (one JSON object per line) and
+the text log's timestamps (training wall time)."""
+import datetime
 import json
+import re
 from pathlib import Path
-from typing import List
+from typing import List, Union
 
-__all__ = ['read_scalars']
+__all__ = ['read_scalars', 'logged_wall_time']
 
 
 def read_scalars(work_dir: str) -> List[dict]:
@@ -22,3 +25,20 @@ def read_scalars(work_dir: str) -> List[dict]:
         with open(f) as fh:
             records.extend(json.loads(line) for line in fh if line.strip())
     return records
+
+
+def logged_wall_time(work_dir: Union[str, Path]) -> float:
+    """Training wall time of the run in ``work_dir``: the sum over its training processes
+    (one mmengine log each, ``<work_dir>/<timestamp>/<timestamp>.log``, lines start
+    ``YYYY/MM/DD HH:MM:SS``; a resumed run has several) of the seconds between the first and
+    the last line of the process's log. Time between processes (a run interrupted and resumed
+    later) is not counted; NaN without logs."""
+    stamp = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})')
+    total, found = 0.0, False
+    for log in sorted(Path(work_dir).glob('*/*.log')):
+        stamps = [datetime.datetime.strptime(m.group(1), '%Y/%m/%d %H:%M:%S')
+                  for m in map(stamp.match, log.read_text(errors='replace').splitlines()) if m]
+        if stamps:
+            found = True
+            total += (max(stamps) - min(stamps)).total_seconds()
+    return total if found else float('nan')
