@@ -164,3 +164,34 @@ def test_training_wall_time_sums_the_processes_of_a_resumed_run(tmp_path):
     (tmp_path / 'test_fp16' / 'x' / 'x.log').write_text('2026/12/08 00:00:00 - test\n')
     assert logged_wall_time(tmp_path) == (33 * 60 + 30) + (13 * 60 + 43)
     assert math.isnan(logged_wall_time(tmp_path / 'empty'))
+
+
+def test_metafile_entry_is_written_from_the_zoo_record(tmp_path):
+    """Shipping writes the student's metafile entry (weights, sha256, results): rewriting the
+    committed entries from the committed records changes nothing, a second write neither, and
+    a config without an entry is named in the error."""
+    import yaml
+
+    from mmdet3d_pointdistiller.experiments.sim_zoo_metafile import (METAFILE,
+                                                                     write_metafile_entry)
+    from mmdet3d_pointdistiller.experiments.sim_zoo_students import shipped_what
+    (tmp_path / 'configs' / 'sim').mkdir(parents=True)
+    committed = (REPO / METAFILE).read_text()
+    (tmp_path / METAFILE).write_text(committed)
+    shipped = {key: json.loads((REPO / f"checkpoints/sim/{checkpoint_name(e['config'])}.json")
+                               .read_text())
+               for key, e in STUDENTS.items()
+               if (REPO / f"checkpoints/sim/{checkpoint_name(e['config'])}.json").is_file()}
+    assert {'student-16x', 'pointdistiller-16x'} <= set(shipped)
+    for _ in range(2):
+        for key, rec in shipped.items():
+            write_metafile_entry(rec, shipped_what(source_run(key)), tmp_path)
+        assert (tmp_path / METAFILE).read_text() == committed
+    models = {m['Config']: m for m in yaml.safe_load(committed)['Models']}
+    rec = shipped['pointdistiller-16x']
+    entry = models[rec['config']]
+    assert entry['Weights'] == rec['checkpoint']
+    assert entry['Metadata']['Weights SHA256'] == rec['sha256']
+    assert entry['Results'][0]['Metrics']['mAP (AP40, moderate)'] == round(rec['map_3d'], 2)
+    with pytest.raises(KeyError, match='has no entry with .Config: configs/sim/nope.py'):
+        write_metafile_entry(dict(rec, config='configs/sim/nope.py'), 'x', tmp_path)

@@ -17,7 +17,8 @@ numbers the record reports. Shipping a :data:`STUDENTS` entry
    is these weights in float32);
 4. stores them as fp16 in ``checkpoints/sim/<name>_fp16.pth`` and measures that file as the
    teacher's entries are measured (:func:`~.sim_zoo.measure_shipped`);
-5. writes the record ``checkpoints/sim/<name>.json`` and the zoo README.
+5. writes the record ``checkpoints/sim/<name>.json``, the entry's weights and results in
+   ``configs/sim/metafile.yml`` (:mod:`.sim_zoo_metafile`) and the zoo README.
 """
 from __future__ import annotations
 
@@ -39,11 +40,12 @@ from ..utils.cfg_options import merge_cfg_options
 from ..utils.paths import sim_data_root
 from ..utils.scalars import logged_wall_time
 from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
+from .sim_zoo_metafile import write_metafile_entry
 from .sim_zoo_readme import write_readme, zoo_table
 from .zoo import save_fp16_checkpoint
 
 __all__ = ['STUDENTS', 'SHIP_SEED', 'IGNORED_OPTIONS', 'FUNCTION_PRESERVING_HOOKS',
-           'ShipError', 'checkpoint_name', 'kept_options',
+           'ShipError', 'checkpoint_name', 'kept_options', 'shipped_what',
            'source_run', 'config_differences', 'student_weights', 'ship_student']
 
 #: the reporting record's seed whose runs are shipped (the issue's "seed 1 of the reporting
@@ -203,6 +205,16 @@ def student_weights(checkpoint: Path, deploy_config: str, out: Path) -> Dict[str
     return dict(exported=exported, tensors=len(plain['state_dict']))
 
 
+def shipped_what(src: Dict[str, Any]) -> str:
+    """What a shipped student's weights are, for its metafile entry (``src``: a
+    :func:`source_run` result)."""
+    if src['method'] == 'student':
+        return f"the {src['ratio']} student alone"
+    return (f"the {src['ratio']} student distilled with the {src['method']} arm "
+            f"({src['arm_config']}), exported as a plain student checkpoint of "
+            f"{src['deploy_config']}")
+
+
 def ship_student(key: str, record_file: str = KD_GAIN_RECORD, threads: int = 1,
                  command: Optional[str] = None, seed: int = SHIP_SEED) -> dict:
     """Ship zoo student ``key`` (module docstring) from the run of ``seed``; returns its
@@ -252,6 +264,7 @@ def ship_student(key: str, record_file: str = KD_GAIN_RECORD, threads: int = 1,
         command=command or f'python tools/train_sim_zoo.py {key}',
         record=str(record.relative_to(REPO)))
     record.write_text(json.dumps(rec, indent=1))
+    write_metafile_entry(rec, shipped_what(src), REPO)
     write_readme()
     print(f'[zoo] wrote {record} and configs/sim/README.md\n' + zoo_table([rec]), flush=True)
     return rec
