@@ -13,7 +13,9 @@ expands into per-row quantities::
 
     sum_k |d_e|^2 = sum_k |D_j|^2 + 2 E_i . SD_i + K_i |E_i|^2,   SD_i = sum_k D_nbr(i,k)
 
-(evaluated in float64: the three terms can be much larger than their sum). With
+The three terms can be much larger than their sum (a common offset in D cancelled by E), so
+D and E are first shifted by the edge-mean ``v`` of D, ``d_e = (D_j - v) + (E_i + v)``, which
+removes such an offset however large, and the per-row terms are combined in float64. With
 ``c_i = dLoss/dper_query_i / (K_i C')`` the teacher-side gradient of an edge is
 ``g_e = 2 c_i d_e`` (the student side's is ``-g_e``), and the adapters need only its sums::
 
@@ -24,8 +26,10 @@ expands into per-row quantities::
 which the BatchNorm backward of :class:`~.fused_edge_loss.FusedEdgeGraphMSE` turns into the
 projections' gradients (:func:`~.fused_edge_loss.projection_grads`).
 
-Passes over the ``L = sum_i K_i`` edge positions: forward one gather-sum (``SD``) besides
-the BatchNorm statistics; backward one scatter (``U``) besides BatchNorm's ``R``. The
+Passes over the ``L = sum_i K_i`` edge positions, each one ``F.embedding_bag`` of
+:class:`~.fused_edge_loss.EdgeIndex` (no (L, C') tensor is formed): forward one gather-sum
+(``SD``) besides the BatchNorm statistics; backward one scatter (``U``) besides BatchNorm's
+``R``. The
 fused operator makes about twelve (two activations, difference, square, sums, masks and
 scatters per chunk and direction); the result is the same up to float rounding.
 
