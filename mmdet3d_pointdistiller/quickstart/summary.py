@@ -122,8 +122,8 @@ def benchmark_comparison(info: dict, repo: Optional[Union[str, Path]] = None) ->
         lines.append(f"- `{method}`: {g['mean']:+.2f}, 95 % CI [{g['ci95'][0]:+.2f}, "
                      f"{g['ci95'][1]:+.2f}] over seeds {', '.join(map(str, g['seeds']))} "
                      '(per seed ' + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ')')
-    if ref.get('missing'):
-        lines.append(f"The record is partial: {len(ref['missing'])} run(s) missing.")
+    if ref.get('missing'):  # a paragraph of its own, not a continuation of the last item
+        lines += ['', f"The record is partial: {len(ref['missing'])} run(s) missing."]
     return '\n'.join(lines)
 
 
