@@ -82,9 +82,13 @@ class EdgeIndex:
 
     def __init__(self, chunks: List[EdgeChunk], num_rows: int, num_query: int,
                  device: torch.device):
-        self.cnt, self.k_q, self.num_edges, self.max_edges = edge_counts(
-            chunks, num_rows, num_query, device)
         self.flat = torch.cat([ch.index for ch in chunks])
+        self.cnt = torch.bincount(self.flat, minlength=num_rows)
+        self.k_q = torch.empty(num_query, dtype=torch.long, device=device)
+        for ch in chunks:
+            self.k_q[ch.q0:ch.q1] = ch.k
+        self.num_edges = self.flat.numel()
+        self.max_edges = max(ch.index.numel() for ch in chunks)
         self._query_offsets = self.k_q.cumsum(0) - self.k_q
         self._by_row = None
 
@@ -117,7 +121,7 @@ class _Side:
         self.sum_nbr = None  # S (Nq, C'), batch statistics only
         self.nbr_t, self.ctr_t = proj_nbr, proj_ctr  # scaled/shifted projections
 
-    def prepare(self, edges: 'EdgeIndex', num_edges: int):
+    def prepare(self, edges: 'EdgeIndex'):
         """Statistics, running-stat update and the scaled projections (see module doc)."""
         norm = self.norm
         if norm is None:
@@ -131,6 +135,7 @@ class _Side:
         self.batch_stats = norm.training or (norm.running_mean is None
                                              and norm.running_var is None)
         if self.batch_stats:
+            num_edges = edges.num_edges
             if num_edges < 2:
                 raise ValueError('Expected more than 1 value per channel when training, '
                                  f'got {num_edges} edge positions')
@@ -176,19 +181,6 @@ def _workspace(like: Tensor, rows: int, count: int) -> List[Tensor]:
     """``count`` (rows, C') buffers reused by every chunk (avoids one fresh allocation and its
     page faults per chunk and operation)."""
     return [like.new_empty((rows, like.shape[1])) for _ in range(count)]
-
-
-def edge_counts(chunks: List[EdgeChunk], num_rows: int, num_query: int,
-                device: torch.device) -> Tuple[Tensor, Tensor, int, int]:
-    """``cnt`` (M,) edges per neighbour row, ``k_q`` (Nq,) graph size per query, the number
-    of edge positions ``L`` and the largest chunk's edge count."""
-    cnt = torch.zeros(num_rows, dtype=torch.long, device=device)
-    k_q = torch.empty(num_query, dtype=torch.long, device=device)
-    for ch in chunks:
-        cnt += torch.bincount(ch.index, minlength=num_rows)
-        k_q[ch.q0:ch.q1] = ch.k
-    return (cnt, k_q, sum(ch.index.numel() for ch in chunks),
-            max(ch.index.numel() for ch in chunks))
 
 
 def projection_grads(sides, proj, acc_g: List[Optional[Tensor]],
@@ -259,14 +251,13 @@ class FusedEdgeGraphMSE(torch.autograd.Function):
                 beta_s, norms, relu, pool, chunks, stats):
         num_query, channels = proj_ctr_t.shape
         edges = EdgeIndex(chunks, proj_nbr_t.shape[0], num_query, proj_ctr_t.device)
-        num_edges, max_edges = edges.num_edges, edges.max_edges
         sides = (_Side(proj_nbr_t, proj_ctr_t, norms[0], gamma_t, beta_t),
                  _Side(proj_nbr_s, proj_ctr_s, norms[1], gamma_s, beta_s))
         for side in sides:
-            side.prepare(edges, num_edges)
+            side.prepare(edges)
         per_query = proj_ctr_t.new_empty(num_query)
         teacher_max = proj_ctr_t.new_empty(num_query)
-        buf_t, buf_s, buf_d = _workspace(proj_ctr_t, max_edges, 3)
+        buf_t, buf_s, buf_d = _workspace(proj_ctr_t, edges.max_edges, 3)
         for ch in chunks:
             y_t = sides[0].activation(ch, relu, buf_t)
             y_s = sides[1].activation(ch, relu, buf_s)

@@ -66,7 +66,7 @@ class LinearEdgeGraphMSE(torch.autograd.Function):
         sides = (_Side(proj_nbr_t, proj_ctr_t, norms[0], gamma_t, beta_t),
                  _Side(proj_nbr_s, proj_ctr_s, norms[1], gamma_s, beta_s))
         for side in sides:
-            side.prepare(edges, edges.num_edges)
+            side.prepare(edges)
         d_rows = sides[0].nbr_t - sides[1].nbr_t  # D (M, C')
         e_rows = sides[0].ctr_t - sides[1].ctr_t  # E (Nq, C')
         # d_e = (D_j - v) + (E_i + v) for any v: v = the mean of D over the edges takes the
@@ -110,15 +110,8 @@ def linear_edge_graph_mse(proj_nbr_t: Tensor, proj_ctr_t: Tensor, proj_nbr_s: Te
                           chunk_size: int) -> Tensor:
     """Per-query graph MSE of activation-free adapters in closed form.
 
-    Args:
-        proj_nbr_t, proj_nbr_s (Tensor): (M, C') neighbour-side projections ``X W1^T``.
-        proj_ctr_t, proj_ctr_s (Tensor): (Nq, C') centre-side projections ``X_q W2^T``
-            (+ conv bias), queries ordered sample by sample.
-        nbr_list (list[Tensor]): per non-empty sample (N_b, K_b) long rows of the
-            projections (global, i.e. already offset).
-        norm_t, norm_s (_BatchNorm | None): the adapters' BN modules (running statistics
-            are read and, in training, updated in place).
-        chunk_size (int): queries per chunk of the edge passes.
+    Args: those of :func:`~.fused_edge_loss.fused_edge_graph_mse` without ``relu``, ``pool``
+    and ``stats`` (no activation, no pooling, no measured outputs here).
 
     Returns:
         Tensor: ``per_query`` (Nq,).
