@@ -98,9 +98,12 @@ def _work_root(ratio_entry: dict, record_file: str) -> Path:
                     'runs\' checkpoints cannot be found')
 
 
-def source_run(key: str, record_file: str = KD_GAIN_RECORD, seed: int = SHIP_SEED
-               ) -> Dict[str, Any]:
+def source_run(key: str, record_file: str = KD_GAIN_RECORD, seed: int = SHIP_SEED,
+               require_checkpoint: bool = True) -> Dict[str, Any]:
     """The run zoo entry ``key`` ships and where its files are.
+
+    ``require_checkpoint=False`` reads the record only (for what needs no weights, e.g. the
+    metafile text on a machine without the run's work dir).
 
     Returns:
         dict: ``run`` (the record's per-run values), ``method``, ``ratio``, ``seed``,
@@ -110,7 +113,8 @@ def source_run(key: str, record_file: str = KD_GAIN_RECORD, seed: int = SHIP_SEE
         threads of the run).
 
     Raises:
-        ShipError: unknown key, missing record / ratio / method / seed / checkpoint.
+        ShipError: unknown key, missing record / ratio / method / seed / checkpoint (the
+        last only with ``require_checkpoint``).
     """
     if key not in STUDENTS:
         raise ShipError(f'unknown zoo student {key!r}; known: {sorted(STUDENTS)}')
@@ -132,7 +136,7 @@ def source_run(key: str, record_file: str = KD_GAIN_RECORD, seed: int = SHIP_SEE
     iters = rec['budget']['iters']
     ckpt = _work_root(ratio_entry, record_file) / ratio / method / f'seed_{seed}' / \
         f'iter_{iters}.pth'
-    if not ckpt.is_file():
+    if require_checkpoint and not ckpt.is_file():
         shown = ckpt.relative_to(REPO) if ckpt.is_relative_to(REPO) else ckpt
         raise ShipError(f'{shown} does not exist: the {ratio} {method} run '
                         f'of seed {seed} was trained on another machine or its work dir was '
