@@ -354,13 +354,18 @@ def test_mim_train_of_the_sim_centerpoint_distillation_config(sim_kitti_small, t
 def test_cost_benchmark_measures_and_renders(tmp_path):
     from mmdet3d_pointdistiller.bench import centerpoint_cost as cc
     from mmdet3d_pointdistiller.testing import kitti_real_dir
-    cases = [cc.CASES[0], ('CenterPoint 16x CenterHead KD', cc.CASES[8][1])]
+    cases = [cc.CASES[0], cc.CASES[1], ('CenterPoint 16x CenterHead KD', cc.CASES[8][1])]
     record = cc.measure(kitti_real_dir(), iters=2, rounds=1, warmup=0, cases=cases,
                         log=lambda *_: None)
     rows = {r['name']: r for r in record['rows']}
     assert len(rows['PointPillars 16x student']['times_s']) == 2
     assert rows['CenterPoint 16x CenterHead KD']['params_m'] == pytest.approx(0.362385)
     assert rows['CenterPoint 16x CenterHead KD']['kd_params_m'] == 0.0  # no adapters
+    # design (c): the student adapter (1x1 conv 2*16 -> 128, BN) is trained; the fixed
+    # teacher-side identity (128 x 128) is not counted
+    assert rows[cc.CASES[1][0]]['kd_params_m'] * 1e6 == pytest.approx(128 * 32 + 2 * 128)
+    hashes = {r['config_hash'] for r in record['rows']}
+    assert len(hashes) == 3 and all(len(h) == 40 for h in hashes)
     text = cc.render(record, 'cmd')
     assert '| CenterPoint 16x CenterHead KD (`centerhead-kd_centerpoint-16x' in text
 
@@ -370,6 +375,18 @@ def test_committed_cost_record_recomputes():
     import json
     js = REPO / 'benchmarks' / 'centerpoint_cost.json'
     record = json.loads(js.read_text())
-    assert [r['config'] for r in record['rows']] == [c for _, c in cc.CASES]
+    assert [(r['name'], r['config']) for r in record['rows']] == list(cc.CASES)
     assert all(len(r['times_s']) == record['iters'] * record['rounds'] for r in record['rows'])
     assert js.with_suffix('.md').read_text() == cc.render(record, record['command'])
+
+
+def test_committed_cost_record_measured_the_configs_as_they_are():
+    """A config edited after the measurement (e.g. a new default design) makes the record
+    stale: re-run its command."""
+    from mmdet3d_pointdistiller.quickstart.jobs import config_hash
+    import json
+    record = json.loads((REPO / 'benchmarks' / 'centerpoint_cost.json').read_text())
+    stale = [r['config'] for r in record['rows']
+             if r.get('config_hash') != config_hash(r['config'], [], {}, REPO)]
+    assert not stale, f'benchmarks/centerpoint_cost.json measured other versions of {stale}'
+

@@ -2,8 +2,9 @@
 
 Measured, per config (:data:`CASES`):
 
-* **parameters** of the trained detector (the student of a distillation config) and of the KD
-  modules (adapters);
+* **parameters** of the trained detector (the student of a distillation config) and the
+  trained parameters of the KD modules (adapters; design (c)'s fixed teacher-side identity
+  and frozen teacher adapters do not count);
 * **GFLOPs per frame** of the detector's tensor-mode forward (mmcv 1.x convention,
   :func:`~mmdet3d_pointdistiller.quickstart.complexity.count_flops`), on the real KITTI frame
   000008 cropped to the config's point-cloud range (the sim range: x 0..40.96 m, y ±20.48 m);
@@ -13,6 +14,9 @@ Measured, per config (:data:`CASES`):
   warm-up, and the record keeps every timed iteration; the report gives medians and the ratio
   to the sim PointPillars 16x student measured in the same run (absolute CPU times depend on
   the machine and its load, the ratios much less).
+
+Each row keeps the SHA-1 of its resolved config (``config_hash``), so a config edited after
+the measurement shows (``tests/test_centerpoint.py`` compares them with the configs).
 
 Runs without a trained CenterPoint teacher: it answers "what does a CenterPoint distillation
 run cost on these cores" before the teacher exists (issue: CenterPoint family, item 7).
@@ -38,6 +42,7 @@ from mmdet3d.registry import MODELS
 
 from ..models.distillers import load_teacher_config
 from ..quickstart.complexity import count_flops, count_params
+from ..quickstart.jobs import config_hash
 from ..utils import save_random_teacher
 from ..utils.kitti_frame import load_kitti_frame
 from ..utils.paths import checkout_root
@@ -51,16 +56,16 @@ _PP = '_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 #: (name, config relative to the repository root); the first 16x student is the reference
 CASES = [
     ('PointPillars 16x student', _SIM + 'pointpillars-16x' + _PP),
-    ('PointPillars 16x PointDistiller (PFN tap)', _SIM + 'pointdistiller_pointpillars-16x' + _PP),
+    ('PointPillars 16x PointDistiller (PFN tap, design (c))', _SIM + 'pointdistiller_pointpillars-16x' + _PP),
     ('PointPillars teacher', _SIM + 'pointpillars' + _PP),
     ('CenterPoint teacher', _SIM + 'centerpoint' + _CP),
     ('CenterPoint 4x student', _SIM + 'centerpoint-4x' + _CP),
     ('CenterPoint 16x student', _SIM + 'centerpoint-16x' + _CP),
-    ('CenterPoint 16x PointDistiller (PFN tap)', _SIM + 'pointdistiller_centerpoint-16x' + _CP),
-    ('CenterPoint 16x PointDistiller (BEV taps)',
+    ('CenterPoint 16x PointDistiller (PFN tap, design (c))', _SIM + 'pointdistiller_centerpoint-16x' + _CP),
+    ('CenterPoint 16x PointDistiller (BEV taps, design (a))',
      _SIM + 'pointdistiller-bev_centerpoint-16x' + _CP),
     ('CenterPoint 16x CenterHead KD', _SIM + 'centerhead-kd_centerpoint-16x' + _CP),
-    ('CenterPoint 16x PointDistiller + CenterHead KD',
+    ('CenterPoint 16x PointDistiller (c) + CenterHead KD',
      _SIM + 'pointdistiller-centerhead-kd_centerpoint-16x' + _CP),
 ]
 REFERENCE = 'PointPillars 16x student'
@@ -102,8 +107,10 @@ def measure(kitti_dir: Path, iters: int = 5, rounds: int = 3, warmup: int = 2,
             for _ in range(warmup):
                 model.train_step(copy.deepcopy(batch), optim)
             built[name] = (model, optim, batch)
-            rows.append(dict(name=name, config=config, params_m=count_params(detector) / 1e6,
-                             kd_params_m=0.0 if kd is None else count_params(kd) / 1e6,
+            rows.append(dict(name=name, config=config,
+                             config_hash=config_hash(config, [], {}, REPO), params_m=count_params(detector) / 1e6,
+                             kd_params_m=0.0 if kd is None else sum(
+                                 p.numel() for p in kd.parameters() if p.requires_grad) / 1e6,
                              gflops=flops['gflops'], times_s=[]))
             log(f'[centerpoint-cost] built {name}: {rows[-1]["params_m"]:.3f} M, '
                 f'{flops["gflops"]:.2f} GFLOPs')
@@ -134,7 +141,7 @@ def render(record: Dict, command: str) -> str:
         'initialised. Ratios are to the sim PointPillars 16x student in the same run; '
         'absolute times depend on the load of the machine (this record: '
         f'`{record["machine"]}`, 2 cores).', '',
-        '| config | trained params (M) | KD params (M) | GFLOPs / frame | s / iteration '
+        '| config | trained params (M) | trained KD params (M) | GFLOPs / frame | s / iteration '
         '(median) | x PointPillars 16x student |',
         '|---|---|---|---|---|---|']
     for r in record['rows']:

@@ -8,6 +8,8 @@ committed records.
 from __future__ import annotations
 
 import json
+import statistics
+import textwrap
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -258,7 +260,7 @@ def readme_text() -> str:
               '| `kd_methods/` | the seven earlier KD methods and the LD / RL ablations, 4× and '
               '16× (the 16× twins set `teacher_fast_pfn=True`: same function, faster CPU '
               'iterations) |']
-    lines += CENTERPOINT_README
+    lines += CENTERPOINT_README + centerpoint_cost_text()
     return '\n'.join(lines)
 
 
@@ -299,16 +301,44 @@ CENTERPOINT_README = [
     '    --cfg-options model.teacher_ckpt=work_dirs/sim_centerpoint/iter_3000.pth',
     '```',
     '',
-    'Parameters, GFLOPs and the measured cost of one training iteration of every '
-    'CenterPoint config,',
-    'as ratios to the sim PointPillars 16x student: `benchmarks/centerpoint_cost.md`',
-    '(`python tools/benchmark_centerpoint_cost.py --iters 4 --rounds 3`). The teacher '
-    'iteration costs',
-    "12.45x the reference, the PointPillars teacher's 7.01x: at the zoo recipe the "
-    'CenterPoint teacher',
-    "takes about 1.8x the PointPillars teacher's 98 min for 3000 iterations of batch 4 "
-    '(~3 h on the 2',
-    'cores), and a paired 16x comparison (student-only, PointDistiller, head '
-    'distillation, both) costs',
-    '1.65x, 1.89x, 4.73x and 5.14x a PointPillars 16x student run of the same length.', '',
 ]
+
+
+#: (row name in benchmarks/centerpoint_cost.json, what the sentence calls it)
+_COST_ROWS = [
+    ('CenterPoint 16x student', 'student-only'),
+    ('CenterPoint 16x PointDistiller (PFN tap, design (c))', 'PointDistiller'),
+    ('CenterPoint 16x CenterHead KD', 'head distillation'),
+    ('CenterPoint 16x PointDistiller (c) + CenterHead KD', 'both'),
+]
+
+
+#: the sim PointPillars teacher's stage-1 record (3000 iterations of batch 4 from scratch)
+TEACHER_STAGE1_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
+
+
+def centerpoint_cost_text(record: str = 'benchmarks/centerpoint_cost.json') -> List[str]:
+    """The README paragraph on the CenterPoint family's cost, its ratios recomputed (medians
+    of ``times_s``) from ``record`` and the PointPillars teacher's training time from
+    :data:`TEACHER_STAGE1_RECORD`."""
+    rec = json.loads((REPO / record).read_text())
+    stage1 = json.loads((REPO / TEACHER_STAGE1_RECORD).read_text())
+    rows = {r['name']: statistics.median(r['times_s']) for r in rec['rows']}
+    ref = rows[rec['reference']]
+
+    def x(name: str) -> str:
+        return f'{rows[name] / ref:.2f}x'
+
+    pairs = ', '.join(x(name) for name, _ in _COST_ROWS[:-1]) + ' and ' + x(_COST_ROWS[-1][0])
+    text = (
+        'Parameters, GFLOPs and the measured cost of one training iteration of every CenterPoint '
+        'config, as ratios to the sim PointPillars 16x student: '
+        f'`{record.replace(".json", ".md")}` (`{rec["command"]}`). The teacher iteration costs '
+        f"{x('CenterPoint teacher')} the reference, the PointPillars teacher's "
+        f"{x('PointPillars teacher')}: at the zoo recipe the CenterPoint teacher takes about "
+        f"{rows['CenterPoint teacher'] / rows['PointPillars teacher']:.1f}x the PointPillars "
+        f"teacher's {stage1['train_wall_s'] / 60:.0f} min for {stage1['train_iters']} "
+        f"iterations of batch {stage1['batch_size']} (`{TEACHER_STAGE1_RECORD}`), and a paired "
+        f"16x comparison ({', '.join(w for _, w in _COST_ROWS)}) costs {pairs} a PointPillars "
+        '16x student run of the same length.')
+    return textwrap.wrap(text, 99, break_on_hyphens=False, break_long_words=False) + ['']
