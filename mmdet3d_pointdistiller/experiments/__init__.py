@@ -1,7 +1,8 @@
 """The project's experiments on the simulated dataset, apart from the quickstart.
 
 * :mod:`.kd_gain`: paired-seed KD-gain records: per-run results, paired statistics, reports
-  and pictures (``tools/benchmark_kd_gain.py``);
+  and pictures (``tools/benchmark_kd_gain.py``); :mod:`.kd_gain_readme` writes the README's
+  block on the reporting record from it;
 * :mod:`.protocol`: pre-registration that git can check (a protocol's commit and time, every
   run's start time, the confirmatory flag);
 * :mod:`.zoo`: the sim model zoo: learning-curve points, precise-BN checkpoints, few-frame

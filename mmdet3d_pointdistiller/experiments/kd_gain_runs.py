@@ -21,12 +21,13 @@ from mmengine.config import Config
 from ..quickstart.dataset import ensure_dataset
 from ..quickstart.jobs import TrainJob, config_hash, subprocess_env
 from ..quickstart.progress import Progress, fmt_seconds
-from ..quickstart.settings import ZOO_RECORD, Budget
+from ..quickstart.settings import KD_GAIN_RECORD, ZOO_RECORD, Budget
 from ..quickstart.summary import machine_description
 from ..utils.paths import checkout_root
 from ..utils.scalars import logged_wall_time
 from .kd_gain import (METRIC, compare_records, format_interval, kd_diagnostics, run_result,
                       summarise_ratio, write_report)
+from .kd_gain_readme import update_readme
 from .protocol import confirmatory_status, flat_runs, protocol_info
 
 __all__ = ['DEFAULT_METHODS', 'NUM_TRAIN', 'NUM_VAL', 'TITLE', 'ZOO_RECORD', 'parse_methods',
@@ -130,6 +131,17 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
     entry['wall_time_s'] += time.perf_counter() - t_busy
 
 
+def write_record(rec: dict, out_json: Path) -> None:
+    """:func:`write_report`, and where ``out_json`` is this checkout's reporting record
+    (``benchmarks/kd_gain_sim.json``) the README's generated block about it
+    (:mod:`.kd_gain_readme`), so that the two change together."""
+    write_report(rec, out_json)
+    if Path(out_json).resolve() == (REPO / KD_GAIN_RECORD).resolve() and \
+            update_readme(rec, REPO / 'README.md'):
+        print(f'rewrote the reporting-record block of README.md from {KD_GAIN_RECORD}',
+              flush=True)
+
+
 def render(record: str) -> int:
     """Recompute every ratio's statistics from the record's per-run values and rewrite its
     ``.md`` and ``.png`` (no training; the record's runs and commands are kept)."""
@@ -141,7 +153,7 @@ def render(record: str) -> int:
         raise SystemExit(f'--render: {record} is not a paired-seed (v2) record')
     for entry in rec['ratios'].values():
         summarise_ratio(entry, rec['teacher']['map_3d'])
-    write_report(rec, path)
+    write_record(rec, path)
     print(f'rendered {path.with_suffix(".md")} from {path}')
     return 0
 
@@ -290,7 +302,7 @@ def run(args: Namespace, command: str) -> int:
         rec['runs'] = flat_runs(rec)
         if rec.get('protocol'):
             rec['confirmatory'] = confirmatory_status(rec['protocol'], rec['runs'])
-        write_report(rec, out_json)
+        write_record(rec, out_json)
 
     for job in jobs:
         if not job.ran:  # finished in its work dir

@@ -1,0 +1,183 @@
+"""The README's paragraph on the reporting record, generated from ``benchmarks/kd_gain_sim.json``.
+
+The README quotes the reporting runs' result between two markers (:data:`BEGIN`, :data:`END`);
+the text between them is :func:`result_block` of the committed record, so that the README's
+numbers change in the same commit as the record (``tests/test_kd_gain_readme.py`` compares
+them). ``python tools/benchmark_kd_gain.py --render benchmarks/kd_gain_sim.json`` re-renders
+the record and rewrites the block; so does every benchmark run that writes that record.
+
+The verdicts follow the protocol (``benchmarks/protocols/kd_gain_sim.md``): the primary
+result is the headline arm's paired 3D gain at 16x over seeds 1-5 (extended up to 10 while
+its 95 % half-width exceeds :data:`HALF_WIDTH_TARGET`); until every run of the ratio has
+finished, no verdict is stated.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import textwrap
+from pathlib import Path
+from typing import Dict, Sequence
+
+from .kd_gain import format_interval
+
+__all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'block_of', 'result_block', 'update_readme',
+           'verdict']
+
+BEGIN = ('<!-- reporting record: generated from benchmarks/kd_gain_sim.json by '
+         '`python tools/benchmark_kd_gain.py --render benchmarks/kd_gain_sim.json`; '
+         'edit mmdet3d_pointdistiller/experiments/kd_gain_readme.py, not this block -->')
+END = '<!-- end of the generated reporting record -->'
+#: the protocol's precision target for the headline's paired 3D gain (95 % half-width)
+HALF_WIDTH_TARGET = 2.0
+#: the ratios the protocol reports, in order (a ratio not yet in the record is "not started")
+REPORTING_RATIOS = ('16x', '4x')
+#: what the README calls each arm
+ARM_NAMES = dict(default='default (design (c))', release="release (the paper's design)")
+RECORD_LINK = '[`benchmarks/kd_gain_sim.md`](benchmarks/kd_gain_sim.md)'
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    seeds = list(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f'seeds {seeds[0]}–{seeds[-1]}'
+    return ('seed ' if len(seeds) == 1 else 'seeds ') + ', '.join(map(str, seeds))
+
+
+def _x(ratio: str) -> str:
+    """``'16x'`` -> ``'16×'`` (the README's spelling)."""
+    return ratio[:-1] + '×' if ratio.endswith('x') else ratio
+
+
+def _wrap(text: str, bullet: bool = False) -> str:
+    """``text`` wrapped at 99 columns (bullets indented by two)."""
+    return '\n'.join(textwrap.wrap(text, 99, subsequent_indent='  ' if bullet else '',
+                                    break_long_words=False, break_on_hyphens=False))
+
+
+def _signed(v: float) -> str:
+    return f'{v:+.2f}'.replace('-', '−')
+
+
+def _interval(g: dict) -> str:
+    return format_interval(g, verdict=False).replace('-', '−')
+
+
+def verdict(entry: dict) -> str:
+    """The protocol's reading of a ratio's headline gain: '' while runs are missing, else one
+    sentence (gain / loss / no gain with the interval's bounds / inconclusive)."""
+    g = entry.get('paired_gain')
+    if entry.get('missing') or not g or g['n'] < 2:
+        return ''
+    lo, hi = g['ci95']
+    half = (hi - lo) / 2
+    arm = ARM_NAMES.get(entry.get('headline'), entry.get('headline'))
+    if lo > 0:
+        return (f'**PointDistiller {arm} improves the student**: {_signed(g["mean"])} 3D mAP, '
+                f'95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds.')
+    if hi < 0:
+        return (f'**PointDistiller {arm} makes the student worse**: {_signed(g["mean"])} 3D '
+                f'mAP, 95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds.')
+    if half <= HALF_WIDTH_TARGET:
+        return (f'**No gain was measured** for PointDistiller {arm}: the 95 % interval '
+                f'[{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds contains 0 and '
+                f'rules out gains above {hi:.2f} and losses beyond {-lo:.2f} 3D mAP.')
+    return (f'**Inconclusive**: the interval of PointDistiller {arm}, [{_signed(lo)}, '
+            f'{_signed(hi)}] over {g["n"]} paired seeds, contains 0 and is wider than '
+            f'±{HALF_WIDTH_TARGET:.1f} (half-width {half:.2f}).')
+
+
+def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> str:
+    """One bullet: budget, seeds, the student alone (mean ± sd, % of the teacher) and each
+    arm's paired 3D gain with its per-seed differences."""
+    head = (f'- **{_x(ratio)}** ({budget.get("iters")} iterations of batch '
+            f'{budget.get("batch_size")}, {_seeds(entry["seeds"])})')
+    student = [v for v in entry.get('student', []) if v is not None]
+    if not student:
+        return head + ': no run finished yet.'
+    sd = f' ± {statistics.stdev(student):.2f}' if len(student) > 1 else ''
+    parts = [f'student alone {statistics.fmean(student):.2f}{sd} 3D mAP over {len(student)} '
+             f'seed{"s" if len(student) > 1 else ""} '
+             f'({100 * statistics.fmean(student) / teacher_map:.1f} % of the teacher\'s '
+             f'{teacher_map:.2f})']
+    gains = []
+    for arm, a in entry.get('arms', {}).items():
+        g = a['paired_gain']
+        name = ARM_NAMES.get(arm, arm)
+        if g['n'] == 0:
+            gains.append(f'{name}: no paired seed yet')
+        elif g['n'] == 1:
+            gains.append(f'{name}: {_signed(g["mean"])} on one seed (no interval)')
+        else:
+            gains.append(f'{name} {_interval(g)} (n = {g["n"]}; per seed '
+                         + ', '.join(_signed(d) for d in g['diffs']) + ')')
+    text = head + ': ' + parts[0]
+    if gains:
+        text += '; paired 3D gain over it, 95 % CI: ' + '; '.join(gains)
+    g = entry.get('paired_gain')
+    if g and g['n'] >= 2 and not math.isnan(g['ci95'][0]):
+        half = (g['ci95'][1] - g['ci95'][0]) / 2
+        text += (f'. The protocol\'s target for the {entry.get("headline")} arm: an interval '
+                 f'above 0 or a half-width ≤ {HALF_WIDTH_TARGET:.1f} (now {half:.2f})')
+    return text + '.'
+
+
+def result_block(rec: dict) -> str:
+    """The README block (markers included) for reporting record ``rec``."""
+    ratios: Dict[str, dict] = rec.get('ratios', {})
+    missing = sum(len(e.get('missing', [])) for e in ratios.values())
+    started = [r for r in REPORTING_RATIOS if r in ratios]
+    conf = rec.get('confirmatory') or {}
+    proto = rec.get('protocol') or {}
+    status = []
+    if proto:
+        status.append(('confirmatory: every run started after the protocol\'s commit '
+                       if conf.get('confirmatory') else 'not confirmatory: see the record; '
+                       'protocol commit ') + f"`{proto.get('commit', '?')[:7]}`")
+    if missing or len(started) < len(REPORTING_RATIOS):
+        status.append(f'partial: {missing} run(s) of the started ratios missing'
+                      + ('' if len(started) == len(REPORTING_RATIOS) else
+                         ', ' + ' and '.join(_x(r) for r in REPORTING_RATIOS if r not in ratios)
+                         + ' not started')
+                      + ', so no verdict yet')
+    lines = [BEGIN, _wrap(f'**The reporting record** ({RECORD_LINK}; ' + '; '.join(status)
+                          + '):'), '']
+    for ratio in REPORTING_RATIOS:
+        if ratio in ratios:
+            lines.append(_wrap(_ratio_line(ratio, ratios[ratio], rec['teacher']['map_3d'],
+                                           rec.get('budget', {})), bullet=True))
+        else:
+            lines.append(f'- **{_x(ratio)}**: not started (it runs after '
+                         f'{_x(REPORTING_RATIOS[0])}).')
+    verdicts = [f'{_x(r)}: {v}' for r, v in ((r, verdict(ratios[r])) for r in started) if v]
+    if verdicts:
+        lines += [''] + [_wrap(v) for v in verdicts]
+    lines.append(END)
+    return '\n'.join(lines)
+
+
+def update_readme(rec: dict, readme: Path) -> bool:
+    """Replace the block between :data:`BEGIN` and :data:`END` in ``readme`` with
+    :func:`result_block` of ``rec``; returns whether the file changed.
+
+    Raises:
+        ValueError: ``readme`` lacks the markers (named in the message).
+    """
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f'{readme} has no generated reporting-record block: put the lines '
+                         f'{BEGIN!r} and {END!r} where it belongs')
+    head, rest = text.split(BEGIN, 1)
+    new = head + result_block(rec) + rest.split(END, 1)[1]
+    if new == text:
+        return False
+    readme.write_text(new)
+    return True
+
+
+def block_of(readme_text: str) -> str:
+    """The generated block (markers included) of a README's text, '' if absent."""
+    if BEGIN not in readme_text or END not in readme_text:
+        return ''
+    return BEGIN + readme_text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+
