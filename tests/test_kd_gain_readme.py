@@ -105,3 +105,21 @@ def test_write_record_touches_the_readme_only_for_the_reporting_record(tmp_path)
     write_record(rec, tmp_path / 'kd_gain_sim.json')
     assert (tmp_path / 'kd_gain_sim.md').is_file()
     assert (REPO / 'README.md').read_text() == before
+
+
+def test_collapse_diagnostics_are_quoted_per_arm_and_tap():
+    rec = _record([1.0, 1.2, 0.8, 1.1, 0.9])
+    runs = rec['ratios']['16x']['runs']
+    for s in ('1', '2'):
+        runs['release'][s]['kd'] = dict(pfn_loss_ratio=0.0, pfn_out_active_t=0.0,
+                                        pfn_out_active_s=0.0)
+        runs['default'][s]['kd'] = dict(pfn_loss_ratio=0.1 + 0.1 * int(s),
+                                        pfn_out_active_t=1.0, pfn_out_active_s=0.9)
+    flat = _flat(result_block(rec))
+    assert ('default (design (c)) at `pfn`: KD loss 0.25 of its start, active outputs '
+            '1.00 / 0.90 over 2 run(s); release (the paper\'s design) at `pfn`: KD loss 0.00 of '
+            'its start, active outputs 0.00 / 0.00 over 2 run(s).') in flat
+    for r in runs.values():  # no run logged diagnostics: no bullet
+        for v in r.values():
+            v.pop('kd', None)
+    assert 'collapse diagnostics' not in result_block(rec)

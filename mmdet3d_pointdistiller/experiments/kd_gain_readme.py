@@ -122,6 +122,31 @@ def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> st
     return text + '.'
 
 
+def _diagnostics_line(ratio: str, entry: dict) -> str:
+    """One bullet: each KD arm's measured diagnostics at the end of its runs (means over its
+    finished seeds, per tap; ``DistillStatsHook``): the KD loss over its mean in the first 100
+    iterations and the fraction of the adapters' outputs that are non-zero (teacher / student
+    side); '' when no run logged them."""
+    parts = []
+    for arm in entry.get('arms', {}):
+        kds = [r['kd'] for r in entry['runs'].get(arm, {}).values() if r.get('kd')]
+        taps = sorted({k[:-len('_loss_ratio')] for d in kds for k in d
+                       if k.endswith('_loss_ratio')})
+        for tap in taps:
+            def mean(key: str) -> str:
+                vals = [d[key] for d in kds if d.get(key) is not None]
+                return f'{statistics.fmean(vals):.2f}' if vals else '–'
+            parts.append(f'{ARM_NAMES.get(arm, arm)} at `{tap}`: KD loss {mean(tap + "_loss_ratio")}'
+                         f' of its start, active outputs {mean(tap + "_out_active_t")} / '
+                         f'{mean(tap + "_out_active_s")} over {len(kds)} run(s)')
+    if not parts:
+        return ''
+    return (f'- **{_x(ratio)}, measured collapse diagnostics** at the end of the runs (means; '
+            'KD loss over its mean in the first 100 iterations, fraction of non-zero adapter '
+            'outputs teacher / student side; a collapsed loss reads 0.00 and 0.00 / 0.00): '
+            + '; '.join(parts) + '.')
+
+
 def result_block(rec: dict) -> str:
     """The README block (markers included) for reporting record ``rec``."""
     ratios: Dict[str, dict] = rec.get('ratios', {})
@@ -146,6 +171,9 @@ def result_block(rec: dict) -> str:
         if ratio in ratios:
             lines.append(_wrap(_ratio_line(ratio, ratios[ratio], rec['teacher']['map_3d'],
                                            rec.get('budget', {})), bullet=True))
+            diag = _diagnostics_line(ratio, ratios[ratio])
+            if diag:
+                lines.append(_wrap(diag, bullet=True))
         else:
             lines.append(f'- **{_x(ratio)}**: not started (it runs after '
                          f'{_x(REPORTING_RATIOS[0])}).')
