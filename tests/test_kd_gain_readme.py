@@ -20,9 +20,10 @@ def test_readme_block_is_the_committed_record():
     assert block_of((REPO / 'README.md').read_text()) == result_block(rec)
 
 
-def _record(diffs_default, student=(35.0, 36.0, 34.0, 35.5, 34.5), missing_seed=None):
+def _record(diffs_default, student=(35.0, 36.0, 34.0, 35.5, 34.5) * 2, missing_seed=None):
     """A 16x record summarised by the benchmark's own code: the student's values per seed,
     the default = student + diff, the release = student + 1."""
+    student = student[:len(diffs_default)]
     seeds = list(range(1, len(student) + 1))
     runs = {m: {} for m in ('student', 'default', 'release')}
     for s, v, d in zip(seeds, student, diffs_default):
@@ -53,7 +54,7 @@ def test_partial_record_states_no_verdict_and_names_what_is_missing():
     assert 'default (design (c)) +0.62 [+0.07, +1.18] (n = 4; per seed +1.00, +0.50, +0.80, ' \
         '+0.20)' in flat
     assert verdict(rec['ratios']['16x']) == ''
-    assert not any(w in flat for w in ('improves', 'worse', 'No gain', 'Inconclusive'))
+    assert not any(w in flat for w in ('improves', 'worse', 'No gain', 'Not decided'))
     assert "confirmatory: every run started after the protocol's commit `778f874`" in flat
 
 
@@ -65,9 +66,13 @@ def test_partial_record_states_no_verdict_and_names_what_is_missing():
                                   '(c)): the 95 % interval [−0.51, +0.51] over 5 paired seeds '
                                   'contains 0 and rules out gains above 0.51 and losses beyond '
                                   '0.51 3D mAP.'),
-    ([4.0, -4.0, 3.0, -3.0, 0.0], '**Inconclusive**: the interval of PointDistiller default '
+    ([4.0, -4.0, 3.0, -3.0, 0.0], '**Not decided yet**: the interval of PointDistiller default '
                                   '(design (c)), [−4.39, +4.39] over 5 paired seeds, contains 0 '
-                                  'and is wider than ±2.0 (half-width 4.39).'),
+                                  'and is wider than ±2.0 (half-width 4.39), so seeds are added '
+                                  'one at a time up to 10 (protocol amendment 1).'),
+    ([4.0, -4.0, 3.0, -3.0, 0.0] * 2, 'rules out gains above 2.38 and losses beyond 2.38 3D mAP '
+                                      "(after 10 seeds, the protocol's maximum, the interval is "
+                                      'still wider than ±2.0).'),
 ])
 def test_complete_record_reads_the_protocols_verdict(diffs, words):
     rec = _record(diffs)

@@ -9,7 +9,8 @@ the record and rewrites the block; so does every benchmark run that writes that 
 The verdicts follow the protocol (``benchmarks/protocols/kd_gain_sim.md``): the primary
 result is the headline arm's paired 3D gain at 16x over seeds 1-5 (extended up to 10 while
 its 95 % half-width exceeds :data:`HALF_WIDTH_TARGET`); until every run of the ratio has
-finished, no verdict is stated.
+finished, no verdict is stated, and a complete ratio whose interval contains 0 and is still
+wider than the target before :data:`MAX_SEEDS` seeds reads "not decided yet".
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ BEGIN = ('<!-- reporting record: generated from benchmarks/kd_gain_sim.json by '
 END = '<!-- end of the generated reporting record -->'
 #: the protocol's precision target for the headline's paired 3D gain (95 % half-width)
 HALF_WIDTH_TARGET = 2.0
+#: the most seeds the protocol runs for the headline ratio (amendment 1)
+MAX_SEEDS = 10
 #: the ratios the protocol reports, in order (a ratio not yet in the record is "not started")
 REPORTING_RATIOS = ('16x', '4x')
 #: what the README calls each arm
@@ -65,7 +68,7 @@ def _interval(g: dict) -> str:
 
 def verdict(entry: dict) -> str:
     """The protocol's reading of a ratio's headline gain: '' while runs are missing, else one
-    sentence (gain / loss / no gain with the interval's bounds / inconclusive)."""
+    sentence (gain / loss / no gain with the interval's bounds / not decided yet)."""
     g = entry.get('paired_gain')
     if entry.get('missing') or not g or g['n'] < 2:
         return ''
@@ -78,13 +81,17 @@ def verdict(entry: dict) -> str:
     if hi < 0:
         return (f'**PointDistiller {arm} makes the student worse**: {_signed(g["mean"])} 3D '
                 f'mAP, 95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds.')
-    if half <= HALF_WIDTH_TARGET:
+    if half <= HALF_WIDTH_TARGET or g['n'] >= MAX_SEEDS:
+        wide = ('' if half <= HALF_WIDTH_TARGET else
+                f' (after {MAX_SEEDS} seeds, the protocol\'s maximum, the interval is still wider '
+                f'than ±{HALF_WIDTH_TARGET:.1f})')
         return (f'**No gain was measured** for PointDistiller {arm}: the 95 % interval '
                 f'[{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds contains 0 and '
-                f'rules out gains above {hi:.2f} and losses beyond {-lo:.2f} 3D mAP.')
-    return (f'**Inconclusive**: the interval of PointDistiller {arm}, [{_signed(lo)}, '
+                f'rules out gains above {hi:.2f} and losses beyond {-lo:.2f} 3D mAP{wide}.')
+    return (f'**Not decided yet**: the interval of PointDistiller {arm}, [{_signed(lo)}, '
             f'{_signed(hi)}] over {g["n"]} paired seeds, contains 0 and is wider than '
-            f'±{HALF_WIDTH_TARGET:.1f} (half-width {half:.2f}).')
+            f'±{HALF_WIDTH_TARGET:.1f} (half-width {half:.2f}), so seeds are added one at a time '
+            f'up to {MAX_SEEDS} (protocol amendment 1).')
 
 
 def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> str:
