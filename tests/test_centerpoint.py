@@ -389,4 +389,3 @@ def test_committed_cost_record_measured_the_configs_as_they_are():
     stale = [r['config'] for r in record['rows']
              if r.get('config_hash') != config_hash(r['config'], [], {}, REPO)]
     assert not stale, f'benchmarks/centerpoint_cost.json measured other versions of {stale}'
-

@@ -44,6 +44,15 @@ def test_protocol_info_needs_a_committed_unmodified_file(repo):
     assert info['file'] == 'protocols/rec.md'
     assert info['commit'] == git(repo, 'rev-parse', 'HEAD') and len(info['commit']) == 40
     assert info['committed_at'] == '2026-12-06T16:00:00+00:00'
+    assert (info['registered_commit'], info['registered_at']) == (info['commit'],
+                                                                  info['committed_at'])
+    first = info['commit']
+    path.write_text('question ...\n\n## Amendment 1\n')
+    git(repo, 'commit', '-qam', 'amendment', date='2026-12-06T18:00:00+00:00')
+    info = protocol_info('protocols/rec.md', repo)
+    assert info['committed_at'] == '2026-12-06T18:00:00+00:00' and info['commit'] != first
+    assert (info['registered_commit'], info['registered_at']) == (
+        first, '2026-12-06T16:00:00+00:00')  # the registration stays the first commit
     path.write_text('question ... edited after the commit\n')
     with pytest.raises(ValueError, match='has uncommitted changes'):
         protocol_info(str(path), repo)  # absolute paths inside the repository work too
@@ -69,6 +78,26 @@ def test_confirmatory_only_if_every_run_started_after_the_commit():
     assert status == dict(confirmatory=False, why='1 run(s) have no start time: 16x pd seed 3')
     assert confirmatory_status(None, after) == dict(confirmatory=False, why='no protocol')
     assert not confirmatory_status(proto, [])['confirmatory']
+
+
+def test_runs_after_the_registration_but_before_an_amendment_are_labelled_as_such():
+    proto = dict(file='p.md', commit='b' * 40, committed_at='2026-12-06T18:00:00+00:00',
+                 registered_commit='a' * 40, registered_at='2026-12-06T16:00:00+00:00')
+    runs = [run('student', 1, '2026-12-06T16:30:00+00:00'),
+            run('pd', 1, '2026-12-06T18:30:00+00:00')]
+    assert confirmatory_status(proto, runs) == dict(
+        confirmatory=False, amended_during_runs=True,
+        why='pre-registered at 2026-12-06T16:00:00+00:00 (commit aaaaaaaaaa) and every run '
+            'started after that, but the protocol was amended at 2026-12-06T18:00:00+00:00 '
+            '(commit bbbbbbbbbb) after 1 of the 2 runs had started: 16x student seed 1')
+    # a run before the registration: plainly not confirmatory
+    status = confirmatory_status(proto, runs + [run('pd', 2, '2026-12-06T15:00:00+00:00')])
+    assert status == dict(confirmatory=False, why=(
+        '1 run(s) started before the protocol commit (2026-12-06T16:00:00+00:00): 16x pd seed '
+        '2; 1 more started before its last amendment (2026-12-06T18:00:00+00:00): 16x student '
+        'seed 1'))
+    # every run after the amendment: confirmatory, as before
+    assert confirmatory_status(proto, runs[1:])['confirmatory'] is True
 
 
 def test_flat_runs_lists_every_finished_run_with_its_config():

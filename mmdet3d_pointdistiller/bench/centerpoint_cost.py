@@ -56,12 +56,14 @@ _PP = '_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py'
 #: (name, config relative to the repository root); the first 16x student is the reference
 CASES = [
     ('PointPillars 16x student', _SIM + 'pointpillars-16x' + _PP),
-    ('PointPillars 16x PointDistiller (PFN tap, design (c))', _SIM + 'pointdistiller_pointpillars-16x' + _PP),
+    ('PointPillars 16x PointDistiller (PFN tap, design (c))',
+     _SIM + 'pointdistiller_pointpillars-16x' + _PP),
     ('PointPillars teacher', _SIM + 'pointpillars' + _PP),
     ('CenterPoint teacher', _SIM + 'centerpoint' + _CP),
     ('CenterPoint 4x student', _SIM + 'centerpoint-4x' + _CP),
     ('CenterPoint 16x student', _SIM + 'centerpoint-16x' + _CP),
-    ('CenterPoint 16x PointDistiller (PFN tap, design (c))', _SIM + 'pointdistiller_centerpoint-16x' + _CP),
+    ('CenterPoint 16x PointDistiller (PFN tap, design (c))',
+     _SIM + 'pointdistiller_centerpoint-16x' + _CP),
     ('CenterPoint 16x PointDistiller (BEV taps, design (a))',
      _SIM + 'pointdistiller-bev_centerpoint-16x' + _CP),
     ('CenterPoint 16x CenterHead KD', _SIM + 'centerhead-kd_centerpoint-16x' + _CP),
@@ -108,7 +110,8 @@ def measure(kitti_dir: Path, iters: int = 5, rounds: int = 3, warmup: int = 2,
                 model.train_step(copy.deepcopy(batch), optim)
             built[name] = (model, optim, batch)
             rows.append(dict(name=name, config=config,
-                             config_hash=config_hash(config, [], {}, REPO), params_m=count_params(detector) / 1e6,
+                             config_hash=config_hash(config, [], {}, REPO),
+                             params_m=count_params(detector) / 1e6,
                              kd_params_m=0.0 if kd is None else sum(
                                  p.numel() for p in kd.parameters() if p.requires_grad) / 1e6,
                              gflops=flops['gflops'], times_s=[]))

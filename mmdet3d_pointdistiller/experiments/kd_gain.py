@@ -39,6 +39,8 @@ from mmdet3d_pointdistiller.quickstart.metrics import (CLASSES, extract_ap40, fi
 from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
+from .protocol import status_text
+
 __all__ = ['METRIC', 'run_result', 'summarise_ratio', 'render_markdown', 'kd_diagnostics',
            'plot_kd_curves', 'plot_paired_gains', 'plot_learning_curves', 'write_report',
            'format_interval', 'compare_records']
@@ -233,11 +235,9 @@ def render_markdown(rec: dict) -> str:
              'e.g. `benchmarks/kd_gain_sim_tuning.md`), never on reporting seeds (1-99); the KD '
              'settings themselves are the KITTI config\'s, scaled to the sim grid.', '']
     if rec.get('protocol'):
-        p, c = rec['protocol'], rec.get('confirmatory', {})
-        lines += [f"Protocol: `{p['file']}` as committed in "
-                  f"`{p['commit'][:10]}` ({p['committed_at']}). "
-                  + ('**Confirmatory**: ' if c.get('confirmatory') else
-                     '**Not confirmatory**: ') + f"{c.get('why', 'not checked')}.", '']
+        p = rec['protocol']
+        lines += [f"Protocol: `{p['file']}` as committed in `{p['commit'][:10]}` "
+                  f"({p['committed_at']}). " + status_text(rec.get('confirmatory', {})), '']
     for ratio, e in rec['ratios'].items():
         seeds = e['seeds']
         lines += [f'## {ratio} student', '',

@@ -55,7 +55,7 @@ def _x(ratio: str) -> str:
 def _wrap(text: str, bullet: bool = False) -> str:
     """``text`` wrapped at 99 columns (bullets indented by two)."""
     return '\n'.join(textwrap.wrap(text, 99, subsequent_indent='  ' if bullet else '',
-                                    break_long_words=False, break_on_hyphens=False))
+                                   break_long_words=False, break_on_hyphens=False))
 
 
 def _signed(v: float) -> str:
@@ -143,8 +143,9 @@ def _diagnostics_line(ratio: str, entry: dict) -> str:
             def mean(key: str) -> str:
                 vals = [d[key] for d in kds if d.get(key) is not None]
                 return f'{statistics.fmean(vals):.2f}' if vals else '–'
-            parts.append(f'{ARM_NAMES.get(arm, arm)} at `{tap}`: KD loss {mean(tap + "_loss_ratio")}'
-                         f' of its start, active outputs {mean(tap + "_out_active_t")} / '
+            parts.append(f'{ARM_NAMES.get(arm, arm)} at `{tap}`: KD loss '
+                         f'{mean(tap + "_loss_ratio")} of its start, active outputs '
+                         f'{mean(tap + "_out_active_t")} / '
                          f'{mean(tap + "_out_active_s")} over {len(kds)} run(s)')
     if not parts:
         return ''
@@ -215,4 +216,3 @@ def block_of(readme_text: str) -> str:
     if BEGIN not in readme_text or END not in readme_text:
         return ''
     return BEGIN + readme_text.split(BEGIN, 1)[1].split(END, 1)[0] + END
-

@@ -28,7 +28,7 @@ from ..utils.scalars import logged_wall_time
 from .kd_gain import (METRIC, compare_records, format_interval, kd_diagnostics, run_result,
                       summarise_ratio, write_report)
 from .kd_gain_readme import update_readme
-from .protocol import confirmatory_status, flat_runs, protocol_info
+from .protocol import confirmatory_status, flat_runs, protocol_info, registration
 
 __all__ = ['DEFAULT_METHODS', 'NUM_TRAIN', 'NUM_VAL', 'TITLE', 'ZOO_RECORD', 'parse_methods',
            'needs_teacher', 'load_teacher', 'run_pool', 'render', 'compare', 'hashes',
@@ -143,8 +143,9 @@ def write_record(rec: dict, out_json: Path) -> None:
 
 
 def render(record: str) -> int:
-    """Recompute every ratio's statistics from the record's per-run values and rewrite its
-    ``.md`` and ``.png`` (no training; the record's runs and commands are kept)."""
+    """Recompute every ratio's statistics and the confirmatory label from the record's per-run
+    values and rewrite its ``.md`` and ``.png`` (no training; the record's runs, commands and
+    protocol commit are kept; a protocol without its registration commit gets it from git)."""
     path = Path(record)
     if not path.is_file():
         raise SystemExit(f'--render: {record} not found')
@@ -153,6 +154,12 @@ def render(record: str) -> int:
         raise SystemExit(f'--render: {record} is not a paired-seed (v2) record')
     for entry in rec['ratios'].values():
         summarise_ratio(entry, rec['teacher']['map_3d'])
+    proto = rec.get('protocol')
+    if proto:  # records written before the registration was kept get it from git, if here
+        if 'registered_at' not in proto and (REPO / proto['file']).is_file():
+            proto.update(registration(proto['file'], REPO))
+        rec['runs'] = flat_runs(rec)
+        rec['confirmatory'] = confirmatory_status(proto, rec['runs'])
     write_record(rec, path)
     print(f'rendered {path.with_suffix(".md")} from {path}')
     return 0

@@ -1,6 +1,9 @@
 """Pre-registration that git can verify: a benchmark record names the protocol file it follows
 and the commit that added it, every run records when it started, and the record is labelled
-confirmatory only if every run started after that commit.
+confirmatory only if every run started after that commit. A record whose runs all started
+after the protocol's *first* commit but partly before a later amendment is labelled
+pre-registered and amended during its runs: not confirmatory, and it says which amendment came
+after which runs.
 
 A protocol (``benchmarks/protocols/<record>.md``) states the question, the arms with their
 config paths and config hashes, seeds, budget, primary metric, analysis and decision rule. It
@@ -14,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
-__all__ = ['protocol_info', 'confirmatory_status', 'flat_runs']
+__all__ = ['protocol_info', 'registration', 'confirmatory_status', 'status_text', 'flat_runs']
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -25,8 +28,9 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def protocol_info(path: Union[str, Path], repo: Union[str, Path]) -> Dict[str, str]:
-    """``{file, commit, committed_at}`` of a protocol file: the commit that last changed it
-    and that commit's committer time.
+    """``{file, commit, committed_at, registered_commit, registered_at}`` of a protocol file:
+    the commit that last changed it and its committer time, and the commit that first added it
+    (the registration) and its time.
 
     Args:
         path: the protocol file, relative to ``repo`` (or absolute inside it).
@@ -48,7 +52,22 @@ def protocol_info(path: Union[str, Path], repo: Union[str, Path]) -> Dict[str, s
         raise ValueError(f'protocol {rel} has uncommitted changes: commit them (the record '
                          f'then follows the new version) or restore the committed file')
     commit, committed_at = line.split(' ', 1)
-    return dict(file=rel, commit=commit, committed_at=committed_at)
+    return dict(file=rel, commit=commit, committed_at=committed_at,
+                **registration(rel, repo))
+
+
+def registration(path: str, repo: Union[str, Path]) -> Dict[str, str]:
+    """``{registered_commit, registered_at}``: the commit that first added protocol ``path``
+    (relative to ``repo``) and its committer time.
+
+    Raises:
+        ValueError: the file has no commit.
+    """
+    lines = _git(Path(repo), 'log', '--format=%H %cI', '--', path).splitlines()
+    if not lines:
+        raise ValueError(f'protocol {path} is not committed')
+    commit, at = lines[-1].split(' ', 1)
+    return dict(registered_commit=commit, registered_at=at)
 
 
 def confirmatory_status(protocol: Optional[dict], runs: List[dict]) -> Dict[str, object]:
@@ -56,8 +75,10 @@ def confirmatory_status(protocol: Optional[dict], runs: List[dict]) -> Dict[str,
     ``started_at``) started strictly after the protocol's commit time.
 
     Returns:
-        dict: ``confirmatory`` (bool) and ``why`` (one sentence; names the runs that started
-        before the protocol or have no start time).
+        dict: ``confirmatory`` (bool), ``why`` (one sentence; names the runs that started
+        before the protocol or have no start time) and, where the protocol records its
+        registration (``registered_at``), ``amended_during_runs`` (bool): every run started
+        after the registration, some before the last amendment.
     """
     if not protocol:
         return dict(confirmatory=False, why='no protocol')
@@ -67,14 +88,38 @@ def confirmatory_status(protocol: Optional[dict], runs: List[dict]) -> Dict[str,
              if r.get('started_at') and datetime.fromisoformat(r['started_at']) <= ref]
     if not runs:
         return dict(confirmatory=False, why='no run finished yet')
+    registered = protocol.get('registered_at')
+    pre = early if not registered else [
+        _name(r) for r in runs if r.get('started_at') and
+        datetime.fromisoformat(r['started_at']) <= datetime.fromisoformat(registered)]
+    amended = [n for n in early if n not in pre]  # after the registration, before the last change
+    if amended and not pre and not unknown:
+        return dict(confirmatory=False, amended_during_runs=True,
+                    why=f'pre-registered at {registered} (commit '
+                        f'{protocol["registered_commit"][:10]}) and every run started after '
+                        f'that, but the protocol was amended at {protocol["committed_at"]} '
+                        f'(commit {protocol["commit"][:10]}) after {len(amended)} of the '
+                        f'{len(runs)} runs had started: ' + ', '.join(amended))
     if unknown or early:
-        parts = ([f'{len(early)} run(s) started before the protocol commit: '
-                  + ', '.join(early)] if early else []) + (
+        when = f' ({registered})' if registered else ''
+        parts = ([f'{len(pre)} run(s) started before the protocol commit{when}: '
+                  + ', '.join(pre)] if pre else []) + (
+            [f'{len(amended)} more started before its last amendment '
+             f'({protocol["committed_at"]}): ' + ', '.join(amended)] if amended else []) + (
             [f'{len(unknown)} run(s) have no start time: ' + ', '.join(unknown)]
             if unknown else [])
         return dict(confirmatory=False, why='; '.join(parts))
     return dict(confirmatory=True,
                 why=f'all {len(runs)} runs started after {protocol["committed_at"]}')
+
+
+def status_text(status: dict) -> str:
+    """A :func:`confirmatory_status` result as a record states it, e.g. ``'**Confirmatory**:
+    all 9 runs started after ....'``."""
+    label = ('**Confirmatory**' if status.get('confirmatory') else
+             '**Pre-registered, amended during its runs** (not confirmatory)'
+             if status.get('amended_during_runs') else '**Not confirmatory**')
+    return f"{label}: {status.get('why', 'not checked')}."
 
 
 def _name(run: dict) -> str:

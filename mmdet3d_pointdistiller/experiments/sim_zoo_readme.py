@@ -314,7 +314,8 @@ _COST_ROWS = [
 
 
 #: the sim PointPillars teacher's stage-1 record (3000 iterations of batch 4 from scratch)
-TEACHER_STAGE1_RECORD = 'checkpoints/sim/pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json'
+TEACHER_STAGE1_RECORD = ('checkpoints/sim/'
+                         'pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json')
 
 
 def centerpoint_cost_text(record: str = 'benchmarks/centerpoint_cost.json') -> List[str]:
