@@ -49,7 +49,8 @@ def test_partial_record_states_no_verdict_and_names_what_is_missing():
     text = result_block(rec)
     assert text.startswith(BEGIN + '\n') and text.endswith('\n' + END)
     flat = _flat(text)
-    assert 'partial: 2 run(s) of the started ratios missing, 4× not started, so no verdict' in flat
+    assert ('partial: 2 run(s) missing (16×), 4× not started; a ratio gets its verdict when its '
+            'runs are complete') in flat
     assert "student alone 35.00 ± 0.79 3D mAP over 5 seeds (70.0 % of the teacher's 50.00)" in flat
     assert 'default (design (c)) +0.62 [+0.07, +1.18] (n = 4; per seed +1.00, +0.50, +0.80, ' \
         '+0.20)' in flat
@@ -79,7 +80,7 @@ def test_complete_record_reads_the_protocols_verdict(diffs, words):
     assert words in verdict(rec['ratios']['16x'])
     flat = _flat(result_block(rec))
     assert '16×: ' + verdict(rec['ratios']['16x']) in flat  # the paragraph names its ratio
-    assert 'no verdict' in flat  # 4x has not started: the record as a whole is partial
+    assert '4× not started; a ratio gets its verdict' in flat  # the record is still partial
 
 
 def test_update_readme_replaces_only_the_block_and_needs_the_markers(tmp_path):

@@ -168,11 +168,13 @@ def result_block(rec: dict) -> str:
                        if conf.get('confirmatory') else 'not confirmatory: see the record; '
                        'protocol commit ') + f"`{proto.get('commit', '?')[:7]}`")
     if missing or len(started) < len(REPORTING_RATIOS):
-        status.append(f'partial: {missing} run(s) of the started ratios missing'
+        open_ = [_x(r) for r in started if ratios[r].get('missing')]
+        status.append(f'partial: {missing} run(s) missing'
+                      + (f" ({', '.join(open_)})" if open_ else '')
                       + ('' if len(started) == len(REPORTING_RATIOS) else
                          ', ' + ' and '.join(_x(r) for r in REPORTING_RATIOS if r not in ratios)
                          + ' not started')
-                      + ', so no verdict yet')
+                      + '; a ratio gets its verdict when its runs are complete')
     lines = [BEGIN, _wrap(f'**The reporting record** ({RECORD_LINK}; ' + '; '.join(status)
                           + '):'), '']
     for ratio in REPORTING_RATIOS:
