@@ -66,6 +66,12 @@ def _interval(g: dict) -> str:
     return format_interval(g, verdict=False).replace('-', '−')
 
 
+def _half_width(g: dict) -> float:
+    """Half the width of a :func:`~mmdet3d_pointdistiller.utils.paired_stats.paired_gain`
+    interval."""
+    return (g['ci95'][1] - g['ci95'][0]) / 2
+
+
 def verdict(entry: dict) -> str:
     """The protocol's reading of a ratio's headline gain: '' while runs are missing, else one
     sentence (gain / loss / no gain with the interval's bounds / not decided yet)."""
@@ -73,7 +79,7 @@ def verdict(entry: dict) -> str:
     if entry.get('missing') or not g or g['n'] < 2:
         return ''
     lo, hi = g['ci95']
-    half = (hi - lo) / 2
+    half = _half_width(g)
     arm = ARM_NAMES.get(entry.get('headline'), entry.get('headline'))
     if lo > 0:
         return (f'**PointDistiller {arm} improves the student**: {_signed(g["mean"])} 3D mAP, '
@@ -103,10 +109,10 @@ def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> st
     if not student:
         return head + ': no run finished yet.'
     sd = f' ± {statistics.stdev(student):.2f}' if len(student) > 1 else ''
-    parts = [f'student alone {statistics.fmean(student):.2f}{sd} 3D mAP over {len(student)} '
-             f'seed{"s" if len(student) > 1 else ""} '
-             f'({100 * statistics.fmean(student) / teacher_map:.1f} % of the teacher\'s '
-             f'{teacher_map:.2f})']
+    text = (f'{head}: student alone {statistics.fmean(student):.2f}{sd} 3D mAP over '
+            f'{len(student)} seed{"s" if len(student) > 1 else ""} '
+            f'({100 * statistics.fmean(student) / teacher_map:.1f} % of the teacher\'s '
+            f'{teacher_map:.2f})')
     gains = []
     for arm, a in entry.get('arms', {}).items():
         g = a['paired_gain']
@@ -118,14 +124,12 @@ def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> st
         else:
             gains.append(f'{name} {_interval(g)} (n = {g["n"]}; per seed '
                          + ', '.join(_signed(d) for d in g['diffs']) + ')')
-    text = head + ': ' + parts[0]
     if gains:
         text += '; paired 3D gain over it, 95 % CI: ' + '; '.join(gains)
     g = entry.get('paired_gain')
     if g and g['n'] >= 2 and not math.isnan(g['ci95'][0]):
-        half = (g['ci95'][1] - g['ci95'][0]) / 2
         text += (f'. The protocol\'s target for the {entry.get("headline")} arm: an interval '
-                 f'above 0 or a half-width ≤ {HALF_WIDTH_TARGET:.1f} (now {half:.2f})')
+                 f'above 0 or a half-width ≤ {HALF_WIDTH_TARGET:.1f} (now {_half_width(g):.2f})')
     return text + '.'
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 __all__ = ['protocol_info', 'registration', 'confirmatory_status', 'status_text', 'flat_runs']
 
@@ -45,15 +45,22 @@ def protocol_info(path: Union[str, Path], repo: Union[str, Path]) -> Dict[str, s
     if not full.is_file():
         raise ValueError(f'protocol {path} not found')
     rel = full.relative_to(repo).as_posix()
-    line = _git(repo, 'log', '-1', '--format=%H %cI', '--', rel)
-    if not line:
+    commits = _commits(repo, rel)  # newest first
+    if not commits:
         raise ValueError(f'protocol {rel} is not committed: commit it before the runs start')
     if _git(repo, 'status', '--porcelain', '--', rel):
         raise ValueError(f'protocol {rel} has uncommitted changes: commit them (the record '
                          f'then follows the new version) or restore the committed file')
-    commit, committed_at = line.split(' ', 1)
+    commit, committed_at = commits[0]
+    registered_commit, registered_at = commits[-1]
     return dict(file=rel, commit=commit, committed_at=committed_at,
-                **registration(rel, repo))
+                registered_commit=registered_commit, registered_at=registered_at)
+
+
+def _commits(repo: Path, rel: str) -> List[Tuple[str, str]]:
+    """``(commit, committer time)`` of every commit that changed ``rel``, newest first."""
+    return [tuple(line.split(' ', 1)) for line in
+            _git(repo, 'log', '--format=%H %cI', '--', rel).splitlines()]
 
 
 def registration(path: str, repo: Union[str, Path]) -> Dict[str, str]:
@@ -63,10 +70,10 @@ def registration(path: str, repo: Union[str, Path]) -> Dict[str, str]:
     Raises:
         ValueError: the file has no commit.
     """
-    lines = _git(Path(repo), 'log', '--format=%H %cI', '--', path).splitlines()
-    if not lines:
+    commits = _commits(Path(repo), path)
+    if not commits:
         raise ValueError(f'protocol {path} is not committed')
-    commit, at = lines[-1].split(' ', 1)
+    commit, at = commits[-1]
     return dict(registered_commit=commit, registered_at=at)
 
 

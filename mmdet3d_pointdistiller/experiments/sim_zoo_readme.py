@@ -16,7 +16,7 @@ from typing import List, Optional, Tuple
 from ..quickstart.metrics import CLASSES, DIFFICULTIES
 from ..quickstart.settings import ZOO_RECORD
 from .sim_zoo import (DATA_SEED, FEW_FRAMES, NUM_TRAIN, NUM_VAL, PRECISE_BN_BATCHES, REPO,
-                      iters_before, shipped_records)
+                      iters_before, record_path, shipped_records)
 
 __all__ = ['TARGETS', 'zoo_table', 'box_errors_for', 'targets_text', 'fp16_text',
            'student_records', 'students_text', 'exchanged_text', 'readme_text',
@@ -313,17 +313,13 @@ _COST_ROWS = [
 ]
 
 
-#: the sim PointPillars teacher's stage-1 record (3000 iterations of batch 4 from scratch)
-TEACHER_STAGE1_RECORD = ('checkpoints/sim/'
-                         'pointpillars_hv_secfpn_1xb4-3000it_sim-kitti-3d-3class.json')
-
-
 def centerpoint_cost_text(record: str = 'benchmarks/centerpoint_cost.json') -> List[str]:
     """The README paragraph on the CenterPoint family's cost, its ratios recomputed (medians
-    of ``times_s``) from ``record`` and the PointPillars teacher's training time from
-    :data:`TEACHER_STAGE1_RECORD`."""
+    of ``times_s``) from ``record`` and the PointPillars teacher's training time from its
+    stage-1 zoo record (:func:`~.sim_zoo.record_path`)."""
     rec = json.loads((REPO / record).read_text())
-    stage1 = json.loads((REPO / TEACHER_STAGE1_RECORD).read_text())
+    stage1_path = record_path('teacher')
+    stage1 = json.loads(stage1_path.read_text())
     rows = {r['name']: statistics.median(r['times_s']) for r in rec['rows']}
     ref = rows[rec['reference']]
 
@@ -339,7 +335,7 @@ def centerpoint_cost_text(record: str = 'benchmarks/centerpoint_cost.json') -> L
         f"{x('PointPillars teacher')}: at the zoo recipe the CenterPoint teacher takes about "
         f"{rows['CenterPoint teacher'] / rows['PointPillars teacher']:.1f}x the PointPillars "
         f"teacher's {stage1['train_wall_s'] / 60:.0f} min for {stage1['train_iters']} "
-        f"iterations of batch {stage1['batch_size']} (`{TEACHER_STAGE1_RECORD}`), and a paired "
-        f"16x comparison ({', '.join(w for _, w in _COST_ROWS)}) costs {pairs} a PointPillars "
-        '16x student run of the same length.')
+        f"iterations of batch {stage1['batch_size']} (`{stage1_path.relative_to(REPO)}`), and a "
+        f"paired 16x comparison ({', '.join(w for _, w in _COST_ROWS)}) costs {pairs} a "
+        'PointPillars 16x student run of the same length.')
     return textwrap.wrap(text, 99, break_on_hyphens=False, break_long_words=False) + ['']
