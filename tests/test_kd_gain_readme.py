@@ -129,3 +129,20 @@ def test_collapse_diagnostics_are_quoted_per_arm_and_tap():
         for v in r.values():
             v.pop('kd', None)
     assert 'collapse diagnostics' not in result_block(rec)
+
+
+def test_the_4x_ratio_is_secondary_its_interval_without_a_verdict_or_extension():
+    """Only the 16x gain has the protocol's verdict and seed extension: a complete 4x ratio
+    (seeds 1-3) quotes its interval as a secondary result, whatever its width."""
+    rec = _record([1.0, 1.2, 0.8, 1.1, 0.9])
+    four = _record([4.0, -4.0, 3.0])['ratios']['16x']
+    rec['ratios']['4x'] = four
+    wide = verdict(four, '4x')
+    assert wide == ('a secondary result: PointDistiller default (design (c)) +1.00 3D mAP, 95 % '
+                    'CI [−9.83, +11.83] over 3 paired seeds; the protocol makes no claim on it '
+                    'beyond the interval and adds no seeds to it.')
+    assert verdict(four).startswith('**Not decided yet**')  # the same values read as primary
+    flat = _flat(result_block(rec))
+    assert '4×: ' + wide in flat and '16×: **PointDistiller default (design (c)) improves' in flat
+    assert flat.count("The protocol's target") == 1  # the 16x bullet only
+    assert 'Not decided' not in flat and 'partial' not in flat

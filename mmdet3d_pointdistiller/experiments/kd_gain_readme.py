@@ -10,7 +10,9 @@ The verdicts follow the protocol (``benchmarks/protocols/kd_gain_sim.md``): the 
 result is the headline arm's paired 3D gain at 16x over seeds 1-5 (extended up to 10 while
 its 95 % half-width exceeds :data:`HALF_WIDTH_TARGET`); until every run of the ratio has
 finished, no verdict is stated, and a complete ratio whose interval contains 0 and is still
-wider than the target before :data:`MAX_SEEDS` seeds reads "not decided yet".
+wider than the target before :data:`MAX_SEEDS` seeds reads "not decided yet". The other
+ratios (4x, seeds 1-3) are secondary: their interval is quoted without a claim and no seeds are
+added to them.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Dict, Sequence
 
 from .kd_gain import format_interval
 
-__all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'block_of', 'result_block', 'update_readme',
+__all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'PRIMARY_RATIO', 'block_of', 'result_block', 'update_readme',
            'verdict']
 
 BEGIN = ('<!-- reporting record: generated from benchmarks/kd_gain_sim.json by '
@@ -35,6 +37,8 @@ HALF_WIDTH_TARGET = 2.0
 MAX_SEEDS = 10
 #: the ratios the protocol reports, in order (a ratio not yet in the record is "not started")
 REPORTING_RATIOS = ('16x', '4x')
+#: the ratio of the primary analysis: the only one with a verdict and the seed extension
+PRIMARY_RATIO = '16x'
 #: what the README calls each arm
 ARM_NAMES = dict(default='default (design (c))', release="release (the paper's design)")
 RECORD_LINK = '[`benchmarks/kd_gain_sim.md`](benchmarks/kd_gain_sim.md)'
@@ -72,15 +76,20 @@ def _half_width(g: dict) -> float:
     return (g['ci95'][1] - g['ci95'][0]) / 2
 
 
-def verdict(entry: dict) -> str:
+def verdict(entry: dict, ratio: str = PRIMARY_RATIO) -> str:
     """The protocol's reading of a ratio's headline gain: '' while runs are missing, else one
-    sentence (gain / loss / no gain with the interval's bounds / not decided yet)."""
+    sentence: for :data:`PRIMARY_RATIO` gain / loss / no gain with the interval's bounds / not
+    decided yet; for a secondary ratio its interval without a claim."""
     g = entry.get('paired_gain')
     if entry.get('missing') or not g or g['n'] < 2:
         return ''
     lo, hi = g['ci95']
     half = _half_width(g)
     arm = ARM_NAMES.get(entry.get('headline'), entry.get('headline'))
+    if ratio != PRIMARY_RATIO:
+        return (f'a secondary result: PointDistiller {arm} {_signed(g["mean"])} 3D mAP, 95 % CI '
+                f'[{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds; the protocol makes '
+                f'no claim on it beyond the interval and adds no seeds to it.')
     if lo > 0:
         return (f'**PointDistiller {arm} improves the student**: {_signed(g["mean"])} 3D mAP, '
                 f'95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds.')
@@ -127,7 +136,7 @@ def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> st
     if gains:
         text += '; paired 3D gain over it, 95 % CI: ' + '; '.join(gains)
     g = entry.get('paired_gain')
-    if g and g['n'] >= 2 and not math.isnan(g['ci95'][0]):
+    if ratio == PRIMARY_RATIO and g and g['n'] >= 2 and not math.isnan(g['ci95'][0]):
         text += (f'. The protocol\'s target for the {entry.get("headline")} arm: an interval '
                  f'above 0 or a half-width ≤ {HALF_WIDTH_TARGET:.1f} (now {_half_width(g):.2f})')
     return text + '.'
@@ -191,7 +200,7 @@ def result_block(rec: dict) -> str:
         else:
             lines.append(f'- **{_x(ratio)}**: not started (it runs after '
                          f'{_x(REPORTING_RATIOS[0])}).')
-    verdicts = [f'{_x(r)}: {v}' for r, v in ((r, verdict(ratios[r])) for r in started) if v]
+    verdicts = [f'{_x(r)}: {v}' for r, v in ((r, verdict(ratios[r], r)) for r in started) if v]
     if verdicts:
         lines += [''] + [_wrap(v) for v in verdicts]
     lines.append(END)
