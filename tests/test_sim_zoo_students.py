@@ -13,7 +13,10 @@ from mmengine.registry import init_default_scope
 from mmdet3d.registry import MODELS
 
 import mmdet3d_pointdistiller  # noqa: F401  registers modules, activates shims
-from mmdet3d_pointdistiller.experiments.sim_zoo_readme import readme_text
+from mmdet3d_pointdistiller.experiments import sim_zoo_readme
+from mmdet3d_pointdistiller.experiments.sim_zoo_readme import (ROOT_BEGIN, ROOT_END, readme_text,
+                                                               root_readme_block)
+from mmdet3d_pointdistiller.utils.readme_blocks import block_of
 from mmdet3d_pointdistiller.experiments.sim_zoo_students import (STUDENTS, ShipError,
                                                                  checkpoint_name,
                                                                  config_differences,
@@ -29,6 +32,46 @@ OPTIONS = TUNING['ratios']['16x']['runs']['student']['101']['options']
 
 def test_zoo_readme_is_rendered_from_the_records():
     assert readme_text() == (REPO / 'configs/sim/README.md').read_text()
+
+
+def test_the_readmes_zoo_table_is_rendered_from_the_records():
+    """Re-render with `python tools/train_sim_zoo.py teacher-ft --readme-only`."""
+    readme = (REPO / 'README.md').read_text()
+    assert block_of(readme, ROOT_BEGIN, ROOT_END) == root_readme_block()
+
+
+def test_the_readmes_zoo_table_orders_its_rows_and_names_the_students_not_shipped(monkeypatch):
+    shipped = sim_zoo_readme.student_records()
+    assert {r['source']['ratio'] for r in shipped} >= {'16x'}
+    fake = []
+    for ratio in ('4x', '16x'):  # out of order on purpose: the table sorts by ratio
+        for rec in shipped[:2]:
+            r = json.loads(json.dumps(rec))
+            r['source']['ratio'] = ratio
+            r['map_3d'] = 10.0 + len(fake)
+            fake.append(r)
+    monkeypatch.setattr(sim_zoo_readme, 'student_records', lambda: fake)
+    block = root_readme_block()
+    rows = [ln for ln in block.splitlines() if ln.startswith('| PointPillars')]
+    assert [ln.split(' | ')[0] for ln in rows] == [
+        '| PointPillars teacher, stage 2 (the distillation teacher)',
+        '| PointPillars teacher, stage 1',
+        '| PointPillars 16× student alone (reporting seed 1)',
+        '| PointPillars 16× + PointDistiller default (design (c)) (reporting seed 1)',
+        '| PointPillars 4× student alone (reporting seed 1)',
+        '| PointPillars 4× + PointDistiller default (design (c)) (reporting seed 1)']
+    by_row = {(r['source']['ratio'], r['source']['method']): f" | {r['map_3d']:.2f} | "
+              for r in fake}  # each row's 3D mAP is its record's
+    assert [by_row[k] in row for k, row in zip([('16x', 'student'), ('16x', 'default'),
+                                                 ('4x', 'student'), ('4x', 'default')],
+                                                rows[2:])] == [True] * 4
+    assert 'The 16× students (0.20 GFLOPs) and 4× students (0.20 GFLOPs)' in ' '.join(
+        block.split())
+    assert 'join when' not in block  # every ratio shipped: nothing announced
+    monkeypatch.setattr(sim_zoo_readme, 'student_records',
+                        lambda: [r for r in fake if r['source']['ratio'] == '16x'])
+    assert 'The converged 4× students join when their reporting runs are done.' in ' '.join(
+        root_readme_block().split())
 
 
 def test_checkpoint_name_follows_the_teacher_convention():

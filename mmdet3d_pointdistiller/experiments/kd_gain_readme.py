@@ -22,6 +22,8 @@ import textwrap
 from pathlib import Path
 from typing import Dict, Sequence
 
+from ..utils.readme_blocks import block_of as _block_of
+from ..utils.readme_blocks import replace_block
 from .kd_gain import format_interval
 
 __all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'PRIMARY_RATIO', 'block_of', 'result_block', 'update_readme',
@@ -214,20 +216,9 @@ def update_readme(rec: dict, readme: Path) -> bool:
     Raises:
         ValueError: ``readme`` lacks the markers (named in the message).
     """
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f'{readme} has no generated reporting-record block: put the lines '
-                         f'{BEGIN!r} and {END!r} where it belongs')
-    head, rest = text.split(BEGIN, 1)
-    new = head + result_block(rec) + rest.split(END, 1)[1]
-    if new == text:
-        return False
-    readme.write_text(new)
-    return True
+    return replace_block(readme, BEGIN, END, result_block(rec), 'reporting-record')
 
 
 def block_of(readme_text: str) -> str:
     """The generated block (markers included) of a README's text, '' if absent."""
-    if BEGIN not in readme_text or END not in readme_text:
-        return ''
-    return BEGIN + readme_text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    return _block_of(readme_text, BEGIN, END)

@@ -15,12 +15,14 @@ from typing import List, Optional, Tuple
 
 from ..quickstart.metrics import CLASSES, DIFFICULTIES
 from ..quickstart.settings import ZOO_RECORD
+from ..utils.readme_blocks import replace_block
+from .kd_gain_readme import ARM_NAMES
 from .sim_zoo import (DATA_SEED, FEW_FRAMES, NUM_TRAIN, NUM_VAL, PRECISE_BN_BATCHES, REPO,
                       iters_before, record_path, shipped_records)
 
 __all__ = ['TARGETS', 'zoo_table', 'box_errors_for', 'targets_text', 'fp16_text',
            'student_records', 'students_text', 'exchanged_text', 'readme_text',
-           'write_readme']
+           'ROOT_BEGIN', 'ROOT_END', 'root_readme_block', 'write_readme']
 
 
 def zoo_table(recs: List[dict]) -> str:
@@ -264,9 +266,78 @@ def readme_text() -> str:
     return '\n'.join(lines)
 
 
+#: markers of the shipped-checkpoint table in the repository's README
+ROOT_BEGIN = ('<!-- sim model zoo: generated from checkpoints/sim/*.json by '
+              '`python tools/train_sim_zoo.py teacher-ft --readme-only`; '
+              'edit '
+              'mmdet3d_pointdistiller/experiments/sim_zoo_readme.py, not this table -->')
+ROOT_END = '<!-- end of the generated sim model zoo table -->'
+#: the ratios of the zoo students, in the README's order
+_RATIOS = ('16x', '4x')
+
+
+def _short(path: str) -> str:
+    """A zoo file name with the parts every entry shares elided (``..._1xb4-6000it_...``)."""
+    return Path(path).name.replace('hv_secfpn', '...').replace('sim-kitti-3d-3class', '...')
+
+
+def root_readme_block() -> str:
+    """The README's table of shipped sim checkpoints (markers included): the distillation
+    teacher first, the other teacher stages, then the students by ratio (alone, then
+    distilled), each row from its zoo record; the sentence below it says which ratios' students
+    are not shipped yet."""
+    # lazy: sim_zoo_students imports this module (write_readme after shipping)
+    from .sim_zoo_students import STUDENTS
+    teachers = shipped_records()  # (key, record) of every teacher stage
+    starts = sorted(iters_before(k) for k, _ in teachers)
+    labels = {r['record']: f'PointPillars teacher, stage {starts.index(iters_before(k)) + 1}'
+              + (' (the distillation teacher)' if r['record'] == ZOO_RECORD else '')
+              for k, r in teachers}
+    teachers.sort(key=lambda kr: kr[1]['record'] != ZOO_RECORD)
+    students = sorted(student_records(), key=lambda r: (
+        _RATIOS.index(r['source']['ratio']), r['source']['method'] != 'student'))
+    rows = ['| model | config | checkpoint | 3D mAP | BEV mAP | Car 3D@0.7 | params |',
+            '|---|---|---|---|---|---|---|']
+    for rec in [r for _, r in teachers] + students:
+        src = rec.get('source')
+        if src is None:
+            label = labels[rec['record']]
+        else:
+            x, arm = src['ratio'].replace('x', '×'), src['method']
+            label = (f'PointPillars {x} student alone' if arm == 'student' else
+                     f'PointPillars {x} + PointDistiller {ARM_NAMES.get(arm, arm)}')
+            label += f" (reporting seed {src['seed']})"
+        rows.append(f"| {label} | `{rec['config']}` | [`{_short(rec['checkpoint'])}`]"
+                    f"({rec['checkpoint']}) | {rec['map_3d']:.2f} | {rec['map_bev']:.2f} | "
+                    f"{rec['ap']['3D']['Car']['moderate']:.2f} | {rec['params_m']:.2f} M |")
+    shipped = {(r['source']['ratio'], r['source']['method']) for r in students}
+    per_ratio = {r['source']['ratio']: r for r in students}  # one of each ratio's records
+    text = 'Values from the zoo records `checkpoints/sim/*.json`.'
+    if per_ratio:
+        first = next(iter(per_ratio.values()))
+        seeds = sorted({r['source']['seed'] for r in students})
+        text += (' The ' + ' and '.join(f"{x.replace('x', '×')} students "
+                                       f"({per_ratio[x]['gflops']:.2f} GFLOPs)"
+                                       for x in _RATIOS if x in per_ratio)
+                 + f" are seed {', '.join(map(str, seeds))} of the reporting runs "
+                 f"({first['train_iters']} iterations of batch {first['batch_size']}; one seed "
+                 'each: their difference is not the measured effect, the paired-seed record '
+                 'is).')
+    waiting = [x.replace('x', '×') for x in _RATIOS
+               if any((e['ratio'], e['method']) not in shipped
+                      for e in STUDENTS.values() if e['ratio'] == x)]
+    if waiting:
+        text += (f" The converged {' and '.join(waiting)} students join when their reporting "
+                 'runs are done.')
+    return '\n'.join([ROOT_BEGIN, *rows, '', textwrap.fill(text, 96), ROOT_END])
+
+
 def write_readme() -> None:
-    """Write :func:`readme_text` to ``configs/sim/README.md``."""
+    """Write :func:`readme_text` to ``configs/sim/README.md`` and :func:`root_readme_block`
+    into the repository's README."""
     (REPO / 'configs/sim/README.md').write_text(readme_text())
+    replace_block(REPO / 'README.md', ROOT_BEGIN, ROOT_END, root_readme_block(),
+                  'sim model zoo table')
 
 
 #: the CenterPoint rows of the config table and its section (no trained teacher yet; the numbers
