@@ -251,9 +251,9 @@ def render_markdown(rec: dict) -> str:
                 _f(runs[str(s)]['map_3d']) if str(s) in runs else 'missing' for s in seeds)
                 + f" | {_f(statistics.fmean(vals)) if vals else '–'} | "
                   f"{_f(statistics.fmean(bev)) if bev else '–'} |")
-        lines += ['', '| method − student | paired 3D gain [95 % CI] | paired BEV gain [95 % CI] '
-                      '| Car 3D@0.7 gain [95 % CI] | gap closed (3D) | per-seed 3D differences |',
-                  '|---|---|---|---|---|---|']
+        lines += ['', '| method − student | paired 3D gain [95 % CI] | paired BEV gain [95 % CI] | '
+                      'Car 3D@0.7 gain [95 % CI] | gap closed (3D; – if student ≥ teacher) | '
+                      'per-seed 3D differences |', '|---|---|---|---|---|---|']
         for m, arm in e['arms'].items():
             g = arm['paired_gain']
             lines.append(f"| {m} | {format_interval(g)} | "

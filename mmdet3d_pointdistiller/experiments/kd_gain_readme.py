@@ -26,8 +26,8 @@ from ..utils.readme_blocks import block_of as _block_of
 from ..utils.readme_blocks import replace_block
 from .kd_gain import format_interval
 
-__all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'PRIMARY_RATIO', 'block_of', 'result_block', 'update_readme',
-           'verdict']
+__all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'PRIMARY_RATIO', 'block_of', 'result_block',
+           'update_readme', 'verdict']
 
 BEGIN = ('<!-- reporting record: generated from benchmarks/kd_gain_sim.json by '
          '`python tools/benchmark_kd_gain.py --render benchmarks/kd_gain_sim.json`; '

@@ -316,9 +316,9 @@ def root_readme_block() -> str:
     if per_ratio:
         first = next(iter(per_ratio.values()))
         seeds = sorted({r['source']['seed'] for r in students})
-        text += (' The ' + ' and '.join(f"{x.replace('x', '×')} students "
-                                       f"({per_ratio[x]['gflops']:.2f} GFLOPs)"
-                                       for x in _RATIOS if x in per_ratio)
+        text += (' The ' + ' and '.join(
+            f"{x.replace('x', '×')} students ({per_ratio[x]['gflops']:.2f} GFLOPs)"
+            for x in _RATIOS if x in per_ratio)
                  + f" are seed {', '.join(map(str, seeds))} of the reporting runs "
                  f"({first['train_iters']} iterations of batch {first['batch_size']}; one seed "
                  'each: their difference is not the measured effect, the paired-seed record '

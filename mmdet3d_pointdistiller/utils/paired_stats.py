@@ -72,12 +72,14 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> Dict:
 
 
 def gap_closed(student: Sequence[float], distilled: Sequence[float], teacher: float) -> float:
-    """``(mean(distilled) - mean(student)) / (teacher - mean(student))`` (nan without a gap
-    or values)."""
+    """``(mean(distilled) - mean(student)) / (teacher - mean(student))``; nan without values
+    or without a gap to close: where the student alone is at or above the teacher the ratio
+    would flip sign (a distilled student 3 points below such a student would read as
+    closing the "gap" nine times over)."""
     if not student or not distilled:
         return math.nan
     s = statistics.fmean(student)
     gap = float(teacher) - s
-    if gap == 0:
+    if gap <= 0:
         return math.nan
     return (statistics.fmean(distilled) - s) / gap
