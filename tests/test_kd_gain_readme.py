@@ -146,3 +146,11 @@ def test_the_4x_ratio_is_secondary_its_interval_without_a_verdict_or_extension()
     assert '4×: ' + wide in flat and '16×: **PointDistiller default (design (c)) improves' in flat
     assert flat.count("The protocol's target") == 1  # the 16x bullet only
     assert 'Not decided' not in flat and 'partial' not in flat
+    assert 'no gap for distillation to close' not in flat  # students at 70 % of the teacher
+
+
+def test_a_student_alone_at_the_teachers_level_is_said_to_leave_no_gap():
+    rec = _record([1.0, 1.2, 0.8], student=(50.5, 49.5, 50.3))
+    flat = _flat(result_block(rec))
+    assert ("student alone 50.10 ± 0.53 3D mAP over 3 seeds (100.2 % of the teacher's 50.00; "
+            'at or above the teacher: no gap for distillation to close)') in flat

@@ -123,7 +123,9 @@ def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> st
     text = (f'{head}: student alone {statistics.fmean(student):.2f}{sd} 3D mAP over '
             f'{len(student)} seed{"s" if len(student) > 1 else ""} '
             f'({100 * statistics.fmean(student) / teacher_map:.1f} % of the teacher\'s '
-            f'{teacher_map:.2f})')
+            f'{teacher_map:.2f}'
+            + ('; at or above the teacher: no gap for distillation to close'
+               if statistics.fmean(student) >= teacher_map else '') + ')')
     gains = []
     for arm, a in entry.get('arms', {}).items():
         g = a['paired_gain']
