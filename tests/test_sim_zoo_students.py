@@ -64,9 +64,8 @@ def test_the_readmes_zoo_table_orders_its_rows_and_names_the_students_not_shippe
         '| PointPillars 4× + PointDistiller default (design (c)) (reporting seed 1)']
     by_row = {(r['source']['ratio'], r['source']['method']): f" | {r['map_3d']:.2f} | "
               for r in fake}  # each row's 3D mAP is its record's
-    assert [by_row[k] in row for k, row in zip([('16x', 'student'), ('16x', 'default'),
-                                                 ('4x', 'student'), ('4x', 'default')],
-                                                rows[2:])] == [True] * 4
+    order = [('16x', 'student'), ('16x', 'default'), ('4x', 'student'), ('4x', 'default')]
+    assert [by_row[k] in row for k, row in zip(order, rows[2:])] == [True] * 4
     gflops = f"{one_each[0]['gflops']:.2f}"  # every fake record is one model's, renamed
     assert f'The 16× students ({gflops} GFLOPs) and 4× students ({gflops} GFLOPs)' in ' '.join(
         block.split())
