@@ -25,6 +25,10 @@ __all__ = ['TARGETS', 'zoo_table', 'box_errors_for', 'targets_text', 'fp16_text'
            'ROOT_BEGIN', 'ROOT_END', 'root_readme_block', 'write_readme']
 
 
+#: the ratios of the zoo students, in the order of the READMEs
+_RATIOS = ('16x', '4x')
+
+
 def zoo_table(recs: List[dict]) -> str:
     head = ('| Model | Config | Params (M) | GFLOPs | CPU ms/frame | '
             + ' | '.join(f'{c[:3]} {d[0].upper()}' for c in CLASSES for d in DIFFICULTIES)
@@ -129,9 +133,10 @@ def fp16_text(rec: dict) -> str:
 
 def student_records() -> List[dict]:
     """Records of the shipped zoo students (``experiments/sim_zoo_students.py``: the records
-    with a ``source`` run), by file name."""
+    with a ``source`` run), 16x before 4x, the student alone before the distilled one."""
     recs = [json.loads(p.read_text()) for p in sorted((REPO / 'checkpoints/sim').glob('*.json'))]
-    return [r for r in recs if 'source' in r]
+    return sorted((r for r in recs if 'source' in r), key=lambda r: (
+        _RATIOS.index(r['source']['ratio']), r['source']['method'] != 'student'))
 
 
 def students_text(students: List[dict]) -> List[str]:
@@ -272,8 +277,6 @@ ROOT_BEGIN = ('<!-- sim model zoo: generated from checkpoints/sim/*.json by '
               'edit '
               'mmdet3d_pointdistiller/experiments/sim_zoo_readme.py, not this table -->')
 ROOT_END = '<!-- end of the generated sim model zoo table -->'
-#: the ratios of the zoo students, in the README's order
-_RATIOS = ('16x', '4x')
 
 
 def _short(path: str) -> str:
@@ -294,8 +297,7 @@ def root_readme_block() -> str:
               + (' (the distillation teacher)' if r['record'] == ZOO_RECORD else '')
               for k, r in teachers}
     teachers.sort(key=lambda kr: kr[1]['record'] != ZOO_RECORD)
-    students = sorted(student_records(), key=lambda r: (
-        _RATIOS.index(r['source']['ratio']), r['source']['method'] != 'student'))
+    students = student_records()
     rows = ['| model | config | checkpoint | 3D mAP | BEV mAP | Car 3D@0.7 | params |',
             '|---|---|---|---|---|---|---|']
     for rec in [r for _, r in teachers] + students:
