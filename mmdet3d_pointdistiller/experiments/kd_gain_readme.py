@@ -26,8 +26,8 @@ from ..utils.readme_blocks import block_of as _block_of
 from ..utils.readme_blocks import replace_block
 from .kd_gain import format_interval
 
-__all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'PRIMARY_RATIO', 'block_of', 'result_block',
-           'update_readme', 'verdict']
+__all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'PRIMARY_RATIO', 'REPORTING_RATIOS', 'block_of',
+           'ratio_label', 'result_block', 'update_readme', 'verdict']
 
 BEGIN = ('<!-- reporting record: generated from benchmarks/kd_gain_sim.json by '
          '`python tools/benchmark_kd_gain.py --render benchmarks/kd_gain_sim.json`; '
@@ -53,7 +53,7 @@ def _seeds(seeds: Sequence[int]) -> str:
     return ('seed ' if len(seeds) == 1 else 'seeds ') + ', '.join(map(str, seeds))
 
 
-def _x(ratio: str) -> str:
+def ratio_label(ratio: str) -> str:
     """``'16x'`` -> ``'16×'`` (the README's spelling)."""
     return ratio[:-1] + '×' if ratio.endswith('x') else ratio
 
@@ -114,18 +114,18 @@ def verdict(entry: dict, ratio: str = PRIMARY_RATIO) -> str:
 def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> str:
     """One bullet: budget, seeds, the student alone (mean ± sd, % of the teacher) and each
     arm's paired 3D gain with its per-seed differences."""
-    head = (f'- **{_x(ratio)}** ({budget.get("iters")} iterations of batch '
+    head = (f'- **{ratio_label(ratio)}** ({budget.get("iters")} iterations of batch '
             f'{budget.get("batch_size")}, {_seeds(entry["seeds"])})')
     student = [v for v in entry.get('student', []) if v is not None]
     if not student:
         return head + ': no run finished yet.'
+    mean = statistics.fmean(student)
     sd = f' ± {statistics.stdev(student):.2f}' if len(student) > 1 else ''
-    text = (f'{head}: student alone {statistics.fmean(student):.2f}{sd} 3D mAP over '
+    text = (f'{head}: student alone {mean:.2f}{sd} 3D mAP over '
             f'{len(student)} seed{"s" if len(student) > 1 else ""} '
-            f'({100 * statistics.fmean(student) / teacher_map:.1f} % of the teacher\'s '
-            f'{teacher_map:.2f}'
+            f'({100 * mean / teacher_map:.1f} % of the teacher\'s {teacher_map:.2f}'
             + ('; at or above the teacher: no gap for distillation to close'
-               if statistics.fmean(student) >= teacher_map else '') + ')')
+               if mean >= teacher_map else '') + ')')
     gains = []
     for arm, a in entry.get('arms', {}).items():
         g = a['paired_gain']
@@ -166,9 +166,9 @@ def _diagnostics_line(ratio: str, entry: dict) -> str:
                          f'{mean(tap + "_out_active_s")} over {len(kds)} run(s)')
     if not parts:
         return ''
-    return (f'- **{_x(ratio)}, measured collapse diagnostics** at the end of the runs (means; '
-            'KD loss over its mean in the first 100 iterations, fraction of non-zero adapter '
-            'outputs teacher / student side; a collapsed loss reads 0.00 and 0.00 / 0.00): '
+    return (f'- **{ratio_label(ratio)}, measured collapse diagnostics** at the end of the runs '
+            '(means; KD loss over its mean in the first 100 iterations, fraction of non-zero '
+            'adapter outputs teacher / student side; a collapsed loss reads 0.00 and 0.00 / 0.00): '
             + '; '.join(parts) + '.')
 
 
@@ -185,11 +185,12 @@ def result_block(rec: dict) -> str:
                        if conf.get('confirmatory') else 'not confirmatory: see the record; '
                        'protocol commit ') + f"`{proto.get('commit', '?')[:7]}`")
     if missing or len(started) < len(REPORTING_RATIOS):
-        open_ = [_x(r) for r in started if ratios[r].get('missing')]
+        open_ = [ratio_label(r) for r in started if ratios[r].get('missing')]
         status.append(f'partial: {missing} run(s) missing'
                       + (f" ({', '.join(open_)})" if open_ else '')
                       + ('' if len(started) == len(REPORTING_RATIOS) else
-                         ', ' + ' and '.join(_x(r) for r in REPORTING_RATIOS if r not in ratios)
+                         ', ' + ' and '.join(ratio_label(r) for r in REPORTING_RATIOS
+                                             if r not in ratios)
                          + ' not started')
                       + '; a ratio gets its verdict when its runs are complete')
     lines = [BEGIN, _wrap(f'**The reporting record** ({RECORD_LINK}; ' + '; '.join(status)
@@ -202,9 +203,10 @@ def result_block(rec: dict) -> str:
             if diag:
                 lines.append(_wrap(diag, bullet=True))
         else:
-            lines.append(f'- **{_x(ratio)}**: not started (it runs after '
-                         f'{_x(REPORTING_RATIOS[0])}).')
-    verdicts = [f'{_x(r)}: {v}' for r, v in ((r, verdict(ratios[r], r)) for r in started) if v]
+            lines.append(f'- **{ratio_label(ratio)}**: not started (it runs after '
+                         f'{ratio_label(REPORTING_RATIOS[0])}).')
+    verdicts = [f'{ratio_label(r)}: {v}' for r, v in ((r, verdict(ratios[r], r)) for r in started)
+                if v]
     if verdicts:
         lines += [''] + [_wrap(v) for v in verdicts]
     lines.append(END)

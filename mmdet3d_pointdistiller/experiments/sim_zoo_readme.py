@@ -16,17 +16,13 @@ from typing import List, Optional, Tuple
 from ..quickstart.metrics import CLASSES, DIFFICULTIES
 from ..quickstart.settings import ZOO_RECORD
 from ..utils.readme_blocks import replace_block
-from .kd_gain_readme import ARM_NAMES
+from .kd_gain_readme import ARM_NAMES, REPORTING_RATIOS, ratio_label
 from .sim_zoo import (DATA_SEED, FEW_FRAMES, NUM_TRAIN, NUM_VAL, PRECISE_BN_BATCHES, REPO,
                       iters_before, record_path, shipped_records)
 
 __all__ = ['TARGETS', 'zoo_table', 'box_errors_for', 'targets_text', 'fp16_text',
            'student_records', 'students_text', 'exchanged_text', 'readme_text',
            'ROOT_BEGIN', 'ROOT_END', 'root_readme_block', 'write_readme']
-
-
-#: the ratios of the zoo students, in the order of the READMEs
-_RATIOS = ('16x', '4x')
 
 
 def zoo_table(recs: List[dict]) -> str:
@@ -136,7 +132,7 @@ def student_records() -> List[dict]:
     with a ``source`` run), 16x before 4x, the student alone before the distilled one."""
     recs = [json.loads(p.read_text()) for p in sorted((REPO / 'checkpoints/sim').glob('*.json'))]
     return sorted((r for r in recs if 'source' in r), key=lambda r: (
-        _RATIOS.index(r['source']['ratio']), r['source']['method'] != 'student'))
+        REPORTING_RATIOS.index(r['source']['ratio']), r['source']['method'] != 'student'))
 
 
 def students_text(students: List[dict]) -> List[str]:
@@ -305,7 +301,7 @@ def root_readme_block() -> str:
         if src is None:
             label = labels[rec['record']]
         else:
-            x, arm = src['ratio'].replace('x', '×'), src['method']
+            x, arm = ratio_label(src['ratio']), src['method']
             label = (f'PointPillars {x} student alone' if arm == 'student' else
                      f'PointPillars {x} + PointDistiller {ARM_NAMES.get(arm, arm)}')
             label += f" (reporting seed {src['seed']})"
@@ -319,13 +315,13 @@ def root_readme_block() -> str:
         first = next(iter(per_ratio.values()))
         seeds = sorted({r['source']['seed'] for r in students})
         text += (' The ' + ' and '.join(
-            f"{x.replace('x', '×')} students ({per_ratio[x]['gflops']:.2f} GFLOPs)"
-            for x in _RATIOS if x in per_ratio)
+            f"{ratio_label(x)} students ({per_ratio[x]['gflops']:.2f} GFLOPs)"
+            for x in REPORTING_RATIOS if x in per_ratio)
                  + f" are seed {', '.join(map(str, seeds))} of the reporting runs "
                  f"({first['train_iters']} iterations of batch {first['batch_size']}; one seed "
                  'each: their difference is not the measured effect, the paired-seed record '
                  'is).')
-    waiting = [x.replace('x', '×') for x in _RATIOS
+    waiting = [ratio_label(x) for x in REPORTING_RATIOS
                if any((e['ratio'], e['method']) not in shipped
                       for e in STUDENTS.values() if e['ratio'] == x)]
     if waiting:

@@ -40,6 +40,7 @@ from ..utils.cfg_options import merge_cfg_options
 from ..utils.paths import sim_data_root
 from ..utils.scalars import logged_wall_time
 from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
+from .kd_gain_readme import REPORTING_RATIOS
 from .sim_zoo_metafile import write_metafile_entry
 from .sim_zoo_readme import write_readme, zoo_table
 from .zoo import save_fp16_checkpoint
@@ -57,7 +58,7 @@ _LEAF = 'configs/sim/{}pointpillars-{}_hv_secfpn_1xb4-6000it-cpu_sim-kitti-3d-3c
 STUDENTS: Dict[str, Dict[str, str]] = {
     f'{kind}-{ratio}': dict(ratio=ratio, method=method, config=_LEAF.format(prefix, ratio),
                             display=f'PointPillars {ratio[:-1]}× ({what})')
-    for ratio in ('16x', '4x')
+    for ratio in REPORTING_RATIOS
     for kind, method, prefix, what in (('student', 'student', '', 'student alone'),
                                        ('pointdistiller', 'default', 'pointdistiller_',
                                         'PointDistiller'))}
