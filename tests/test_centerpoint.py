@@ -186,8 +186,8 @@ def test_add_zero_velocity_transform():
     out = TRANSFORMS.build(dict(type='AddZeroVelocity'))(dict(gt_bboxes_3d=boxes))
     new = out['gt_bboxes_3d']
     assert new.box_dim == 9 and new.tensor.shape == (1, 9)
-    assert torch.equal(new.tensor[:, :7], boxes.tensor) and torch.equal(new.tensor[:, 7:],
-                                                                         torch.zeros(1, 2))
+    assert torch.equal(new.tensor[:, :7], boxes.tensor)
+    assert torch.equal(new.tensor[:, 7:], torch.zeros(1, 2))
     assert TRANSFORMS.build(dict(type='AddZeroVelocity'))(out)['gt_bboxes_3d'] is new
     with pytest.raises(KeyError, match="AddZeroVelocity needs 'gt_bboxes_3d'"):
         TRANSFORMS.build(dict(type='AddZeroVelocity'))({})
@@ -293,7 +293,8 @@ def test_nuscenes_centerpoint_distiller_step(tmp_path):
     cfg = kd_config(CP_NUS_KD, teacher_edit=lambda t: crop_centerpoint(t, crop))
     crop_centerpoint(cfg.model.student, crop)
     assert cfg.model.student.test_cfg.pts.nms_type == 'circle'
-    base = Config.fromfile(str(REPO / 'configs/_base_/distill/pointdistiller_centerpoint_nus-3d.py'))
+    base = Config.fromfile(
+        str(REPO / 'configs/_base_/distill/pointdistiller_centerpoint_nus-3d.py'))
     cfg.model.distill_cfg.append(dict(base.pd_head_tap, loss=base.pd_head_loss))
     cfg.model.teacher_ckpt = str(tmp_path / 'teacher.pth')
     save_random_teacher(cfg.model.teacher, cfg.model.teacher_ckpt)

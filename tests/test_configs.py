@@ -122,8 +122,9 @@ def test_distill_bases_compose_with_any_student(name):
 def test_tap_base_is_shared_and_defines_only_tap_and_loss():
     cfg = Config.fromfile(str(CONFIGS / TAP_BASES[0]))
     assert set(cfg.keys()) == {'pd_tap', 'pd_loss'}
-    kitti = Config.fromfile(str(CONFIGS / '_base_/distill/pointdistiller_pointpillars_kitti-3d-3class.py'))
-    sim = Config.fromfile(str(CONFIGS / '_base_/distill/pointdistiller_pointpillars_sim-kitti-3d-3class.py'))
+    distill = CONFIGS / '_base_/distill'
+    kitti = Config.fromfile(str(distill / 'pointdistiller_pointpillars_kitti-3d-3class.py'))
+    sim = Config.fromfile(str(distill / 'pointdistiller_pointpillars_sim-kitti-3d-3class.py'))
     assert kitti.pd_loss == cfg.pd_loss and kitti.pd_tap == sim.pd_tap == cfg.pd_tap
     # the sim loss differs from the KITTI one in N and K only
     assert {k: v for k, v in sim.pd_loss.items() if cfg.pd_loss[k] != v} == dict(

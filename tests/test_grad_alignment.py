@@ -93,10 +93,10 @@ def test_distiller_on_a_real_frame_pfn_tap_reaches_only_the_voxel_encoder(tmp_pa
     params = {n: p for n, p in model.student.named_parameters() if p.requires_grad}
     # the expected values, by hand: both gradients over the pillar encoder's parameters
     enc = [p for n, p in params.items() if n.startswith('voxel_encoder.')]
-    g_det = torch.cat([g.flatten() for g in torch.autograd.grad(parts['det'], enc,
-                                                                 retain_graph=True)])
-    g_kd = torch.cat([g.flatten() for g in torch.autograd.grad(parts['kd'], enc,
-                                                                retain_graph=True)])
+    g_det = torch.cat([g.flatten()
+                       for g in torch.autograd.grad(parts['det'], enc, retain_graph=True)])
+    g_kd = torch.cat([g.flatten()
+                      for g in torch.autograd.grad(parts['kd'], enc, retain_graph=True)])
     out = gradient_alignment(parts['det'], parts['kd'], params)
     assert set(out) == {'voxel_encoder'}  # the PFN tap: nothing after the scatter
     res = out['voxel_encoder']

@@ -124,7 +124,8 @@ def test_rotation_direction_is_clockwise_like_the_cuda_kernel():
 
 
 def test_empty_inputs():
-    assert rotate_iou_cpu_eval(np.zeros((0, 5), np.float32), np.ones((3, 5), np.float32)).shape == (0, 3)
+    iou = rotate_iou_cpu_eval(np.zeros((0, 5), np.float32), np.ones((3, 5), np.float32))
+    assert iou.shape == (0, 3)
 
 
 def test_inactive_when_cuda_present(monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 from mmdet3d_pointdistiller.quickstart import jobs as qj
 from mmdet3d_pointdistiller.quickstart import settings as qs
 from mmdet3d_pointdistiller.experiments.protocol import (confirmatory_status, flat_runs,
-                                                        protocol_info)
+                                                         protocol_info)
 
 
 def git(repo, *args, date=None):

@@ -235,8 +235,8 @@ def test_metafile_entry_is_written_from_the_zoo_record(tmp_path):
     assert {'student-16x', 'pointdistiller-16x'} <= set(shipped)
     for _ in range(2):
         for key, rec in shipped.items():
-            write_metafile_entry(rec, shipped_what(source_run(key, require_checkpoint=False)),
-                                     tmp_path)
+            what = shipped_what(source_run(key, require_checkpoint=False))
+            write_metafile_entry(rec, what, tmp_path)
         assert (tmp_path / METAFILE).read_text() == committed
     models = {m['Config']: m for m in yaml.safe_load(committed)['Models']}
     rec = shipped['pointdistiller-16x']

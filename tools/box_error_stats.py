@@ -4,7 +4,8 @@ matched boxes (x, y, z, l, w, h, yaw), slopes of predicted vs ground-truth size 
 the 3D IoU histogram and the fraction at IoU >= 0.7 with the ground-truth z and h swapped in
 (mmdet3d_pointdistiller/experiments/box_errors.py).
 
-    python tools/box_error_stats.py configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
+    python tools/box_error_stats.py \
+        configs/sim/pointpillars_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
         checkpoints/sim/<teacher>_fp16.pth --frames 100 [--out stats.json]
 """
 from __future__ import annotations

@@ -4,7 +4,8 @@ config before ``mim train`` (builds the model as training does, loads and freeze
 checks the taps, takes one optimizer step, reports every loss term, which student modules the
 KD gradient reaches, and that the teacher stayed unchanged).
 
-    python tools/check_distill_config.py docs/examples/pointdistiller_my-pointpillars-2x_kitti-3d-3class.py --random-teacher
+    python tools/check_distill_config.py \
+        docs/examples/pointdistiller_my-pointpillars-2x_kitti-3d-3class.py --random-teacher
 
 Module: ``mmdet3d_pointdistiller.apis.check_config``.
 """

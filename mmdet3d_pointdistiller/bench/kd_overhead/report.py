@@ -199,9 +199,10 @@ def render_markdown(result: Dict) -> str:
         'operator). Same module parameters and inputs, so the loss values agree (last column).',
         '- KD hyper-parameters and batch sizes come from the shipped configs in '
         '`configs/pointdistiller/` (PointPillars, SECOND and PointRCNN: the paper\'s design, named '
-        '`pointdistiller-paper_*` since the defaults moved to designs that cannot collapse; the resolved configs '
-        'are the ones measured); features are synthetic (teacher ReLU(N(0,1)), student '
-        'N(0,1), 1..32 points per pillar): the cost depends on sizes only.',
+        '`pointdistiller-paper_*` since the defaults moved to designs that cannot collapse; '
+        'the resolved configs are the ones measured); features are synthetic '
+        '(teacher ReLU(N(0,1)), student N(0,1), 1..32 points per pillar): the cost depends on '
+        'sizes only.',
         f'- Time: wall clock of forward + backward. KD-loss cases: one process runs a '
         f'warm-up of each implementation, then {result["settings"]["repeats"]} rounds that '
         'alternate dense and ours (the machine is shared; alternation exposes both to the '
