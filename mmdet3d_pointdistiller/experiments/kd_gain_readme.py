@@ -9,8 +9,10 @@ the record and rewrites the block; so does every benchmark run that writes that 
 The verdicts follow the protocol (``benchmarks/protocols/kd_gain_sim.md``): the primary
 result is the headline arm's paired 3D gain at 16x over seeds 1-5 (extended up to 10 while
 its 95 % half-width exceeds :data:`HALF_WIDTH_TARGET`); until every run of the ratio has
-finished, no verdict is stated, and a complete ratio whose interval contains 0 and is still
-wider than the target before :data:`MAX_SEEDS` seeds reads "not decided yet". The other
+finished, no verdict is stated, and a complete ratio whose interval is still wider than the
+target before :data:`MAX_SEEDS` seeds reads "not decided yet", wherever the interval lies: the
+protocol stops on the interval's width, not on its position (amendment 1), so an interval
+that clears 0 on the way is an interim look, not the result. The other
 ratios (4x, seeds 1-3) are secondary: their interval is quoted without a claim and no seeds are
 added to them.
 """
@@ -80,8 +82,9 @@ def _half_width(g: dict) -> float:
 
 def verdict(entry: dict, ratio: str = PRIMARY_RATIO) -> str:
     """The protocol's reading of a ratio's headline gain: '' while runs are missing, else one
-    sentence: for :data:`PRIMARY_RATIO` gain / loss / no gain with the interval's bounds / not
-    decided yet; for a secondary ratio its interval without a claim."""
+    sentence: for :data:`PRIMARY_RATIO` not decided yet while the half-width exceeds
+    :data:`HALF_WIDTH_TARGET` before :data:`MAX_SEEDS` seeds, else gain / loss / no gain with
+    the interval's bounds; for a secondary ratio its interval without a claim."""
     g = entry.get('paired_gain')
     if entry.get('missing') or not g or g['n'] < 2:
         return ''
@@ -92,23 +95,25 @@ def verdict(entry: dict, ratio: str = PRIMARY_RATIO) -> str:
         return (f'a secondary result: PointDistiller {arm} {_signed(g["mean"])} 3D mAP, 95 % CI '
                 f'[{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds; the protocol makes '
                 f'no claim on it beyond the interval and adds no seeds to it.')
+    if half > HALF_WIDTH_TARGET and g['n'] < MAX_SEEDS:
+        where = ('contains 0' if lo <= 0 <= hi else
+                 f'lies {"above" if lo > 0 else "below"} 0 for now')
+        return (f'**Not decided yet**: the interval of PointDistiller {arm}, [{_signed(lo)}, '
+                f'{_signed(hi)}] over {g["n"]} paired seeds, {where} and is wider than '
+                f'±{HALF_WIDTH_TARGET:.1f} (half-width {half:.2f}), so seeds are added one at '
+                f'a time up to {MAX_SEEDS} (protocol amendment 1).')
+    wide = ('' if half <= HALF_WIDTH_TARGET else
+            f' (after {MAX_SEEDS} seeds, the protocol\'s maximum, the interval is still wider '
+            f'than ±{HALF_WIDTH_TARGET:.1f})')
     if lo > 0:
         return (f'**PointDistiller {arm} improves the student**: {_signed(g["mean"])} 3D mAP, '
-                f'95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds.')
+                f'95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds{wide}.')
     if hi < 0:
         return (f'**PointDistiller {arm} makes the student worse**: {_signed(g["mean"])} 3D '
-                f'mAP, 95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds.')
-    if half <= HALF_WIDTH_TARGET or g['n'] >= MAX_SEEDS:
-        wide = ('' if half <= HALF_WIDTH_TARGET else
-                f' (after {MAX_SEEDS} seeds, the protocol\'s maximum, the interval is still wider '
-                f'than ±{HALF_WIDTH_TARGET:.1f})')
-        return (f'**No gain was measured** for PointDistiller {arm}: the 95 % interval '
-                f'[{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds contains 0 and '
-                f'rules out gains above {hi:.2f} and losses beyond {-lo:.2f} 3D mAP{wide}.')
-    return (f'**Not decided yet**: the interval of PointDistiller {arm}, [{_signed(lo)}, '
-            f'{_signed(hi)}] over {g["n"]} paired seeds, contains 0 and is wider than '
-            f'±{HALF_WIDTH_TARGET:.1f} (half-width {half:.2f}), so seeds are added one at a time '
-            f'up to {MAX_SEEDS} (protocol amendment 1).')
+                f'mAP, 95 % CI [{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds{wide}.')
+    return (f'**No gain was measured** for PointDistiller {arm}: the 95 % interval '
+            f'[{_signed(lo)}, {_signed(hi)}] over {g["n"]} paired seeds contains 0 and '
+            f'rules out gains above {hi:.2f} and losses beyond {-lo:.2f} 3D mAP{wide}.')
 
 
 def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> str:
@@ -141,8 +146,9 @@ def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> st
         text += '; paired 3D gain over it, 95 % CI: ' + '; '.join(gains)
     g = entry.get('paired_gain')
     if ratio == PRIMARY_RATIO and g and g['n'] >= 2 and not math.isnan(g['ci95'][0]):
-        text += (f'. The protocol\'s target for the {entry.get("headline")} arm: an interval '
-                 f'above 0 or a half-width ≤ {HALF_WIDTH_TARGET:.1f} (now {_half_width(g):.2f})')
+        text += (f'. The protocol adds seeds, up to {MAX_SEEDS}, while the half-width of the '
+                 f'{entry.get("headline")} arm\'s interval exceeds {HALF_WIDTH_TARGET:.1f} '
+                 f'(now {_half_width(g):.2f} with {g["n"]} seeds)')
     return text + '.'
 
 
