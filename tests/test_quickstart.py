@@ -705,6 +705,43 @@ def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):
     # (100 - 50) s over 20 iterations, 70 left, one more validation of 15 s
     assert seen[4] == ('iter 30/100 loss 1.2', pytest.approx(2.5 * 70 + 15.0))
     assert 'Iter(val) [30/30]' in (tmp_path / 's' / 'quickstart_train.log').read_text()
+    assert job.run_seconds == pytest.approx(2.5 * 100 + 15.0 * 2)  # the whole run
+
+
+def test_resumed_train_job_counts_only_the_validations_still_to_come(tmp_path, monkeypatch):
+    """A run resumed at iteration 61 of 100 with 4 evenly spaced validations did 2 of them
+    in its earlier process: its ETA adds the 2 left, not 4."""
+    from types import SimpleNamespace
+    clock = [0.0]
+    monkeypatch.setattr(qj.time, 'perf_counter', lambda: clock[0])
+    job = qj.TrainJob('student', qs.CONFIGS['student'], tmp_path / 's', 100, 4, 0, dict(os.environ))
+    job.work_dir.mkdir()
+    lines = [(0.0, 'Iter(train) [61/100]  loss: 1.0'), (10.0, 'Iter(train) [71/100]  loss: 1.0'),
+             (11.0, 'Iter(val) [ 1/30]'), (16.0, 'Iter(val) [30/30]'),
+             (21.0, 'Iter(train) [76/100]  loss: 1.0')]
+
+    def stdout():
+        for t, line in lines:
+            clock[0] = t
+            yield line + '\n'
+    job.proc = SimpleNamespace(stdout=stdout())
+    seen = []
+    job._read(lambda j: seen.append(j.eta))
+    assert seen[1] == pytest.approx(1.0 * 29)  # no validation timed yet
+    # 21 s over 15 iterations, 24 left; validation 3 of 4 took 5 s, validation 4 is left
+    assert seen[-1] == pytest.approx(21 / 15 * 24 + 5.0)
+
+
+@pytest.mark.parametrize('etas,queued,run_s,size,expected', [
+    ([600.0, 1800.0], 3, 2400.0, 2, 5400.0),  # slot 1: 600 + 2400 + 2400; slot 2: 1800 + 2400
+    ([600.0, 1800.0], 0, None, 2, 1800.0),  # nothing queued: the slower running run
+    ([900.0], 2, 1000.0, 2, 1900.0),  # a free slot takes a queued run at once
+    ([None, 100.0], 1, 50.0, 2, None),  # a running run without a rate yet: unknown
+    ([100.0, 100.0], 1, None, 2, None),  # a queue without a run time: unknown
+    ([], 0, None, 2, 0.0),
+])
+def test_pool_eta_schedules_the_queue_on_the_slots(etas, queued, run_s, size, expected):
+    assert kd_gain_runs.pool_eta(etas, queued, run_s, size) == expected
 
 
 def test_measure_latency_times_known_work():

@@ -14,7 +14,7 @@ import threading
 import time
 from argparse import Namespace
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
@@ -31,7 +31,7 @@ from .kd_gain_readme import update_readme
 from .protocol import confirmatory_status, flat_runs, protocol_info, registration
 
 __all__ = ['DEFAULT_METHODS', 'NUM_TRAIN', 'NUM_VAL', 'TITLE', 'ZOO_RECORD', 'parse_methods',
-           'needs_teacher', 'load_teacher', 'run_pool', 'render', 'compare', 'hashes',
+           'needs_teacher', 'load_teacher', 'pool_eta', 'run_pool', 'render', 'compare', 'hashes',
            'check_schedule', 'run']
 
 REPO = checkout_root()
@@ -92,13 +92,39 @@ def load_teacher(record_path: str) -> dict:
                 val_frames=zoo['val_frames'])
 
 
+def pool_eta(running_etas: Sequence[Optional[float]], queued: int,
+             run_seconds: Optional[float], size: int) -> Optional[float]:
+    """Seconds until the last job of a pool of ``size`` slots ends: each running job's slot
+    frees after its ETA, then the ``queued`` jobs (``run_seconds`` each) go to the slot that
+    frees first. None while a running job's ETA, or (with jobs queued) the run time, is
+    unknown.
+
+    >>> pool_eta([600.0, 1800.0], queued=3, run_seconds=2400.0, size=2)
+    5400.0
+    """
+    if any(e is None for e in running_etas) or (queued and run_seconds is None):
+        return None
+    slots = sorted(running_etas) + [0.0] * max(0, size - len(running_etas))
+    if not slots:
+        return 0.0
+    for _ in range(queued):
+        slots[0] += run_seconds
+        slots.sort()
+    return max(slots)
+
+
 def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
              poll_s: float = 2.0) -> None:
     """Run ``jobs`` (``TrainJob``s, in order) with at most ``size`` at a time: a free slot
     takes the next job as soon as a run ends (a student-only run ends before its distilled
     twin), and ``on_done(job)`` runs after each one (the record is rewritten there).
-    ``entry['wall_time_s']`` accumulates the wall time during which runs were training."""
-    queue, running, done = list(jobs), [], 0
+    ``entry['wall_time_s']`` accumulates the wall time during which runs were training.
+
+    The ETA is :func:`pool_eta`'s: the running runs' own ETAs, then the queued runs at the
+    mean time of the runs this pool trained from scratch (before one has finished, the
+    running runs' whole-run estimates); a resumed run's earlier part does not make the queue
+    look further along than it is."""
+    queue, running, finished, done = list(jobs), [], [], 0
     lock = threading.Lock()
     last = [0.0]
 
@@ -109,7 +135,12 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
                 return
             last[0] = now
             frac = (done + sum(j.frac for j in running)) / max(1, len(jobs))
-            progress.update(frac, '; '.join(f'{j.name}: {j.status}' for j in running))
+            whole = ([j.seconds for j in finished if j.mode == 'new']
+                     or [j.run_seconds for j in running if j.run_seconds is not None])
+            eta = pool_eta([j.eta for j in running], len(queue),
+                           sum(whole) / len(whole) if whole else None, size)
+            progress.update(frac, '; '.join(f'{j.name}: {j.status}' for j in running),
+                            stage_eta=eta)
 
     t_busy = time.perf_counter()
     while queue or running:
@@ -123,6 +154,7 @@ def run_pool(jobs: list, size: int, progress, on_done, entry: dict,
         for job in [j for j in running if j.proc.poll() is not None]:
             job.wait()  # raises with the log tail if the run failed
             running.remove(job)
+            finished.append(job)
             done += 1
             entry['wall_time_s'] += time.perf_counter() - t_busy
             t_busy = time.perf_counter()

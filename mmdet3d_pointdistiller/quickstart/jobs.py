@@ -135,12 +135,22 @@ class TrainJob:
         self.tail: List[str] = []
         self.evals = evals
         self.eta: Optional[float] = None  # seconds left, from the measured iteration rate
+        self.rate: Optional[float] = None  # seconds per training iteration in this process
         self._first = None
+        self._vals_before = 0  # validations a resumed run did before this process
         self._val_t0 = 0.0
         self._val_seconds = 0.0
         self._vals_done = 0
         self._t0 = 0.0
         self._thread = None
+
+    @property
+    def run_seconds(self) -> Optional[float]:
+        """Wall time of the whole run (every iteration and validation) at the rates this
+        process measured, also for a resumed run; None before the second logged iteration."""
+        if self.rate is None:
+            return None
+        return self.rate * self.iters + self._val_seconds * self.evals
 
     @property
     def ran(self) -> bool:
@@ -187,11 +197,14 @@ class TrainJob:
                     now = time.perf_counter()
                     if self._first is None:
                         self._first = (now, i)
+                        # evenly spaced validations, the last at iters: those before i (a
+                        # resumed run's earlier process did them)
+                        self._vals_before = (i - 1) * self.evals // self.iters
                     elif i > self._first[1]:
-                        rate = (now - self._first[0]) / (i - self._first[1])
+                        self.rate = (now - self._first[0]) / (i - self._first[1])
                         # + the validations still to come, at the observed validation speed
-                        self.eta = rate * (self.iters - i) + self._val_seconds * (
-                            self.evals - self._vals_done)
+                        left = max(0, self.evals - self._vals_before - self._vals_done)
+                        self.eta = self.rate * (self.iters - i) + self._val_seconds * left
                     self.frac = i / self.iters * 0.95
                     losses = ', '.join(f'{k} {v}' for k, v in _LOSS_RE.findall(line))
                     self.status = f'iter {i}/{n} {losses}'
