@@ -83,3 +83,23 @@ def test_readme_is_short_and_says_how_to_distil_early():
     assert len(lines) <= 250, len(lines)
     at = next(i for i, line in enumerate(lines) if line.startswith('## How to distil'))
     assert at < len(lines) / 2
+
+
+def _idle_default_tier() -> tuple:
+    """``('901 passed', '8 min 13 s')`` from the idle default-tier row of the committed
+    ``benchmarks/test_suite_time.md`` (the row whose conditions say nothing else ran)."""
+    text = (REPO / 'benchmarks/test_suite_time.md').read_text()
+    row = next(line for line in text.splitlines()
+               if line.startswith('| default |') and 'nothing else running' in line)
+    passed = re.search(r'(\d+) passed', row).group(0)
+    wall = re.search(r'\*\*(\d+ min \d+ s)\*\*', row).group(1)
+    return passed, wall
+
+
+@pytest.mark.parametrize('page', ['README.md', 'docs/development.md'])
+def test_pages_quote_the_committed_test_suite_time(page):
+    """Where a page quotes the default tier's count and idle wall time, they are the record's:
+    re-timing the suite changes the record and these pages in the same commit."""
+    passed, wall = _idle_default_tier()
+    text = ' '.join((REPO / page).read_text().split())  # line wrapping does not matter
+    assert f'{passed}, ' in text and wall in text, (page, passed, wall)
