@@ -103,3 +103,11 @@ def test_pages_quote_the_committed_test_suite_time(page):
     passed, wall = _idle_default_tier()
     text = ' '.join((REPO / page).read_text().split())  # line wrapping does not matter
     assert f'{passed}, ' in text and wall in text, (page, passed, wall)
+
+
+def test_readme_quotes_the_committed_quickstart_time():
+    """README command 1's time is the quickstart record's outer wall time."""
+    record = (REPO / 'benchmarks/quickstart_sim.md').read_text()
+    wall = re.search(r'Outer wall time[^*]*\*\*(\d+ min \d+ s)\*\*', record).group(1)
+    readme = ' '.join((REPO / 'README.md').read_text().split())
+    assert f'takes **{wall}** after set-up' in readme, wall
