@@ -15,6 +15,8 @@ interval, the fraction of the teacher-student gap closed and KD diagnostics
         --methods student=configs/sim/pointpillars-16x_hv_secfpn_1xb2-cpu_sim-kitti-3d-3class.py \
                   pointdistiller=configs/sim/pointdistiller_pointpillars-16x_<...>.py
     python tools/benchmark_kd_gain.py --ratio 4x --seeds 1 2 3     # default methods of 4x
+    python tools/benchmark_kd_gain.py ... --seeds 1 2 3 4 5 --until-half-width 2.0 --max-seeds 10
+                                        # + the protocol's seed extension (seed_extension.py)
 
 Outputs: ``<out>.json`` (per-run values and statistics), ``<out>.md`` (report),
 ``<out>_gains.png`` (per-seed paired gains, mean and 95 % CI per method) and ``<out>.png``
@@ -38,7 +40,7 @@ from typing import List, Optional
 
 from mmdet3d_pointdistiller.experiments.kd_gain_runs import (NUM_TRAIN, NUM_VAL, TITLE,
                                                              ZOO_RECORD, compare, hashes, render,
-                                                             run)
+                                                             run_extended)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -95,12 +97,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help='pre-registered protocol (benchmarks/protocols/<record>.md), committed '
                         'before the runs start: the record stores its file and commit and is '
                         'labelled confirmatory only if every run started after that commit')
+    p.add_argument('--until-half-width', type=float, default=None, metavar='H',
+                   help='the protocol\'s seed extension: while the headline arm\'s 95 %% '
+                        'half-width exceeds H, add the seeds certain to run (docs/evidence.md)')
+    p.add_argument('--max-seeds', type=int, default=10,
+                   help='with --until-half-width: the most seeds (default: %(default)s)')
     p.add_argument('--title', default=None,
                    help='heading of the report (default: the record\'s, else "%s")' % TITLE)
     args = p.parse_args(argv)
     command = ' '.join(['python tools/benchmark_kd_gain.py'] + [shlex.quote(a) for a in (
         sys.argv[1:] if argv is None else argv)])
-    return run(args, command)
+    return run_extended(args, command)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,8 @@
 
 * :mod:`.kd_gain`: paired-seed KD-gain records: per-run results, paired statistics, reports
   and pictures (``tools/benchmark_kd_gain.py``); :mod:`.kd_gain_readme` writes the README's
-  block on the reporting record from it;
+  block on the reporting record from it; :mod:`.seed_extension` is the protocol's rule for
+  adding seeds while the headline interval is too wide (and which seeds are certain to run);
 * :mod:`.protocol`: pre-registration that git can check (a protocol's commit and time, every
   run's start time, the confirmatory flag);
 * :mod:`.zoo`: the sim model zoo: learning-curve points, precise-BN checkpoints, few-frame

@@ -29,10 +29,11 @@ from .kd_gain import (METRIC, compare_records, format_interval, kd_diagnostics, 
                       summarise_ratio, write_report)
 from .kd_gain_readme import update_readme
 from .protocol import confirmatory_status, flat_runs, protocol_info, registration
+from .seed_extension import extension_seeds
 
 __all__ = ['DEFAULT_METHODS', 'NUM_TRAIN', 'NUM_VAL', 'TITLE', 'ZOO_RECORD', 'parse_methods',
-           'needs_teacher', 'load_teacher', 'pool_eta', 'run_pool', 'render', 'compare', 'hashes',
-           'check_schedule', 'run']
+           'needs_teacher', 'load_teacher', 'pool_eta', 'run_pool', 'render', 'compare',
+           'hashes', 'check_schedule', 'run', 'run_extended']
 
 REPO = checkout_root()
 SIM = 'configs/sim/'
@@ -362,3 +363,43 @@ def run(args: Namespace, command: str) -> int:
     progress.print(f'wrote {out.with_suffix(".md")} and {out_json} '
                    f'({fmt_seconds(time.perf_counter() - t0)} of training in this call)')
     return 0
+
+
+def run_extended(args: Namespace, command: str, train=None) -> int:
+    """:func:`run`, then, with ``args.until_half_width``, the protocol's seed extension: while
+    the headline arm's 95 % half-width over the finished seeds exceeds it and fewer than
+    ``args.max_seeds`` seeds ran, the seeds certain to run under the rule
+    (:func:`~mmdet3d_pointdistiller.experiments.seed_extension.extension_seeds`) are added and
+    trained together. ``command`` (stored in the record) is the whole extension's.
+    ``train`` replaces :func:`run` (tests)."""
+    train = train or run
+    target = getattr(args, 'until_half_width', None)
+    if target is not None:
+        if target <= 0:
+            raise SystemExit(f'--until-half-width must be positive, got {target}')
+        if len(args.seeds) < 2 or args.max_seeds < len(args.seeds):
+            raise SystemExit(f'--until-half-width needs >= 2 --seeds and --max-seeds >= their '
+                             f'number (got {len(args.seeds)} seeds, --max-seeds '
+                             f'{args.max_seeds})')
+    rc = train(args, command)
+    while rc == 0 and target is not None:
+        out_json = (REPO / args.out).with_suffix('.json')
+        gain = json.loads(out_json.read_text())['ratios'][args.ratio].get('paired_gain') or {}
+        if gain.get('seeds') != sorted(args.seeds):
+            raise SystemExit(f'{out_json}: the headline arm has paired runs for seeds '
+                             f'{gain.get("seeds")}, not {sorted(args.seeds)}; the extension '
+                             'decides on complete seeds only')
+        half = (gain['ci95'][1] - gain['ci95'][0]) / 2
+        more = extension_seeds(args.seeds, gain['diffs'], target, args.max_seeds)
+        if not more:
+            why = (f'within {target}' if half <= target else
+                   f'above {target}, but --max-seeds {args.max_seeds} seeds ran')
+            print(f'[seed extension] half-width {half:.2f} with {len(args.seeds)} seeds, '
+                  f'{why}: done', flush=True)
+            return 0
+        print(f'[seed extension] half-width {half:.2f} > {target} with {len(args.seeds)} '
+              f'seeds: seeds {more} run whatever they give (the lower bound of the half-width '
+              f'stays above {target} until {len(args.seeds) + len(more) - 1} seeds)', flush=True)
+        args.seeds = list(args.seeds) + more
+        rc = train(args, command)
+    return rc
