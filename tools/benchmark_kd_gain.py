@@ -99,7 +99,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         'labelled confirmatory only if every run started after that commit')
     p.add_argument('--until-half-width', type=float, default=None, metavar='H',
                    help='the protocol\'s seed extension: while the headline arm\'s 95 %% '
-                        'half-width exceeds H, add the seeds certain to run (experiments/seed_extension.py)')
+                        'half-width exceeds H, add the seeds certain to run '
+                        '(experiments/seed_extension.py)')
     p.add_argument('--max-seeds', type=int, default=10,
                    help='with --until-half-width: the most seeds (default: %(default)s)')
     p.add_argument('--title', default=None,
