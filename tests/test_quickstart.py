@@ -716,7 +716,9 @@ def test_resumed_train_job_counts_only_the_validations_still_to_come(tmp_path, m
     monkeypatch.setattr(qj.time, 'perf_counter', lambda: clock[0])
     job = qj.TrainJob('student', qs.CONFIGS['student'], tmp_path / 's', 100, 4, 0, dict(os.environ))
     job.work_dir.mkdir()
-    lines = [(0.0, 'Iter(train) [61/100]  loss: 1.0'), (10.0, 'Iter(train) [71/100]  loss: 1.0'),
+    lines = [(0.0, 'mmengine - WARNING - Advance dataloader 60 steps to skip data that has '
+                   'already been trained'),
+             (0.0, 'Iter(train) [61/100]  loss: 1.0'), (10.0, 'Iter(train) [71/100]  loss: 1.0'),
              (11.0, 'Iter(val) [ 1/30]'), (16.0, 'Iter(val) [30/30]'),
              (21.0, 'Iter(train) [76/100]  loss: 1.0')]
 
@@ -726,7 +728,12 @@ def test_resumed_train_job_counts_only_the_validations_still_to_come(tmp_path, m
             yield line + '\n'
     job.proc = SimpleNamespace(stdout=stdout())
     seen = []
-    job._read(lambda j: seen.append(j.eta))
+    statuses = []
+    job._read(lambda j: (seen.append(j.eta), statuses.append(j.status)))
+    # minutes of replayed batches without a log line: the status says so
+    assert statuses[0] == ('resuming at iteration 60: replaying its batches to restore the data '
+                           'order')
+    seen = seen[1:]
     assert seen[1] == pytest.approx(1.0 * 29)  # no validation timed yet
     # 21 s over 15 iterations, 24 left; validation 3 of 4 took 5 s, validation 4 is left
     assert seen[-1] == pytest.approx(21 / 15 * 24 + 5.0)

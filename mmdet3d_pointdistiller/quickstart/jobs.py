@@ -63,6 +63,8 @@ def utc_now() -> str:
 
 _ITER_RE = re.compile(r'Iter\((train|val)\)\s*\[\s*(\d+)/(\d+)\]')
 _LOSS_RE = re.compile(r'\b(loss(?:_pd_\w+)?): ([0-9.]+)')
+#: mmengine's IterBasedTrainLoop on resume: it draws that many batches to restore the data order
+_ADVANCE_RE = re.compile(r'Advance dataloader (\d+) steps')
 
 
 def config_hash(config: str, options: Sequence[str], env: Dict[str, str],
@@ -191,6 +193,11 @@ class TrainJob:
                 self.tail = (self.tail + [line])[-80:]
                 m = _ITER_RE.search(line)
                 if not m:
+                    advance = _ADVANCE_RE.search(line)
+                    if advance:  # minutes without a log line: say why
+                        self.status = (f'resuming at iteration {advance.group(1)}: replaying '
+                                       'its batches to restore the data order')
+                        on_event(self)
                     continue
                 kind, i, n = m.group(1), int(m.group(2)), int(m.group(3))
                 if kind == 'train':
