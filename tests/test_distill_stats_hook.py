@@ -200,8 +200,8 @@ def test_bad_arguments(kwargs, message):
 def test_measured_diagnostics_reach_the_record_table(tmp_path):
     """The hook's scalars, read back by kd_diagnostics, give one table row per run and tap."""
     import json
-    from mmdet3d_pointdistiller.experiments.kd_gain import (_measured_diagnostics_table,
-                                                            kd_diagnostics)
+    from mmdet3d_pointdistiller.experiments.kd_gain import kd_diagnostics
+    from mmdet3d_pointdistiller.experiments.kd_gain_report import _measured_diagnostics_table
     d = tmp_path / '20261206_000000' / 'vis_data'
     d.mkdir(parents=True)
     recs = [dict(iter=10, loss=2.0, loss_cls=1.0, loss_pd_b0=0.6, loss_pd_b1=0.4,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mmdet3d_pointdistiller.experiments import kd_gain_runs as TOOL
-from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
+from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+from mmdet3d_pointdistiller.experiments.kd_gain_report import render_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 

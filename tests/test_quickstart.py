@@ -373,9 +373,10 @@ def _kd_record(entry: dict, budget: dict, teacher_map: float) -> dict:
 
 
 def test_kd_gain_record_statistics_and_partial_report(tmp_path):
-    from mmdet3d_pointdistiller.experiments.kd_gain import (plot_kd_curves, plot_paired_gains,
-                                                            render_markdown, summarise_ratio,
-                                                            write_report)
+    from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+    from mmdet3d_pointdistiller.experiments.kd_gain_report import (plot_kd_curves,
+                                                                   plot_paired_gains,
+                                                                   render_markdown, write_report)
     runs = dict(student={'1': _run_entry(10.0, 20.0, 30.0), '2': _run_entry(12.0, 21.0, 31.0),
                          '3': _run_entry(11.0, 22.0, 29.0)},
                 pointdistiller={'1': _run_entry(11.0, 21.0, 31.0),
@@ -437,7 +438,8 @@ def test_reporting_record_headline_is_the_default_arm_even_before_any_run(tmp_pa
     """The reporting protocol's arms (student, default, release): the headline gain is the
     default arm's, release is compared with it, and the record written before the first run
     finishes (no runs at all) renders as partial and reads as "no benchmark yet"."""
-    from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
+    from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+    from mmdet3d_pointdistiller.experiments.kd_gain_report import render_markdown
     rec = _two_seed_reporting_record()
     entry = rec['ratios']['16x']
     methods = entry['methods']
@@ -500,9 +502,9 @@ def test_learning_curves_table_and_plot(tmp_path):
     """Runs validated several times: the md gets a per-iteration table (mean over seeds,
     paired difference to the student in brackets) and the record a curves plot; runs with
     one validation give neither."""
-    from mmdet3d_pointdistiller.experiments.kd_gain import (plot_learning_curves,
-                                                            render_markdown, summarise_ratio,
-                                                            write_report)
+    from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+    from mmdet3d_pointdistiller.experiments.kd_gain_report import (plot_learning_curves,
+                                                                   render_markdown, write_report)
 
     def with_curve(final, values):
         r = _run_entry(final, final, final)
@@ -534,7 +536,8 @@ def test_learning_curves_table_and_plot(tmp_path):
 def test_per_class_paired_gains_and_table():
     """Per class and view: paired gains from the per-run AP tables, the student's mean and
     seed sd, one row per arm in the md."""
-    from mmdet3d_pointdistiller.experiments.kd_gain import render_markdown, summarise_ratio
+    from mmdet3d_pointdistiller.experiments.kd_gain import summarise_ratio
+    from mmdet3d_pointdistiller.experiments.kd_gain_report import render_markdown
 
     def run(car, cyc):
         r = _run_entry(0.0, 0.0, car)

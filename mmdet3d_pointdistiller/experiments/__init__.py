@@ -1,7 +1,8 @@
 """The project's experiments on the simulated dataset, apart from the quickstart.
 
-* :mod:`.kd_gain`: paired-seed KD-gain records: per-run results, paired statistics, reports
-  and pictures (``tools/benchmark_kd_gain.py``); :mod:`.kd_gain_readme` writes the README's
+* :mod:`.kd_gain`: paired-seed KD-gain records: per-run results and paired statistics
+  (``tools/benchmark_kd_gain.py``, whose harness is :mod:`.kd_gain_runs`); :mod:`.kd_gain_report`
+  renders a record's markdown and pictures; :mod:`.kd_gain_readme` writes the README's
   block on the reporting record from it; :mod:`.seed_extension` is the protocol's rule for
   adding seeds while the headline interval is too wide (and which seeds are certain to run);
 * :mod:`.protocol`: pre-registration that git can check (a protocol's commit and time, every

@@ -26,7 +26,7 @@ from typing import Dict, Sequence
 
 from ..utils.readme_blocks import block_of as _block_of
 from ..utils.readme_blocks import replace_block
-from .kd_gain import format_interval
+from .kd_gain_report import format_interval
 
 __all__ = ['BEGIN', 'END', 'HALF_WIDTH_TARGET', 'PRIMARY_RATIO', 'REPORTING_RATIOS', 'block_of',
            'ratio_label', 'result_block', 'update_readme', 'verdict']

@@ -25,9 +25,9 @@ from ..quickstart.settings import KD_GAIN_RECORD, ZOO_RECORD, Budget
 from ..quickstart.summary import machine_description
 from ..utils.paths import checkout_root
 from ..utils.scalars import logged_wall_time
-from .kd_gain import (METRIC, compare_records, format_interval, kd_diagnostics, run_result,
-                      summarise_ratio, write_report)
+from .kd_gain import METRIC, compare_records, kd_diagnostics, run_result, summarise_ratio
 from .kd_gain_readme import update_readme
+from .kd_gain_report import format_interval, write_report
 from .protocol import confirmatory_status, flat_runs, protocol_info, registration
 from .seed_extension import extension_seeds
 

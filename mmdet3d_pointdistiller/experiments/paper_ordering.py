@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 from scipy.stats import kendalltau
 
 from mmdet3d_pointdistiller.paper_results import paper_table
-from mmdet3d_pointdistiller.experiments.kd_gain import format_interval
+from mmdet3d_pointdistiller.experiments.kd_gain_report import format_interval
 from mmdet3d_pointdistiller.utils.paired_stats import mean_ci
 
 __all__ = ['PAPER_METHODS', 'paper_gains', 'ordering_rows', 'kendall_tau', 'family_wise',
