@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import List, Sequence
 
-from scipy import stats
+from ..utils.paired_stats import t_quantile
 
 __all__ = ['half_width_bound', 'certain_seed_count', 'extension_seeds']
 
@@ -38,7 +38,7 @@ def half_width_bound(sum_sq: float, n: int) -> float:
     their mean is at least ``sum_sq`` (``n >= 2``)."""
     if n < 2:
         raise ValueError(f'a half-width needs n >= 2 differences, got {n}')
-    return float(stats.t.ppf(0.975, n - 1)) * math.sqrt(sum_sq / (n - 1)) / math.sqrt(n)
+    return t_quantile(0.975, n - 1) * math.sqrt(sum_sq / (n - 1)) / math.sqrt(n)
 
 
 def certain_seed_count(diffs: Sequence[float], target: float, max_seeds: int) -> int:

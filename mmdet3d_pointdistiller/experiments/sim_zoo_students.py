@@ -39,8 +39,8 @@ from ..quickstart.settings import KD_GAIN_RECORD
 from ..utils.cfg_options import merge_cfg_options
 from ..utils.paths import sim_data_root
 from ..utils.scalars import logged_wall_time
-from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
 from .kd_gain_readme import REPORTING_RATIOS
+from .sim_zoo import DATA_SEED, NUM_TRAIN, NUM_VAL, REPO, measure_shipped
 from .sim_zoo_metafile import write_metafile_entry
 from .sim_zoo_readme import write_readme, zoo_table
 from .zoo import save_fp16_checkpoint
