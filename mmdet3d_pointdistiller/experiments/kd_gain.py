@@ -25,6 +25,7 @@ Layout of the JSON (every summary is recomputable from the per-run values it hol
 """
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Dict, List, Optional, Sequence
 
@@ -34,7 +35,7 @@ from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = ['METRIC', 'HEADLINE_ARMS', 'run_result', 'summarise_ratio', 'kd_diagnostics',
-           'compare_records']
+           'compare_records', 'difference_spread']
 
 METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
           'Pedestrian / Cyclist, simulated val split, %')
@@ -140,6 +141,51 @@ def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
         entry['paired_gain'] = arms[kd_name]['paired_gain']
         entry['gap_closed'] = arms[kd_name]['gap_closed']
     return entry
+
+
+def difference_spread(entry: dict, arm: str, reference: str = 'student',
+                      last: Sequence[int] = (2, 3)) -> Optional[dict]:
+    """Where the seed-to-seed spread of one arm's paired 3D differences comes from: a
+    descriptive look at the finished runs of a ratio entry, computed after the fact (no decision
+    of a protocol uses it). On the seeds where both runs finished and have every validation:
+
+    * ``sd``: the sd of the per-seed differences of the final 3D mAP (the interval's);
+    * ``sd_last``: ``{k: sd}`` when each run is summarised by the mean of its last ``k``
+      validations instead (if that shrinks the spread, much of it is the end point's jitter,
+      which weight averaging would remove; if not, the runs end in different places);
+    * ``class_sd``: ``{class: sd / 3}`` of the per-class moderate 3D AP differences, each
+      class's share of the mAP's scale (the mAP difference is their mean; shares do not add
+      up, the classes covary);
+    * ``corr``: the Pearson correlation over seeds of the reference's and the arm's final 3D
+      mAP (the pairing removes variance only where it is positive), with ``sd_ref`` and
+      ``sd_arm``, the two arms' own seed sds.
+
+    None when fewer than 3 seeds have both runs (an sd of two values says nothing of where it
+    comes from)."""
+    ref, runs = entry['runs'].get(reference, {}), entry['runs'].get(arm, {})
+    seeds = [s for s in entry['seeds'] if str(s) in ref and str(s) in runs]
+    if len(seeds) < 3:
+        return None
+    a = [ref[str(s)] for s in seeds]
+    b = [runs[str(s)] for s in seeds]
+    diffs = [y['map_3d'] - x['map_3d'] for x, y in zip(a, b)]
+    xa, yb = [x['map_3d'] for x in a], [y['map_3d'] for y in b]
+    out = dict(seeds=seeds, sd=statistics.stdev(diffs), sd_ref=statistics.stdev(xa),
+               sd_arm=statistics.stdev(yb), sd_last={}, class_sd={})
+    # undefined (nan) when an arm gave the same value on every seed
+    out['corr'] = statistics.correlation(xa, yb) if out['sd_ref'] and out['sd_arm'] \
+        else math.nan
+    for k in last:
+        if all(len(r.get('curve', [])) >= k for r in a + b):
+            out['sd_last'][k] = statistics.stdev(
+                statistics.fmean(c['map_3d'] for c in y['curve'][-k:])
+                - statistics.fmean(c['map_3d'] for c in x['curve'][-k:]) for x, y in zip(a, b))
+    if all('ap' in r for r in a + b):
+        for c in CLASSES:
+            out['class_sd'][c] = statistics.stdev(
+                y['ap']['3D'][c]['moderate'] - x['ap']['3D'][c]['moderate']
+                for x, y in zip(a, b)) / len(CLASSES)
+    return out
 
 
 def compare_records(rec_a: dict, rec_b: dict, ratio: str, method: str) -> dict:

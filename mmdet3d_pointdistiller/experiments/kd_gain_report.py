@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 
 from mmdet3d_pointdistiller.quickstart.metrics import CLASSES
 
-from .kd_gain import HEADLINE_ARMS
+from .kd_gain import HEADLINE_ARMS, difference_spread
 from .protocol import status_text
 
 __all__ = ['format_interval', 'render_markdown', 'plot_learning_curves', 'plot_kd_curves',
@@ -95,6 +95,7 @@ def render_markdown(rec: dict) -> str:
                          + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
         lines += _class_table(e)
         lines += _curve_table(e)
+        lines += _spread_table(e)
         head = e.get('headline', HEADLINE_ARMS[-1])
         vs = [(m, a) for m, a in e['arms'].items() if f'vs_{head}' in a]
         if vs:
@@ -222,6 +223,33 @@ def _curve_table(e: dict) -> List[str]:
                 cell += f' ({statistics.fmean(diffs):+.2f})'
             cells.append(cell)
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _spread_table(e: dict) -> List[str]:
+    """Markdown lines: for every arm with 3 or more paired seeds, where the spread of its paired
+    3D differences comes from (:func:`~.kd_gain.difference_spread`). Empty when no arm has."""
+    rows = [(m, sp) for m in e['arms'] for sp in [difference_spread(e, m)] if sp]
+    if not rows:
+        return []
+    ks = sorted({k for _, sp in rows for k in sp['sd_last']})
+    lines = ['', 'Where the spread of the paired 3D differences comes from (descriptive, '
+                 'computed from the runs above after the fact; no decision uses it). sd: of the '
+                 'per-seed differences of the final 3D mAP; last k: each run summarised by the '
+                 'mean of its last k validations (a smaller sd would point at end-point jitter, '
+                 'which weight averaging removes); class / 3: the sd of a class\'s moderate 3D '
+                 'AP differences over 3, its share of the mAP\'s scale; corr: correlation over '
+                 'seeds of the student\'s and the arm\'s 3D mAP (the pairing removes variance '
+                 'only where it is positive):', '',
+             '| method − student | seeds | sd | ' + ''.join(f'last {k} | ' for k in ks)
+             + ' | '.join(f'{c} / 3' for c in CLASSES) + ' | corr | sd student | sd arm |',
+             '|---|---|---|' + '---|' * (len(ks) + len(CLASSES) + 3)]
+    for m, sp in rows:
+        cells = [_f(sp['sd_last'].get(k)) for k in ks] + [
+            _f(sp['class_sd'].get(c)) for c in CLASSES]
+        lines.append(f"| {m} | {len(sp['seeds'])} | {_f(sp['sd'])} | " + ' | '.join(cells)
+                     + f" | {_f(sp['corr'], sign=True)} | {_f(sp['sd_ref'])} | "
+                     f"{_f(sp['sd_arm'])} |")
     return lines
 
 
