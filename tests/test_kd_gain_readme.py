@@ -164,3 +164,14 @@ def test_a_student_alone_at_the_teachers_level_is_said_to_leave_no_gap():
     flat = _flat(result_block(rec))
     assert ("student alone 50.10 ± 0.53 3D mAP over 3 seeds (100.2 % of the teacher's 50.00; "
             'at or above the teacher: no gap for distillation to close)') in flat
+
+
+@pytest.mark.parametrize('diffs, state', [
+    ([1.0, 5.0, -3.0, 2.0, 0.0], 'now 3.62 with 5 seeds)'),
+    ([1.0, 1.2, 0.8, 1.1, 0.9], '0.20 with 5 seeds: the extension ended within it)'),
+    ([7.0, 1.0, 9.0, 1.0, 2.0] * 2, '2.52 with 10 seeds: the extension ended at its maximum)'),
+])
+def test_the_extension_sentence_says_whether_seeds_are_still_added(diffs, state):
+    flat = _flat(result_block(_record(diffs)))
+    assert ("The protocol adds seeds, up to 10, while the half-width of the default arm's "
+            'interval exceeds 2.0 (' + state) in flat

@@ -146,9 +146,16 @@ def _ratio_line(ratio: str, entry: dict, teacher_map: float, budget: dict) -> st
         text += '; paired 3D gain over it, 95 % CI: ' + '; '.join(gains)
     g = entry.get('paired_gain')
     if ratio == PRIMARY_RATIO and g and g['n'] >= 2 and not math.isnan(g['ci95'][0]):
+        half = _half_width(g)
+        if half <= HALF_WIDTH_TARGET:
+            state = f'{half:.2f} with {g["n"]} seeds: the extension ended within it'
+        elif g['n'] >= MAX_SEEDS:
+            state = f'{half:.2f} with {g["n"]} seeds: the extension ended at its maximum'
+        else:
+            state = f'now {half:.2f} with {g["n"]} seeds'
         text += (f'. The protocol adds seeds, up to {MAX_SEEDS}, while the half-width of the '
                  f'{entry.get("headline")} arm\'s interval exceeds {HALF_WIDTH_TARGET:.1f} '
-                 f'(now {_half_width(g):.2f} with {g["n"]} seeds)')
+                 f'({state})')
     return text + '.'
 
 
