@@ -1,12 +1,13 @@
-"""``difference_spread``: where the spread of an arm's paired differences comes from, on
-hand-computable runs, and its table in the record's markdown."""
+"""The descriptive analyses of a paired-seed record, on hand-computable runs: where the spread
+of an arm's paired differences comes from (``difference_spread``) and the paired difference at
+every validation (``curve_gains``), and their tables in the record's markdown."""
 import math
 import statistics
 
 import pytest
 
-from mmdet3d_pointdistiller.experiments.kd_gain import difference_spread
-from mmdet3d_pointdistiller.experiments.kd_gain_report import _spread_table
+from mmdet3d_pointdistiller.experiments.kd_gain import curve_gains, difference_spread
+from mmdet3d_pointdistiller.experiments.kd_gain_report import _curve_gain_table, _spread_table
 
 
 def _run(car: float, ped: float, cyc: float, curve_before: tuple = ()) -> dict:
@@ -76,3 +77,26 @@ def test_constant_arm_has_no_correlation_and_the_table_says_so():
     assert cells['Car / 3'] == f"{sp['class_sd']['Car']:.2f}"
     assert 'last 3' not in cols  # two validations per run
     assert _spread_table(_entry(student[:2], arm[:2])) == []
+
+
+def test_curve_gains_pair_each_validation_on_the_seeds_that_have_it():
+    student = [_run(30, 30, 30, (10, 20)), _run(33, 30, 30, (12, 21)),
+               _run(36, 30, 30, (14, 22))]
+    arm = [_run(33, 30, 30, (13, 20)), _run(33, 30, 30, (16, 23)), _run(30, 30, 30, (15, 21))]
+    # seed 3's student run lost its first validation (interrupted there, resumed after it)
+    student[2]['curve'] = student[2]['curve'][1:]
+    e = _entry(student, arm)
+    g = curve_gains(e, 'kd')
+    assert sorted(g) == [100, 200, 300]
+    assert g[100]['seeds'] == [1, 2] and g[100]['diffs'] == pytest.approx([3.0, 4.0])
+    assert g[200]['diffs'] == pytest.approx([0.0, 2.0, -1.0]) and g[200]['n'] == 3
+    # the last validation is the run's final value: the record's paired gain
+    assert g[300]['diffs'] == pytest.approx([1.0, 0.0, -2.0])
+    lines = _curve_gain_table(e)
+    assert lines[3] == '| method − student | iter 100 | iter 200 | iter 300 |'
+    lo, hi = g[100]['ci95']
+    assert lines[5].startswith(f'| kd | +3.50 [{lo:+.2f}, {hi:+.2f}] (n = 2) | +0.33 [')
+    assert lines[5].endswith('(n = 3) |')
+    for run in student + arm:  # no curves: no table
+        run['curve'] = []
+    assert curve_gains(e, 'kd') == {} and _curve_gain_table(e) == []

@@ -35,7 +35,7 @@ from mmdet3d_pointdistiller.utils.paired_stats import gap_closed, paired_gain
 from mmdet3d_pointdistiller.utils.scalars import read_scalars
 
 __all__ = ['METRIC', 'HEADLINE_ARMS', 'run_result', 'summarise_ratio', 'kd_diagnostics',
-           'compare_records', 'difference_spread']
+           'compare_records', 'difference_spread', 'curve_gains']
 
 METRIC = ('KittiMetric AP40 moderate mAP (3D, official IoU 0.7 / 0.5 / 0.5), mean over Car / '
           'Pedestrian / Cyclist, simulated val split, %')
@@ -141,6 +141,26 @@ def summarise_ratio(entry: dict, teacher_map: float, reference: str = 'student',
         entry['paired_gain'] = arms[kd_name]['paired_gain']
         entry['gap_closed'] = arms[kd_name]['gap_closed']
     return entry
+
+
+def curve_gains(entry: dict, arm: str, reference: str = 'student') -> Dict[int, dict]:
+    """``{iteration: paired_gain}`` of one arm's validation 3D mAP over the reference's at every
+    validated iteration, on the seeds where both runs have that validation (a run interrupted
+    during a validation and resumed from that iteration's checkpoint lacks it). Descriptive:
+    several looks at one set of runs, not a protocol's primary metric. Empty without curves."""
+    ref, runs = entry['runs'].get(reference, {}), entry['runs'].get(arm, {})
+
+    def by_iter(run: dict) -> Dict[int, float]:
+        return {c['iter']: c['map_3d'] for c in run.get('curve', [])}
+    pairs = [(s, by_iter(ref[str(s)]), by_iter(runs[str(s)])) for s in entry['seeds']
+             if str(s) in ref and str(s) in runs]
+    iters = sorted({i for _, a, b in pairs for i in a if i in b})
+    out = {}
+    for i in iters:
+        both = [(s, a[i], b[i]) for s, a, b in pairs if i in a and i in b]
+        out[i] = paired_gain([x for _, x, _ in both], [y for _, _, y in both],
+                             seeds=[s for s, _, _ in both])
+    return out
 
 
 def difference_spread(entry: dict, arm: str, reference: str = 'student',

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 
 from mmdet3d_pointdistiller.quickstart.metrics import CLASSES
 
-from .kd_gain import HEADLINE_ARMS, difference_spread
+from .kd_gain import HEADLINE_ARMS, curve_gains, difference_spread
 from .protocol import status_text
 
 __all__ = ['format_interval', 'render_markdown', 'plot_learning_curves', 'plot_kd_curves',
@@ -95,6 +95,7 @@ def render_markdown(rec: dict) -> str:
                          + ', '.join(f'{d:+.2f}' for d in g['diffs']) + ' |')
         lines += _class_table(e)
         lines += _curve_table(e)
+        lines += _curve_gain_table(e)
         lines += _spread_table(e)
         head = e.get('headline', HEADLINE_ARMS[-1])
         vs = [(m, a) for m, a in e['arms'].items() if f'vs_{head}' in a]
@@ -207,8 +208,10 @@ def _curve_table(e: dict) -> List[str]:
     iters = sorted({i for per_seed in curves.values() for c in per_seed.values() for i in c})
     if len(iters) < 2:
         return []
-    lines = ['', 'Learning curves (validation 3D mAP, mean over the seeds that reached the '
-                 'iteration; in brackets the mean paired difference to the student there):',
+    lines = ['', 'Learning curves (validation 3D mAP, mean over the seeds validated at the '
+                 'iteration; in brackets the mean paired difference to the student there; a run '
+                 'interrupted during a validation and resumed from that iteration\'s checkpoint '
+                 'has no value there):',
              '', '| method | ' + ' | '.join(f'iter {i}' for i in iters) + ' |',
              '|---|' + '---|' * len(iters)]
     ref = curves.get('student', {})
@@ -223,6 +226,25 @@ def _curve_table(e: dict) -> List[str]:
                 cell += f' ({statistics.fmean(diffs):+.2f})'
             cells.append(cell)
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _curve_gain_table(e: dict) -> List[str]:
+    """Markdown lines: every arm's paired 3D difference to the student at each validation with
+    its 95 % CI and n (:func:`~.kd_gain.curve_gains`). Empty without curves on 2+ seeds."""
+    gains = {m: curve_gains(e, m) for m in e['arms']}
+    gains = {m: g for m, g in gains.items() if any(x['n'] >= 2 for x in g.values())}
+    if not gains:
+        return []
+    iters = sorted({i for g in gains.values() for i in g})
+    lines = ['', 'Paired 3D difference to the student at each validation, 95 % CI (descriptive: '
+                 'several looks at the same runs; the protocol\'s metric is the last one):', '',
+             '| method − student | ' + ' | '.join(f'iter {i}' for i in iters) + ' |',
+             '|---|' + '---|' * len(iters)]
+    for m, g in gains.items():
+        lines.append(f'| {m} | ' + ' | '.join(
+            f"{format_interval(g[i], verdict=False)} (n = {g[i]['n']})" if i in g else '–'
+            for i in iters) + ' |')
     return lines
 
 
