@@ -691,7 +691,7 @@ def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):
     lines = []
     for t, line in ((50.0, 'mmengine - INFO - Iter(train) [10/100]  loss: 2.0 loss_cls: 1.0'),
                     (70.0, 'Iter(train) [20/100]  loss: 1.5'),
-                    (80.0, 'Iter(val) [ 1/30]'), (95.0, 'Iter(val) [30/30]'),
+                    (80.0, 'Iter(val) [10/30]'), (95.0, 'Iter(val) [30/30]'),
                     (100.0, 'Iter(train) [30/100]  loss: 1.2')):
         lines.append((t, line + '\n'))
 
@@ -705,10 +705,13 @@ def test_train_job_eta_from_the_iteration_rate(tmp_path, monkeypatch):
     assert seen[0] == ('iter 10/100 loss 2.0', None)  # the first logged iteration: no rate yet
     assert seen[1] == ('iter 20/100 loss 1.5', pytest.approx(2.0 * 80 + 0.0))  # 2 s / iter
     assert seen[3][0] == 'validation 30/30'
-    # (100 - 50) s over 20 iterations, 70 left, one more validation of 15 s
-    assert seen[4] == ('iter 30/100 loss 1.2', pytest.approx(2.5 * 70 + 15.0))
+    # mmengine logs validation iterations at the logger interval (no line at its start): the
+    # validation is timed from the last training line, 95 - 70 = 25 s (checkpoint and
+    # precise BN included), not from the clock's origin
+    # (100 - 50) s over 20 iterations, 70 left, one more validation of 25 s
+    assert seen[4] == ('iter 30/100 loss 1.2', pytest.approx(2.5 * 70 + 25.0))
     assert 'Iter(val) [30/30]' in (tmp_path / 's' / 'quickstart_train.log').read_text()
-    assert job.run_seconds == pytest.approx(2.5 * 100 + 15.0 * 2)  # the whole run
+    assert job.run_seconds == pytest.approx(2.5 * 100 + 25.0 * 2)  # the whole run
 
 
 def test_resumed_train_job_counts_only_the_validations_still_to_come(tmp_path, monkeypatch):
@@ -722,7 +725,7 @@ def test_resumed_train_job_counts_only_the_validations_still_to_come(tmp_path, m
     lines = [(0.0, 'mmengine - WARNING - Advance dataloader 60 steps to skip data that has '
                    'already been trained'),
              (0.0, 'Iter(train) [61/100]  loss: 1.0'), (10.0, 'Iter(train) [71/100]  loss: 1.0'),
-             (11.0, 'Iter(val) [ 1/30]'), (16.0, 'Iter(val) [30/30]'),
+             (11.0, 'Iter(val) [10/30]'), (16.0, 'Iter(val) [30/30]'),
              (21.0, 'Iter(train) [76/100]  loss: 1.0')]
 
     def stdout():
@@ -738,8 +741,9 @@ def test_resumed_train_job_counts_only_the_validations_still_to_come(tmp_path, m
                            'order')
     seen = seen[1:]
     assert seen[1] == pytest.approx(1.0 * 29)  # no validation timed yet
-    # 21 s over 15 iterations, 24 left; validation 3 of 4 took 5 s, validation 4 is left
-    assert seen[-1] == pytest.approx(21 / 15 * 24 + 5.0)
+    # 21 s over 15 iterations, 24 left; validation 3 of 4 took 6 s (from the training line
+    # at 10 s), validation 4 is left
+    assert seen[-1] == pytest.approx(21 / 15 * 24 + 6.0)
 
 
 @pytest.mark.parametrize('etas,queued,run_s,size,expected', [

@@ -140,7 +140,10 @@ class TrainJob:
         self.rate: Optional[float] = None  # seconds per training iteration in this process
         self._first = None
         self._vals_before = 0  # validations a resumed run did before this process
-        self._val_t0 = 0.0
+        # a validation is timed from the last logged training iteration before it (mmengine
+        # logs val iterations at the logger interval: there is no line at its start)
+        self._last_train_t: Optional[float] = None
+        self._val_t0: Optional[float] = None  # start of the validation in progress, if any
         self._val_seconds = 0.0
         self._vals_done = 0
         self._t0 = 0.0
@@ -202,6 +205,7 @@ class TrainJob:
                 kind, i, n = m.group(1), int(m.group(2)), int(m.group(3))
                 if kind == 'train':
                     now = time.perf_counter()
+                    self._last_train_t = now
                     if self._first is None:
                         self._first = (now, i)
                         # evenly spaced validations, the last at iters: those before i (a
@@ -217,11 +221,13 @@ class TrainJob:
                     self.status = f'iter {i}/{n} {losses}'
                 else:
                     now = time.perf_counter()
-                    if i == 1:
-                        self._val_t0 = now
-                    elif i == n:
+                    if self._val_t0 is None:  # the first logged line of a validation
+                        self._val_t0 = now if self._last_train_t is None else \
+                            self._last_train_t
+                    if i == n:
                         self._vals_done += 1
                         self._val_seconds = max(self._val_seconds, now - self._val_t0)
+                        self._val_t0 = None
                     self.status = f'validation {i}/{n}'
                 on_event(self)
 
