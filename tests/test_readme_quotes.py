@@ -76,3 +76,16 @@ def test_the_papers_16x_gain_quoted_beside_it_is_the_papers_table():
     a, b = (rows[k]['values']['d3']['mAP'] for k in ('pointpillars-16x',
                                                      'pointpillars-16x_pointdistiller'))
     assert f"the paper's {b - a:+.1f} (its 16× PointPillars, {a} → {b})" in _readme()
+
+
+def test_short_schedule_gain_is_the_short_records_and_it_is_confirmatory():
+    rec = _record('kd_gain_sim_short.json')
+    entry = rec['ratios']['16x']
+    g = entry['paired_gain']
+    lo, hi = g['ci95']
+    assert rec['confirmatory']['confirmatory'] and not entry['missing']
+    assert rec['budget']['iters'] == 1500 and entry['seeds'] == list(range(11, 21))
+    student = sum(entry['student']) / len(entry['student'])
+    assert (f"complete {rec['budget']['iters']}-iteration schedule on fresh seeds 11–20: there "
+            f"the default **gains {_signed(g['mean'])} [{_signed(lo)}, {_signed(hi)}]** 3D mAP "
+            f"over the student alone's {student:.2f}") in _readme()
