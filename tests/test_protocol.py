@@ -2,14 +2,19 @@
 confirmatory label (experiments/protocol.py), and the start time a TrainJob records."""
 import json
 import os
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from mmdet3d_pointdistiller.quickstart import jobs as qj
 from mmdet3d_pointdistiller.quickstart import settings as qs
+from mmdet3d_pointdistiller.experiments.kd_gain_runs import subprocess_env
 from mmdet3d_pointdistiller.experiments.protocol import (confirmatory_status, flat_runs,
                                                          protocol_info)
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def git(repo, *args, date=None):
@@ -132,12 +137,9 @@ def test_train_job_keeps_the_start_of_its_first_part(tmp_path):
 def _protocol_hash_rows():
     """``(protocol, config, sha1)`` of every table row of a committed protocol that names a
     config and its resolved-config SHA-1; a config listed twice keeps its last (amended) row."""
-    import re
-    from pathlib import Path
-    repo = Path(__file__).resolve().parents[1]
     row = re.compile(r'`(configs/[^`]+\.py)`[^|\n]*\|\s*`([0-9a-f]{40})`')
     out = {}
-    for path in sorted((repo / 'benchmarks' / 'protocols').glob('*.md')):
+    for path in sorted((REPO / 'benchmarks' / 'protocols').glob('*.md')):
         for config, sha in row.findall(path.read_text()):
             out[(path.name, config)] = sha
     return [(p, c, s) for (p, c), s in out.items()]
@@ -148,11 +150,7 @@ def _protocol_hash_rows():
 def test_committed_protocols_name_the_configs_as_they_are(protocol, config, sha):
     """A protocol pins each arm's resolved config by its SHA-1; editing a pinned config (or a
     base it inherits) after the protocol was committed fails here, naming both."""
-    from pathlib import Path
-
-    from mmdet3d_pointdistiller.experiments.kd_gain_runs import subprocess_env
-    repo = Path(__file__).resolve().parents[1]
-    env = subprocess_env(repo / 'data/sim_kitti', 1)
+    env = subprocess_env(REPO / 'data/sim_kitti', 1)
     assert qj.config_hash(config, [], env) == sha, (
         f'{config} no longer resolves to the config {protocol} pinned ({sha}): amend the '
         f'protocol or restore the config')

@@ -167,12 +167,13 @@ def difference_spread(entry: dict, arm: str, reference: str = 'student',
                       last: Sequence[int] = (2, 3)) -> Optional[dict]:
     """Where the seed-to-seed spread of one arm's paired 3D differences comes from: a
     descriptive look at the finished runs of a ratio entry, computed after the fact (no decision
-    of a protocol uses it). On the seeds where both runs finished and have every validation:
+    of a protocol uses it). On the seeds where both runs finished:
 
     * ``sd``: the sd of the per-seed differences of the final 3D mAP (the interval's);
     * ``sd_last``: ``{k: sd}`` when each run is summarised by the mean of its last ``k``
       validations instead (if that shrinks the spread, much of it is the end point's jitter,
-      which weight averaging would remove; if not, the runs end in different places);
+      which weight averaging would remove; if not, the runs end in different places); only
+      for the ``k`` that every one of those runs has validations for;
     * ``class_sd``: ``{class: sd / 3}`` of the per-class moderate 3D AP differences, each
       class's share of the mAP's scale (the mAP difference is their mean; shares do not add
       up, the classes covary);
@@ -188,9 +189,9 @@ def difference_spread(entry: dict, arm: str, reference: str = 'student',
         return None
     a = [ref[str(s)] for s in seeds]
     b = [runs[str(s)] for s in seeds]
-    diffs = [y['map_3d'] - x['map_3d'] for x, y in zip(a, b)]
     xa, yb = [x['map_3d'] for x in a], [y['map_3d'] for y in b]
-    out = dict(seeds=seeds, sd=statistics.stdev(diffs), sd_ref=statistics.stdev(xa),
+    out = dict(seeds=seeds, sd=statistics.stdev(y - x for x, y in zip(xa, yb)),
+               sd_ref=statistics.stdev(xa),
                sd_arm=statistics.stdev(yb), sd_last={}, class_sd={})
     # undefined (nan) when an arm gave the same value on every seed
     out['corr'] = statistics.correlation(xa, yb) if out['sd_ref'] and out['sd_arm'] \

@@ -214,16 +214,14 @@ def _curve_table(e: dict) -> List[str]:
                  'has no value there):',
              '', '| method | ' + ' | '.join(f'iter {i}' for i in iters) + ' |',
              '|---|' + '---|' * len(iters)]
-    ref = curves.get('student', {})
     for m, per_seed in curves.items():
+        gains = curve_gains(e, m) if m != 'student' else {}
         cells = []
         for i in iters:
             vals = [c[i]['map_3d'] for c in per_seed.values() if i in c]
             cell = _f(statistics.fmean(vals)) if vals else '–'
-            diffs = [per_seed[s][i]['map_3d'] - ref[s][i]['map_3d'] for s in per_seed
-                     if i in per_seed[s] and i in ref.get(s, {})]
-            if m != 'student' and diffs:
-                cell += f' ({statistics.fmean(diffs):+.2f})'
+            if i in gains:
+                cell += f" ({gains[i]['mean']:+.2f})"
             cells.append(cell)
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
     return lines
